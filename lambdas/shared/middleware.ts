@@ -1,0 +1,77 @@
+/**
+ * The one wrapper every handler uses: middy + Powertools logger, tracer and
+ * metrics, and zod input validation that throws the project's ValidationError
+ * (a literal `name` that workflows can Catch), so a handler file is a few lines
+ * over a pure core.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import type * as z from 'zod';
+import { AidopsError } from './errors.ts';
+import { parseOrThrow } from './validation.ts';
+
+const SERVICE = process.env.POWERTOOLS_SERVICE_NAME ?? 'aidops';
+
+export const logger = new Logger({ serviceName: SERVICE });
+export const tracer = new Tracer({ serviceName: SERVICE });
+export const metrics = new Metrics({
+  serviceName: SERVICE,
+  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'AiDesktopOps',
+});
+
+export interface HandlerSpec<S extends z.ZodType, R> {
+  /** What the input is, for error messages: "snapshot request". */
+  readonly inputName: string;
+  readonly input: S;
+  readonly core: (input: z.output<S>, context: Context) => Promise<R>;
+}
+
+export type Handler<R> = (event: unknown, context: Context) => Promise<R>;
+
+/** Builds a middy handler: validate → core, with structured logs, a trace and metrics. */
+export function makeHandler<S extends z.ZodType, R>(spec: HandlerSpec<S, R>): Handler<R> {
+  const base = async (event: unknown, context: Context): Promise<R> => {
+    const input = parseOrThrow(spec.input, event, spec.inputName);
+    try {
+      return await spec.core(input, context);
+    } catch (err) {
+      if (err instanceof AidopsError) {
+        logger.warn(err.message, { errorName: err.name, details: err.details });
+        metrics.addMetric(`Error.${err.name}`, MetricUnit.Count, 1);
+      } else {
+        logger.error('unexpected error', err as Error);
+      }
+      throw err;
+    }
+  };
+  const h = middy<unknown, R, Error, Context>(base)
+    .use(captureLambdaHandler(tracer))
+    .use(injectLambdaContext(logger, { clearState: true }))
+    .use(logMetrics(metrics));
+  return h as unknown as Handler<R>;
+}
+
+/** A minimal Lambda context for local runs (ASL runner, CLI, tests). */
+export function localContext(functionName: string): Context {
+  const started = Date.now();
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:us-east-1:123456789012:function:${functionName}`,
+    memoryLimitInMB: '512',
+    awsRequestId: crypto.randomUUID(),
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, 900_000 - (Date.now() - started)),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
