@@ -1,0 +1,104 @@
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+
+export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** The Lambda runtime every function runs on; the local Node major must match it. */
+export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
+
+export interface AidopsFunctionProps {
+  /** Handler file, relative to the project root, e.g. `lambdas/sessions/handlers/launch.ts`. */
+  readonly entry: string;
+  /** @default 'handler' */
+  readonly handler?: string;
+  readonly description: string;
+  /** @default {} */
+  readonly environment?: Readonly<Record<string, string>>;
+  /** @default Duration.seconds(30) */
+  readonly timeout?: Duration;
+  /** @default 512 */
+  readonly memorySize?: number;
+  /** @default logs.RetentionDays.ONE_YEAR */
+  readonly logRetention?: logs.RetentionDays;
+  /** Modules left out of the bundle (e.g. ones that load a .wasm file at run time). @default [] */
+  readonly nodeModules?: readonly string[];
+  /** @default none */
+  readonly reservedConcurrentExecutions?: number;
+  /** Files copied next to the bundle (absolute source → name in the asset). @default none */
+  readonly extraFiles?: readonly { readonly from: string; readonly to: string }[];
+  /** @default RemovalPolicy.DESTROY for the log group (the audit trail is the record, not Lambda logs) */
+  readonly logRemovalPolicy?: RemovalPolicy;
+}
+
+/**
+ * NodejsFunction with the project's defaults: local esbuild (never Docker),
+ * minified ESM with source maps, arm64, the latest Node runtime, an explicit log
+ * group with retention, and active X-Ray tracing.
+ */
+export class AidopsFunction extends Construct {
+  readonly fn: nodejs.NodejsFunction;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: AidopsFunctionProps) {
+    super(scope, id);
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
+      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.DESTROY,
+    });
+    const extra = props.extraFiles ?? [];
+    this.fn = new nodejs.NodejsFunction(this, 'Fn', {
+      entry: path.join(PROJECT_ROOT, props.entry),
+      handler: props.handler ?? 'handler',
+      description: props.description,
+      runtime: LAMBDA_RUNTIME,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: props.memorySize ?? 512,
+      timeout: props.timeout ?? Duration.seconds(30),
+      tracing: lambda.Tracing.ACTIVE,
+      logGroup: this.logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+      environment: {
+        NODE_OPTIONS: '--enable-source-maps',
+        POWERTOOLS_SERVICE_NAME: id,
+        POWERTOOLS_METRICS_NAMESPACE: 'AiDesktopOps',
+        ...props.environment,
+      },
+      bundling: {
+        forceDockerBundling: false,
+        format: nodejs.OutputFormat.ESM,
+        target: 'node24',
+        minify: true,
+        sourceMap: true,
+        sourcesContent: false,
+        mainFields: ['module', 'main'],
+        // ESM bundles of CommonJS dependencies still call require().
+        banner: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+        nodeModules: props.nodeModules ? [...props.nodeModules] : undefined,
+        // Bundle the pinned SDK instead of the runtime's copy, so what we test is what runs.
+        externalModules: [],
+        commandHooks:
+          extra.length > 0
+            ? {
+                beforeBundling: () => [],
+                beforeInstall: () => [],
+                afterBundling: (_in: string, out: string) => extra.map((f) => `cp "${f.from}" "${out}/${f.to}"`),
+              }
+            : undefined,
+      },
+    });
+  }
+
+  /** Convenience passthrough so callers write `x.grantPrincipal` like any IFunction. */
+  get grantPrincipal(): iam.IPrincipal {
+    return this.fn.grantPrincipal;
+  }
+}
