@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -51,11 +51,18 @@ export class AidopsFunction extends Construct {
       retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
       removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.DESTROY,
     });
+    // An explicit role instead of AWSLambdaBasicExecutionRole: write only to this function's log group.
+    const role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `${props.description}`.slice(0, 1000),
+    });
+    this.logGroup.grantWrite(role);
     const extra = props.extraFiles ?? [];
     this.fn = new nodejs.NodejsFunction(this, 'Fn', {
       entry: path.join(PROJECT_ROOT, props.entry),
       handler: props.handler ?? 'handler',
       description: props.description,
+      role,
       runtime: LAMBDA_RUNTIME,
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
@@ -95,6 +102,10 @@ export class AidopsFunction extends Construct {
             : undefined,
       },
     });
+    // Lets the local runtime find the handler a Task names, from the template alone.
+    const cfn = this.fn.node.defaultChild as lambda.CfnFunction;
+    cfn.addMetadata('aidops:entry', props.entry);
+    cfn.addMetadata('aidops:handler', props.handler ?? 'handler');
   }
 
   /** Convenience passthrough so callers write `x.grantPrincipal` like any IFunction. */

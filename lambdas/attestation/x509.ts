@@ -1,0 +1,81 @@
+/**
+ * Certificate helpers shared by the Nitro and SEV-SNP verifiers: parsing that
+ * fails with MALFORMED instead of an OpenSSL error, SHA-256 fingerprints (the only
+ * thing pinned in code), and validity windows checked against a caller-supplied
+ * time (never the wall clock: certificates in evidence expire within hours).
+ */
+import { hash, type KeyObject, X509Certificate } from 'node:crypto';
+import { reject } from './reasons.ts';
+
+export interface ParsedCert {
+  readonly der: Uint8Array;
+  readonly x509: X509Certificate;
+  readonly key: KeyObject;
+  /** SHA-256 of the DER, lowercase hex. */
+  readonly fingerprint: string;
+  readonly notBefore: number;
+  readonly notAfter: number;
+}
+
+export function sha256Hex(b: Uint8Array): string {
+  return hash('sha256', b, 'hex');
+}
+
+/** A validity window [notBefore, notAfter] in epoch ms; chains intersect their members'. */
+export interface Window {
+  readonly notBefore: number;
+  readonly notAfter: number;
+}
+
+export function intersect(a: Window, b: Window): Window {
+  return { notBefore: Math.max(a.notBefore, b.notBefore), notAfter: Math.min(a.notAfter, b.notAfter) };
+}
+
+export function checkWindow(w: Window, at: Date, what: string): void {
+  const t = at.getTime();
+  if (t < w.notBefore) reject('CERT_NOT_YET_VALID', `${what} valid from ${new Date(w.notBefore).toISOString()}.`);
+  if (t > w.notAfter) reject('CERT_EXPIRED', `${what} valid until ${new Date(w.notAfter).toISOString()}.`);
+}
+
+/** Parses one DER certificate; `what` names it in the rejection message. */
+export function parseDer(der: Uint8Array, what: string): ParsedCert {
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(der);
+  } catch {
+    return reject('MALFORMED', `${what} is not a DER X.509 certificate.`);
+  }
+  const notBefore = x509.validFromDate.getTime();
+  const notAfter = x509.validToDate.getTime();
+  if (!Number.isFinite(notBefore) || !Number.isFinite(notAfter)) reject('MALFORMED', `${what} has no validity.`);
+  return { der, x509, key: x509.publicKey, fingerprint: sha256Hex(der), notBefore, notAfter };
+}
+
+const PEM_RE = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----/g;
+
+/** DER certificates from a PEM bundle, in file order; raw DER input is returned as one certificate. */
+export function certsFromPemOrDer(input: Uint8Array, what: string): Uint8Array[] {
+  if (input[0] === 0x30) return [input];
+  const text = Buffer.from(input).toString('latin1');
+  const out: Uint8Array[] = [];
+  for (const m of text.matchAll(PEM_RE)) out.push(Buffer.from((m[1] ?? '').replace(/\s+/g, ''), 'base64'));
+  if (out.length === 0) reject('MALFORMED', `${what} contains no certificate (expected DER or PEM).`);
+  return out;
+}
+
+/** `child` is signed by `issuer`, and the names chain. */
+export function issuedBy(child: ParsedCert, issuer: ParsedCert): boolean {
+  try {
+    return child.x509.checkIssued(issuer.x509) && child.x509.verify(issuer.key);
+  } catch {
+    return false;
+  }
+}
+
+export function ecCurve(key: KeyObject): string | undefined {
+  return key.asymmetricKeyType === 'ec' ? key.asymmetricKeyDetails?.namedCurve : undefined;
+}
+
+export function toHex(b: Uint8Array | null | undefined): string | null {
+  return b ? Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex') : null;
+}

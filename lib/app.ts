@@ -1,0 +1,26 @@
+import { type App, Tags } from 'aws-cdk-lib';
+import type { AppConfig } from './config.ts';
+import { ControlPlaneStack } from './stacks/control-plane.ts';
+import { StatefulStack } from './stacks/stateful.ts';
+
+export interface AidopsStacks {
+  readonly stateful: StatefulStack;
+  readonly controlPlane: ControlPlaneStack;
+}
+
+/** Builds every stack from a checked config. bin/ reads context; tests call this directly. */
+export function buildStacks(app: App, config: AppConfig): AidopsStacks {
+  const env = config.account || config.region ? { account: config.account, region: config.region } : undefined;
+  const prefix = `AiDesktopOps-${config.environment}`;
+  const stateful = new StatefulStack(app, `${prefix}-Stateful`, { config, env, description: 'ai-desktop-ops: keys and audit storage (stateful)' });
+  const controlPlane = new ControlPlaneStack(app, `${prefix}-ControlPlane`, {
+    config,
+    env,
+    dataKey: stateful.dataKey,
+    description: 'ai-desktop-ops: functions, workflows and rules (stateless)',
+  });
+  controlPlane.addDependency(stateful);
+  Tags.of(app).add('aidops:environment', config.environment);
+  Tags.of(app).add(`aidops:managed-by`, 'ai-desktop-ops');
+  return { stateful, controlPlane };
+}

@@ -1,0 +1,29 @@
+/**
+ * Deployment configuration, from CDK context (read only in bin/), checked with
+ * zod at synth so a bad value stops the deploy with the field that is wrong.
+ */
+import * as z from 'zod';
+import { parseOrThrow } from '../lambdas/shared/validation.ts';
+
+export const AppConfig = z.strictObject({
+  /** Stack name prefix and tag. */
+  environment: z.string().regex(/^[a-z][a-z0-9-]{1,20}$/).default('dev'),
+  /** Default COMPLIANCE retention of audit objects. Cannot be shortened once written. */
+  auditRetentionDays: z.coerce.number().int().min(1).max(36500).default(365),
+  /** Email or none; failed/timed-out executions page this topic. */
+  alarmEmail: z.email().optional(),
+  account: z.string().regex(/^\d{12}$/).optional(),
+  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/).optional(),
+});
+export type AppConfig = z.output<typeof AppConfig>;
+
+/** Context keys this app reads, e.g. `-c aidops:auditRetentionDays=2555`. */
+export const CONTEXT_KEYS = {
+  environment: 'aidops:environment',
+  auditRetentionDays: 'aidops:auditRetentionDays',
+  alarmEmail: 'aidops:alarmEmail',
+} as const;
+
+export function parseConfig(raw: Record<string, unknown>): AppConfig {
+  return parseOrThrow(AppConfig, raw, 'cdk context');
+}
