@@ -15,6 +15,9 @@ interface GroupModule {
 /** Lazy so one group's heavy imports (wasm engines, SDK clients) do not slow the others. */
 const groups: Record<string, () => Promise<GroupModule>> = {
   // groups register here: name → () => import('./commands/<name>.ts')
+  attest: () => import('./commands/attest.ts'),
+  plugin: () => import('./commands/plugin.ts'),
+  policy: () => import('./commands/policy.ts'),
 };
 
 function usage(): string {

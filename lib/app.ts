@@ -12,14 +12,18 @@ export interface AidopsStacks {
 export function buildStacks(app: App, config: AppConfig): AidopsStacks {
   const env = config.account || config.region ? { account: config.account, region: config.region } : undefined;
   const prefix = `AiDesktopOps-${config.environment}`;
-  const stateful = new StatefulStack(app, `${prefix}-Stateful`, { config, env, description: 'ai-desktop-ops: keys and audit storage (stateful)' });
+  const stateful = new StatefulStack(app, `${prefix}-Stateful`, {
+    config,
+    env,
+    description: 'ai-desktop-ops: keys and audit storage (stateful)',
+  });
   const controlPlane = new ControlPlaneStack(app, `${prefix}-ControlPlane`, {
     config,
     env,
     dataKey: stateful.dataKey,
     description: 'ai-desktop-ops: functions, workflows and rules (stateless)',
   });
-  controlPlane.addDependency(stateful);
+  controlPlane.addStackDependency(stateful);
   Tags.of(app).add('aidops:environment', config.environment);
   Tags.of(app).add(`aidops:managed-by`, 'ai-desktop-ops');
   return { stateful, controlPlane };

@@ -7,13 +7,22 @@ import { parseOrThrow } from '../lambdas/shared/validation.ts';
 
 export const AppConfig = z.strictObject({
   /** Stack name prefix and tag. */
-  environment: z.string().regex(/^[a-z][a-z0-9-]{1,20}$/).default('dev'),
+  environment: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{1,20}$/)
+    .default('dev'),
   /** Default COMPLIANCE retention of audit objects. Cannot be shortened once written. */
   auditRetentionDays: z.coerce.number().int().min(1).max(36500).default(365),
   /** Email or none; failed/timed-out executions page this topic. */
   alarmEmail: z.email().optional(),
-  account: z.string().regex(/^\d{12}$/).optional(),
-  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/).optional(),
+  account: z
+    .string()
+    .regex(/^\d{12}$/)
+    .optional(),
+  region: z
+    .string()
+    .regex(/^[a-z]{2}(-[a-z]+)+-\d$/)
+    .optional(),
 });
 export type AppConfig = z.output<typeof AppConfig>;
 

@@ -43,7 +43,9 @@ export class SnapshotWorkflow extends Construct {
       description: 'Snapshot workflow: CreateSnapshots for every volume, once per request id',
     });
     // Describe* calls cannot be scoped to resources (EC2 does not support it).
-    this.prepareFn.fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeInstances'], resources: ['*'] }));
+    this.prepareFn.fn.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['ec2:DescribeInstances'], resources: ['*'] }),
+    );
     this.createFn.fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeSnapshots'], resources: ['*'] }));
     this.createFn.fn.addToRolePolicy(
       new iam.PolicyStatement({
@@ -64,7 +66,8 @@ export class SnapshotWorkflow extends Construct {
       lambdaFunction: this.prepareFn.fn,
       payload: sfn.TaskInput.fromObject({ 'request.$': '$', 'requestId.$': '$$.Execution.Name' }),
       payloadResponseOnly: true,
-      resultPath: '$',
+      // ResultPath defaults to '$' (replace the state's input). Left implicit on purpose:
+      // aws-local-stepfunctions mishandles an explicit "$" (it adds a "$" key).
     });
     validate.addRetry(transientRetry());
 
@@ -171,7 +174,8 @@ export class SnapshotWorkflow extends Construct {
     for (const r of ['arn:aws:ec2:*:*:instance/*', 'arn:aws:ec2:*:*:volume/*', 'arn:aws:ec2:*::snapshot/*']) {
       Validations.of(this.createFn.fn.role!).acknowledge({
         id: `AwsSolutions-IAM5[Resource::${r}]`,
-        reason: 'Session instances, volumes and snapshots are created at run time; their ids cannot be known at deploy.',
+        reason:
+          'Session instances, volumes and snapshots are created at run time; their ids cannot be known at deploy.',
       });
     }
     Validations.of(this.machine.stateMachine).acknowledge({

@@ -16,7 +16,8 @@ export const REASONS = {
   CHAIN_UNTRUSTED: 'The certificate chain does not lead to a pinned root (or a link does not verify).',
   CERT_EXPIRED: 'A certificate in the chain had expired at the verification time.',
   CERT_NOT_YET_VALID: 'A certificate in the chain was not yet valid at the verification time.',
-  WRONG_SIGNER_KIND: 'The report names one signing key kind (VCEK or VLEK) but another kind of certificate was supplied.',
+  WRONG_SIGNER_KIND:
+    'The report names one signing key kind (VCEK or VLEK) but another kind of certificate was supplied.',
   CHIP_ID_MISMATCH: "The VCEK's hardware ID does not match the report's chip_id.",
   TCB_MISMATCH: "The signing certificate's TCB extensions do not equal the report's reported_tcb.",
   TCB_BELOW_FLOOR: 'A TCB component is below the minimum the policy requires.',
@@ -25,7 +26,8 @@ export const REASONS = {
   VMPL_MISMATCH: 'The report was produced at a VMPL the policy does not allow.',
   PCR_MISMATCH: 'The PCR values do not match any image the policy allows.',
   MEASUREMENT_MISMATCH: 'The launch measurement does not match any the policy allows.',
-  NONCE_MISMATCH: 'The nonce (or report_data binding) is not the one the control plane issued, or it is unknown or expired.',
+  NONCE_MISMATCH:
+    'The nonce (or report_data binding) is not the one the control plane issued, or it is unknown or expired.',
   NONCE_REUSED: 'The nonce has already been used: this evidence is a replay.',
   TOO_OLD: 'The evidence is older than the policy allows.',
   TIMESTAMP_IN_FUTURE: 'The evidence is dated after the verification time.',

@@ -79,3 +79,38 @@ export function ecCurve(key: KeyObject): string | undefined {
 export function toHex(b: Uint8Array | null | undefined): string | null {
   return b ? Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex') : null;
 }
+
+export interface CachedCa {
+  readonly cert: ParsedCert;
+  /** Fingerprint of the certificate that signed this one ('' for the root). */
+  readonly issuerFp: string;
+  /** Intersection of the validity of this certificate and every ancestor. */
+  readonly window: Window;
+}
+
+/**
+ * Intermediates (root, regional, zonal, instance CAs) proven to chain to the pinned
+ * root, keyed by fingerprint. A hit still re-checks the time window and that the
+ * bundle's order matches the cached issuers, so warm and cold give the same verdict.
+ */
+export class ChainCache {
+  readonly #m = new Map<string, CachedCa>();
+  readonly maxEntries: number;
+  constructor(maxEntries = 4096) {
+    this.maxEntries = maxEntries;
+  }
+  get(fp: string): CachedCa | undefined {
+    return this.#m.get(fp);
+  }
+  set(fp: string, v: CachedCa): void {
+    // Regional/zonal/instance CAs rotate daily; dropping everything when full is simple and bounded.
+    if (this.#m.size >= this.maxEntries) this.#m.clear();
+    this.#m.set(fp, v);
+  }
+  get size(): number {
+    return this.#m.size;
+  }
+  clear(): void {
+    this.#m.clear();
+  }
+}

@@ -236,8 +236,44 @@ function keyFinder(keys: Readonly<Record<string, TrustedKey>>, only?: TrustedKey
   };
 }
 
+/**
+ * sigstore-js uses only the leaf of a v0.1/v0.2 `x509CertificateChain` and builds the
+ * path from the trusted root, so it never looks at the rest (README: it accepts a root
+ * certificate there). We require the rest to be an ordered path of certificates the
+ * trusted root itself holds: early npm bundles ship [leaf, intermediate, root] with the
+ * trusted Sigstore root and still verify, while a chain carrying any other root (or a
+ * root out of place) is refused.
+ */
+function checkChain(certs: readonly { rawBytes: Uint8Array }[], anchors: ReadonlySet<string>): void {
+  const parsed = certs.map((c, i) => {
+    try {
+      return { der: Buffer.from(c.rawBytes), x: new X509Certificate(Buffer.from(c.rawBytes)) };
+    } catch (e) {
+      return fail('MALFORMED_BUNDLE', `certificate ${i} does not parse: ${(e as Error).message}`);
+    }
+  });
+  parsed.forEach(({ der, x }, i) => {
+    if (i === 0) return;
+    const selfSigned = x.subject === x.issuer && x.checkIssued(x);
+    if (selfSigned && i !== parsed.length - 1)
+      fail('CERT_CHAIN_INVALID', 'bundle certificate chain has a root certificate before its end');
+    if (!anchors.has(der.toString('hex')))
+      fail(
+        'CERT_CHAIN_INVALID',
+        selfSigned
+          ? 'bundle certificate chain contains a root certificate the trusted root does not hold'
+          : 'bundle certificate chain contains a CA certificate the trusted root does not hold',
+      );
+    const child = parsed[i - 1]?.x;
+    if (child && !child.checkIssued(x)) fail('CERT_CHAIN_INVALID', `certificate ${i - 1} is not issued by certificate ${i}`);
+  });
+}
+
 /** Parses bundle bytes or JSON into a Bundle, with the checks the library skips. */
-export function parseBundle(input: Buffer | string | unknown): { bundle: Bundle; json: SerializedBundle } {
+export function parseBundle(
+  input: Buffer | string | unknown,
+  anchors?: ReadonlySet<string>,
+): { bundle: Bundle; json: SerializedBundle } {
   let json: unknown = input;
   if (typeof input === 'string' || Buffer.isBuffer(input)) {
     try {
@@ -272,20 +308,8 @@ export function parseBundle(input: Buffer | string | unknown): { bundle: Bundle;
     if (isObject(e) && typeof e.logIndex === 'string' && e.logIndex.startsWith('-'))
       fail('MALFORMED_BUNDLE', 'negative tlog logIndex');
   }
-  // The spec forbids the root (a self-signed CA) in the bundle's chain; sigstore-js does not check it.
-  if (bundle.verificationMaterial.content.$case === 'x509CertificateChain') {
-    const certs = bundle.verificationMaterial.content.x509CertificateChain.certificates;
-    for (const [i, c] of certs.entries()) {
-      let cert: X509Certificate;
-      try {
-        cert = new X509Certificate(Buffer.from(c.rawBytes));
-      } catch (e) {
-        return fail('MALFORMED_BUNDLE', `certificate ${i} does not parse: ${(e as Error).message}`);
-      }
-      if (cert.subject === cert.issuer && cert.checkIssued(cert) && cert.verify(cert.publicKey))
-        fail('CERT_CHAIN_INVALID', 'bundle certificate chain contains a self-signed root certificate');
-    }
-  }
+  if (anchors && bundle.verificationMaterial.content.$case === 'x509CertificateChain')
+    checkChain(bundle.verificationMaterial.content.x509CertificateChain.certificates, anchors);
   return { bundle, json: json as SerializedBundle };
 }
 
@@ -416,10 +440,12 @@ export class PluginVerifier {
   readonly #trust: TrustMaterial;
   readonly #keys: Readonly<Record<string, TrustedKey>>;
   readonly #verifier: Verifier;
+  readonly #anchors: ReadonlySet<string>;
 
-  private constructor(trust: TrustMaterial, keys: Readonly<Record<string, TrustedKey>>) {
+  private constructor(trust: TrustMaterial, keys: Readonly<Record<string, TrustedKey>>, anchors: ReadonlySet<string>) {
     this.#trust = trust;
     this.#keys = keys;
+    this.#anchors = anchors;
     this.#verifier = new Verifier(trust);
   }
 
@@ -435,17 +461,22 @@ export class PluginVerifier {
     }
     checkTrustedRootShape(json);
     let trust: TrustMaterial;
+    // Every CA certificate the root holds (DER hex), for the bundle chain check.
+    const anchors = new Set<string>();
     try {
-      trust = toTrustMaterial(TrustedRoot.fromJSON(json), keyFinder(keys));
+      const root = TrustedRoot.fromJSON(json);
+      for (const ca of root.certificateAuthorities)
+        for (const c of ca.certChain?.certificates ?? []) anchors.add(Buffer.from(c.rawBytes).toString('hex'));
+      trust = toTrustMaterial(root, keyFinder(keys));
     } catch (e) {
       return fail('TRUSTED_ROOT_INVALID', (e as Error).message);
     }
-    return new PluginVerifier(trust, keys);
+    return new PluginVerifier(trust, keys, anchors);
   }
 
   /** Verifies one bundle against `artifact`; returns the verified facts or throws PluginVerificationError. */
   verify(bundleInput: Buffer | string | unknown, artifact: ArtifactInput, opts: VerifyOptions = {}): VerifiedBundle {
-    const { bundle, json } = parseBundle(bundleInput);
+    const { bundle, json } = parseBundle(bundleInput, this.#anchors);
     const isDsse = bundle.content.$case === 'dsseEnvelope';
     if (!isDsse && !artifact.bytes) fail('ARTIFACT_REQUIRED', 'a message-signature bundle needs the artifact bytes');
     if (!artifact.bytes && !artifact.digests?.sha256 && !artifact.digests?.sha512)

@@ -9,6 +9,7 @@
  */
 import * as z from 'zod';
 import { ValidationError } from '../shared/errors.ts';
+import { SessionId } from '../shared/ids.ts';
 import { parseOrThrow } from '../shared/validation.ts';
 
 export const ACTIONS = [
@@ -54,7 +55,7 @@ export const Scope = z.string().regex(/^[a-z_]+:\S{1,512}$/, 'expected <kind>:<v
 const IsoTime = z.iso.datetime({ offset: true });
 
 export const Session = z.strictObject({
-  id: Identifier,
+  id: SessionId,
   tier: z.string().regex(/^[a-z0-9-]{1,32}$/, 'expected a tier name like "standard"'),
   cohort: z.string().min(1).max(64),
   approvedScopes: z.array(Scope).max(64).default([]),

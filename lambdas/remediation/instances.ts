@@ -51,7 +51,9 @@ export async function resolveInstance(ec2: EC2Client, ref: InstanceRef): Promise
   }
   const inst = instances[0]!;
   if (ref.sessionId && ref.instanceId && tagValue(inst.Tags, Tags.SessionId) !== ref.sessionId) {
-    throw new InstanceNotFoundError(`instance ${ref.instanceId} does not belong to session ${ref.sessionId}`, { ...ref });
+    throw new InstanceNotFoundError(`instance ${ref.instanceId} does not belong to session ${ref.sessionId}`, {
+      ...ref,
+    });
   }
   return {
     instanceId: inst.InstanceId!,

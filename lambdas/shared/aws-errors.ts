@@ -33,7 +33,10 @@ export function classifyAwsError(err: unknown, operation: string): unknown {
   }
   const status = e.$metadata?.httpStatusCode ?? 0;
   if ((e.name && THROTTLE.has(e.name)) || status === 429 || status >= 500) {
-    return new TransientError(`${operation}: ${e.name ?? 'error'}: ${e.message ?? ''}`.trim(), { operation, awsError: e.name });
+    return new TransientError(`${operation}: ${e.name ?? 'error'}: ${e.message ?? ''}`.trim(), {
+      operation,
+      awsError: e.name,
+    });
   }
   return err;
 }

@@ -39,13 +39,16 @@ export function makeHandler<S extends z.ZodType, R>(spec: HandlerSpec<S, R>): Ha
   const base = async (event: unknown, context: Context): Promise<R> => {
     const input = parseOrThrow(spec.input, event, spec.inputName);
     try {
-      return await spec.core(input, context);
+      const out = await spec.core(input, context);
+      metrics.addMetric('Succeeded', MetricUnit.Count, 1);
+      return out;
     } catch (err) {
       if (err instanceof AidopsError) {
         logger.warn(err.message, { errorName: err.name, details: err.details });
         metrics.addMetric(`Error.${err.name}`, MetricUnit.Count, 1);
       } else {
         logger.error('unexpected error', err as Error);
+        metrics.addMetric('Error.Unexpected', MetricUnit.Count, 1);
       }
       throw err;
     }
@@ -55,23 +58,4 @@ export function makeHandler<S extends z.ZodType, R>(spec: HandlerSpec<S, R>): Ha
     .use(injectLambdaContext(logger, { clearState: true }))
     .use(logMetrics(metrics));
   return h as unknown as Handler<R>;
-}
-
-/** A minimal Lambda context for local runs (ASL runner, CLI, tests). */
-export function localContext(functionName: string): Context {
-  const started = Date.now();
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:us-east-1:123456789012:function:${functionName}`,
-    memoryLimitInMB: '512',
-    awsRequestId: crypto.randomUUID(),
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: 'local',
-    getRemainingTimeInMillis: () => Math.max(0, 900_000 - (Date.now() - started)),
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
 }

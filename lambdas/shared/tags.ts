@@ -12,6 +12,9 @@ export const Tags = {
   ManagedBy: 'aidops:managed-by',
 } as const;
 
-export function tagValue(tags: readonly { Key?: string; Value?: string }[] | undefined, key: string): string | undefined {
+export function tagValue(
+  tags: readonly { Key?: string; Value?: string }[] | undefined,
+  key: string,
+): string | undefined {
   return tags?.find((t) => t.Key === key)?.Value;
 }

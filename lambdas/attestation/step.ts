@@ -1,0 +1,199 @@
+/**
+ * The session workflow's attestation step (a `.waitForTaskToken` task).
+ *
+ * verify evidence → consume the session's nonce → read the session's secrets and
+ * seal them to the attested key → SendTaskSuccess; on any AttestationError →
+ * SendTaskFailure(error 'AttestationFailed', cause '<REASON>: <message>').
+ * Either way it returns a `security` audit event for the caller to publish.
+ *
+ * The sealed secrets are returned to the caller (the guest's endpoint), never put
+ * in the task output, so they do not land in the execution history.
+ */
+
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SendTaskFailureCommand, SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import * as z from 'zod';
+import { claimsToJson, decodeEvidence, EVIDENCE_TYPES, verifyEvidence } from './evidence.ts';
+import type { NonceStore } from './nonce-store.ts';
+import { AttestationError, AttestationPolicySchema, type ReasonCode } from './reasons.ts';
+import { importAttestedPublicKey, releaseSecrets, type SealedSecrets } from './release.ts';
+import type { ChainCache } from './x509.ts';
+
+export const ATTESTATION_FAILED = 'AttestationFailed';
+/** Documents older than this are rejected when the policy sets no maxAgeSeconds. */
+export const DEFAULT_STEP_MAX_AGE_SECONDS = 300;
+
+const b64 = z.string().regex(/^[A-Za-z0-9+/=\s]+$/, 'must be base64');
+const hex = z.string().regex(/^([0-9a-fA-F]{2})+$/, 'must be hex');
+
+export const AttestationStepInputSchema = z.strictObject({
+  taskToken: z.string().min(1).max(8192),
+  sessionId: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'letters, digits, . _ - (1-128)'),
+  evidenceType: z.enum(EVIDENCE_TYPES),
+  /** base64 of the COSE_Sign1 document, the 1184-byte SNP report or a go-sev-guest Attestation protobuf. */
+  evidence: b64.max(200_000),
+  /** SEV-SNP: the VCEK/VLEK (PEM or base64 DER) and the AMD chain PEM (ASK or ASVK, then ARK). */
+  certs: z
+    .strictObject({ leaf: z.string().max(20_000).optional(), chain: z.string().max(40_000).optional() })
+    .optional(),
+  /** SEV-SNP: the nonce the guest hashed into report_data (hex). */
+  nonce: hex.max(2048).optional(),
+  /** SEV-SNP: the session public key (base64 SPKI DER) bound by report_data. Nitro uses the document's public_key. */
+  publicKey: b64.max(8192).optional(),
+  policy: AttestationPolicySchema.optional(),
+});
+export type AttestationStepInput = z.input<typeof AttestationStepInputSchema>;
+
+/** The Step Functions callback, as an interface so the core runs without SFN. */
+export interface TaskCallbacks {
+  success(taskToken: string, output: Record<string, unknown>): Promise<void>;
+  failure(taskToken: string, error: string, cause: string): Promise<void>;
+}
+
+export class SfnTaskCallbacks implements TaskCallbacks {
+  readonly #sfn: SFNClient;
+  constructor(sfn: SFNClient) {
+    this.#sfn = sfn;
+  }
+  async success(taskToken: string, output: Record<string, unknown>): Promise<void> {
+    await this.#sfn.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(output) }));
+  }
+  async failure(taskToken: string, error: string, cause: string): Promise<void> {
+    // SFN limits cause to 32,768 characters.
+    await this.#sfn.send(new SendTaskFailureCommand({ taskToken, error, cause: cause.slice(0, 32_000) }));
+  }
+}
+
+export interface AttestationAuditEvent {
+  readonly kind: 'security';
+  readonly sessionId: string;
+  readonly at: string;
+  readonly detail: {
+    readonly type: 'attestation_result';
+    readonly verdict: 'verified' | 'rejected';
+    readonly reason: ReasonCode | null;
+    readonly message: string;
+    readonly evidenceType: string;
+    /** Nitro module_id, or null. */
+    readonly moduleId: string | null;
+    /** Nitro PCR0 or SNP measurement, when known. */
+    readonly measurement: string | null;
+    readonly leafFingerprint: string | null;
+  };
+}
+
+export interface StepResult {
+  readonly verdict: 'verified' | 'rejected';
+  readonly reason: ReasonCode | null;
+  readonly message: string;
+  readonly claims: Record<string, unknown> | null;
+  /** Present only when verified. */
+  readonly sealedSecrets: SealedSecrets | null;
+  readonly audit: AttestationAuditEvent;
+}
+
+export interface StepDeps {
+  readonly nonceStore: NonceStore;
+  readonly secrets: SecretsManagerClient;
+  readonly callbacks: TaskCallbacks;
+  /** Secrets Manager name prefix; the session's secret is `${secretPrefix}${sessionId}`. */
+  readonly secretPrefix: string;
+  /** @default () => new Date() */
+  readonly now?: () => Date;
+  readonly cache?: ChainCache;
+}
+
+function fromB64(s: string): Buffer {
+  return Buffer.from(s.replace(/\s+/g, ''), 'base64');
+}
+
+/** Runs the attestation step for a validated input. Non-attestation errors (throttling) propagate for retry. */
+export async function runAttestationStep(raw: AttestationStepInput, deps: StepDeps): Promise<StepResult> {
+  const input = AttestationStepInputSchema.parse(raw);
+  const at = (deps.now ?? (() => new Date()))();
+  const policy = { ...input.policy, maxAgeSeconds: input.policy?.maxAgeSeconds ?? DEFAULT_STEP_MAX_AGE_SECONDS };
+  const parsedPolicy = AttestationPolicySchema.parse(policy);
+  let claimsJson: Record<string, unknown> | null = null;
+  const audit = (
+    verdict: 'verified' | 'rejected',
+    reason: ReasonCode | null,
+    message: string,
+  ): AttestationAuditEvent => ({
+    kind: 'security',
+    sessionId: input.sessionId,
+    at: at.toISOString(),
+    detail: {
+      type: 'attestation_result',
+      verdict,
+      reason,
+      message,
+      evidenceType: input.evidenceType,
+      moduleId: (claimsJson?.moduleId as string | undefined) ?? null,
+      measurement:
+        (claimsJson?.measurement as string | undefined) ??
+        (claimsJson?.pcrs as Record<string, string> | undefined)?.['0'] ??
+        null,
+      leafFingerprint: (claimsJson?.leafFingerprint as string | undefined) ?? null,
+    },
+  });
+  try {
+    const evidence = decodeEvidence(fromB64(input.evidence), 'raw');
+    const isSnp = input.evidenceType === 'sev-snp';
+    const snpNonce = input.nonce ? Buffer.from(input.nonce, 'hex') : undefined;
+    const snpKey = input.publicKey ? fromB64(input.publicKey) : undefined;
+    if (isSnp && (!snpNonce || !snpKey))
+      throw new AttestationError(
+        'NONCE_MISMATCH',
+        'an SEV-SNP attestation must carry the nonce and the session public key.',
+      );
+    const leaf = input.certs?.leaf;
+    const claims = verifyEvidence({
+      type: input.evidenceType,
+      evidence,
+      at,
+      policy: parsedPolicy,
+      ...(isSnp ? { nonce: snpNonce, sessionPublicKey: snpKey } : {}),
+      ...(leaf ? { leafCert: leaf.includes('-----BEGIN') ? Buffer.from(leaf) : fromB64(leaf) } : {}),
+      ...(input.certs?.chain ? { chain: Buffer.from(input.certs.chain) } : {}),
+      ...(deps.cache ? { cache: deps.cache } : {}),
+    });
+    claimsJson = claimsToJson(claims);
+    const recipientBytes = claims.type === 'sev-snp' ? snpKey : claims.publicKey;
+    const recipient = importAttestedPublicKey(recipientBytes);
+    const nonce = claims.type === 'sev-snp' ? snpNonce : claims.nonce;
+    if (!nonce) throw new AttestationError('NONCE_MISMATCH', 'the document has no nonce.');
+    await deps.nonceStore.consume(nonce, input.sessionId);
+    const sealedSecrets = await releaseSecrets(deps.secrets, {
+      secretPrefix: deps.secretPrefix,
+      sessionId: input.sessionId,
+      recipient,
+    });
+    const message = 'The evidence verified; secrets released to the attested key.';
+    await deps.callbacks.success(input.taskToken, {
+      sessionId: input.sessionId,
+      verdict: 'verified',
+      evidenceType: input.evidenceType,
+      claims: claimsJson,
+      secretScheme: sealedSecrets.scheme,
+    });
+    return {
+      verdict: 'verified',
+      reason: null,
+      message,
+      claims: claimsJson,
+      sealedSecrets,
+      audit: audit('verified', null, message),
+    };
+  } catch (e) {
+    if (!(e instanceof AttestationError)) throw e;
+    await deps.callbacks.failure(input.taskToken, ATTESTATION_FAILED, `${e.reason}: ${e.message}`);
+    return {
+      verdict: 'rejected',
+      reason: e.reason,
+      message: e.message,
+      claims: claimsJson,
+      sealedSecrets: null,
+      audit: audit('rejected', e.reason, e.message),
+    };
+  }
+}

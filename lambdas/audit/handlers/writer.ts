@@ -1,0 +1,98 @@
+/**
+ * SQS → audit writer Lambda. The writer core handles the batch as a whole (it
+ * groups by session and writes one object per chain); Powertools' BatchProcessor
+ * then turns the core's per-record failures into `batchItemFailures`, so only bad
+ * or unwritten records are redelivered (and reach the DLQ after maxReceiveCount).
+ */
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SQSEvent } from 'aws-lambda';
+import * as z from 'zod';
+import { awsClientConfig } from '../../shared/clients.ts';
+import { logger, makeHandler, metrics } from '../../shared/middleware.ts';
+import { dynamoHeadStore } from '../chain.ts';
+import { setViolationReporter } from '../retention-guard.ts';
+import { parseWriterConfig, type Rejection, type WriterConfig, writeBatch } from '../writer.ts';
+
+/** Reads the writer's configuration from the environment (names set by the AuditIngest construct). */
+export function writerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): WriterConfig & { headTable: string } {
+  const headTable = env.AUDIT_HEAD_TABLE ?? '';
+  const config = parseWriterConfig({
+    bucket: env.AUDIT_BUCKET,
+    prefix: env.AUDIT_PREFIX ?? 'audit/',
+    kmsKeyId: env.AUDIT_KMS_KEY_ID,
+    retentionDays: Number(env.AUDIT_RETENTION_DAYS ?? '365'),
+    lockMode: env.AUDIT_LOCK_MODE ?? 'COMPLIANCE',
+    hmacSecretId: env.AUDIT_HMAC_SECRET_ID || undefined,
+    privacy: env.AUDIT_PRIVACY_CONFIG ? JSON.parse(env.AUDIT_PRIVACY_CONFIG) : {},
+  });
+  if (!headTable) throw new Error('AUDIT_HEAD_TABLE is not set');
+  return { ...config, headTable };
+}
+
+const s3 = new S3Client(awsClientConfig());
+const ddb = new DynamoDBClient(awsClientConfig());
+const secrets = new SecretsManagerClient(awsClientConfig());
+let cached: (WriterConfig & { headTable: string }) | undefined;
+
+setViolationReporter((v) => {
+  logger.error('retention guard refused', { reason: v.reason, ...v.details });
+  metrics.addMetric('RetentionShortenRefused', MetricUnit.Count, 1);
+});
+
+const SqsEvent = z.looseObject({
+  Records: z.array(z.looseObject({ messageId: z.string().min(1), body: z.string() })),
+});
+
+function reportRejection(r: Rejection): void {
+  // Field paths only: never log a body, it may hold the sensitive values we redact.
+  logger.warn('audit record not written', {
+    messageId: r.messageId,
+    code: r.code,
+    reason: r.reason,
+    issues: r.issues,
+    eventId: r.eventId,
+    chain: r.chain,
+  });
+  metrics.addMetric(`AuditRecordRejected.${r.code}`, MetricUnit.Count, 1);
+}
+
+export const handler = makeHandler({
+  inputName: 'SQS event',
+  input: SqsEvent,
+  core: async (event) => {
+    cached ??= writerConfigFromEnv();
+    const config = cached;
+    const result = await writeBatch(event.Records, {
+      s3,
+      heads: dynamoHeadStore(ddb, config.headTable),
+      secrets,
+      config,
+      onReject: reportRejection,
+    });
+    for (const w of result.written) {
+      logger.info('audit object written', { ...w });
+    }
+    metrics.addMetric('AuditObjectsWritten', MetricUnit.Count, result.written.length);
+    metrics.addMetric(
+      'AuditEventsWritten',
+      MetricUnit.Count,
+      result.written.reduce((a, w) => a + w.count, 0),
+    );
+    const failed = new Map(result.failures.map((f) => [f.messageId, f]));
+    const processor = new BatchProcessor(EventType.SQS);
+    return processPartialResponse(
+      event as unknown as SQSEvent,
+      async (record: { messageId: string }) => {
+        const f = failed.get(record.messageId);
+        if (f) throw new Error(`${f.code}: ${f.reason}`);
+      },
+      processor,
+      // Every record failing is still a normal partial response (all redelivered), not a crash.
+      { throwOnFullBatchFailure: false },
+    );
+  },
+});

@@ -1,0 +1,129 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type * as events from 'aws-cdk-lib/aws-events';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
+import { Construct } from 'constructs';
+import { validateCedar } from '../../lambdas/policy/cedar.ts';
+import type { EngineName } from '../../lambdas/policy/model.ts';
+import { packBundle } from '../../lambdas/policy/source.ts';
+import { bundleIsCurrent } from '../../scripts/build-rego.ts';
+import { AidopsFunction, PROJECT_ROOT } from './function.ts';
+
+/**
+ * Modules the decide handler needs at run time as real packages: cedar-wasm's
+ * `/nodejs` entry reads `cedar_wasm_bg.wasm` from its own directory, which
+ * esbuild cannot inline. (opa-wasm is plain JavaScript and is bundled; the Rego
+ * policy.wasm travels inside the policy bundle.)
+ */
+export const POLICY_NODE_MODULES = ['@cedar-policy/cedar-wasm'] as const;
+/** File name of the synth-time policy bundle inside the function asset. */
+export const POLICY_BUNDLE_FILE = 'policy-bundle.json';
+
+export interface PolicyEngineProps {
+  /** @default 'rego' (the faster engine here; see bench/policy.ts) */
+  readonly engine?: EngineName;
+  /** Policy directory laid out like the project's `policies/`. @default <project>/policies */
+  readonly policiesDir?: string;
+  /** Name of the SSM parameter that points at the active bundle. @default '/aidops/policy/active' */
+  readonly activeParameterName?: string;
+  /** Bus for decision audit events and PolicyViolation events. @default none: the caller publishes */
+  readonly auditBus?: events.IEventBus;
+  /** How often a warm function re-probes the active bundle, ≤ 30 s. @default Duration.seconds(30) */
+  readonly refresh?: Duration;
+  /** @default RemovalPolicy.RETAIN (the bucket holds every policy version ever active) */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/**
+ * Policy-as-code for agent actions: a versioned policy bucket, an SSM parameter
+ * naming the active bundle (repoint it to change policy without a redeploy),
+ * and the batch decision function. The policies are validated at synth time:
+ * Cedar against its schema, the Rego bundle against its sources.
+ */
+export class PolicyEngine extends Construct {
+  readonly bucket: s3.Bucket;
+  readonly activeVersion: ssm.StringParameter;
+  readonly decide: AidopsFunction;
+  /** The default bundle's object key in the bucket. */
+  readonly bundleKey: string;
+
+  constructor(scope: Construct, id: string, props: PolicyEngineProps = {}) {
+    super(scope, id);
+    const dir = props.policiesDir ?? path.join(PROJECT_ROOT, 'policies');
+    const doc = packBundle(dir);
+    if (doc.cedar) {
+      const v = validateCedar(doc.cedar);
+      if (!v.ok) throw new Error(`PolicyEngine: Cedar policies in ${dir} do not validate:\n${v.errors.join('\n')}`);
+    }
+    if (doc.rego) {
+      const c = bundleIsCurrent(path.join(dir, 'rego'), path.join(dir, 'rego/bundle'));
+      if (!c.current)
+        throw new Error(`PolicyEngine: Rego bundle in ${dir} is stale (${c.why}); run scripts/build-rego.ts`);
+    }
+    const engine = props.engine ?? 'rego';
+    if (!doc[engine]) throw new Error(`PolicyEngine: ${dir} has no ${engine} policies`);
+    const refresh = props.refresh ?? Duration.seconds(30);
+    if (refresh.toSeconds() > 30) throw new Error('PolicyEngine: refresh must be at most 30 seconds');
+
+    const body = JSON.stringify(doc);
+    const digest = createHash('sha256').update(body).digest('hex').slice(0, 16);
+    this.bundleKey = `bundles/${doc.policySet}/${doc.version}-${digest}.json`;
+    // The function also ships the bundle, so it can decide before the deployment custom resource has run.
+    const staged = path.join(PROJECT_ROOT, 'cdk.out', '.policy-bundles', digest);
+    mkdirSync(staged, { recursive: true });
+    const bundleFile = path.join(staged, POLICY_BUNDLE_FILE);
+    writeFileSync(bundleFile, body);
+
+    this.bucket = new s3.Bucket(this, 'Bucket', {
+      versioned: true,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+    });
+    const deployment = new s3deploy.BucketDeployment(this, 'DefaultBundle', {
+      destinationBucket: this.bucket,
+      sources: [s3deploy.Source.data(this.bundleKey, body)],
+      extract: true,
+      prune: false, // earlier bundles stay, so repointing the parameter back is a rollback
+      retainOnDelete: true,
+    });
+    this.activeVersion = new ssm.StringParameter(this, 'Active', {
+      parameterName: props.activeParameterName ?? '/aidops/policy/active',
+      description: 'Active aidops policy bundle: {"bucket","key","versionId"?}; repoint to change policy',
+      stringValue: JSON.stringify({ bucket: this.bucket.bucketName, key: this.bundleKey }),
+    });
+    this.activeVersion.node.addDependency(deployment);
+
+    this.decide = new AidopsFunction(this, 'Decide', {
+      entry: 'lambdas/policy/handlers/decide.ts',
+      description: 'Decides batches of agent action requests with Cedar or Rego policies',
+      timeout: Duration.seconds(10),
+      memorySize: 1024,
+      nodeModules: [...POLICY_NODE_MODULES],
+      extraFiles: [{ from: bundleFile, to: POLICY_BUNDLE_FILE }],
+      environment: {
+        POLICY_ENGINE: engine,
+        POLICY_PARAMETER: this.activeVersion.parameterName,
+        POLICY_BUNDLE_FILE,
+        POLICY_REFRESH_SECONDS: String(refresh.toSeconds()),
+        ...(props.auditBus ? { AUDIT_BUS_NAME: props.auditBus.eventBusName } : {}),
+      },
+    });
+    this.bucket.grantRead(this.decide.fn);
+    this.activeVersion.grantRead(this.decide.fn);
+    props.auditBus?.grantPutEventsTo(this.decide.fn);
+  }
+
+  /** Lets a principal (an approval workflow, CI) publish bundles and repoint the active version. */
+  grantPublish(grantee: iam.IGrantable): void {
+    this.bucket.grantPut(grantee);
+    this.activeVersion.grantWrite(grantee);
+  }
+}

@@ -1,0 +1,220 @@
+/**
+ * The local control plane: moto behind the recording gateway, the app's
+ * resources provisioned from the synthesized templates, and the state machines
+ * run in-process with the real handlers. Used by tests, `npm run demo` and the
+ * benchmarks; one instance per test file.
+ */
+import { pathToFileURL } from 'node:url';
+import { type AwsClientConfig, awsClientConfig } from '../lambdas/shared/clients.ts';
+import { localContext } from '../lambdas/shared/context.ts';
+import type { AppConfig } from '../lib/config.ts';
+import { type Provisioned, provision } from './asl/provision.ts';
+import { type Execution, type Json, LocalStepFunctions, TaskFailure } from './asl/sfn-local.ts';
+import { resolve, type SynthesizedStack, synthesize } from './asl/template.ts';
+import { type AwsCallRecord, type Gateway, startGateway } from './emulator/gateway.ts';
+import { LOCAL_REGION, type MotoServer, startMoto } from './emulator/moto.ts';
+import { PROJECT_ROOT } from './emulator/setup.ts';
+
+export interface LocalRuntimeOptions {
+  /** Reuse stacks synthesized once per test file. @default synthesize() */
+  readonly stacks?: readonly SynthesizedStack[];
+  readonly config?: Partial<AppConfig>;
+  /** Wait states wait this many ms. @default 0 */
+  readonly waitMs?: number;
+  /** Retry intervals become this many ms. @default 10 */
+  readonly retryMs?: number;
+  /** Handler log level (Powertools). @default 'SILENT' */
+  readonly logLevel?: 'SILENT' | 'ERROR' | 'WARN' | 'INFO' | 'DEBUG';
+}
+
+export interface TimelineRow {
+  readonly t: number;
+  readonly kind: 'state' | 'aws' | 'lambda';
+  readonly what: string;
+  readonly detail: string;
+  readonly ms?: number;
+}
+
+export class LocalRuntime {
+  readonly moto: MotoServer;
+  readonly gateway: Gateway;
+  readonly stacks: readonly SynthesizedStack[];
+  readonly sfn: LocalStepFunctions;
+  readonly invocations: { t: number; fn: string; ms: number; error?: string }[] = [];
+  provisioned: Provisioned;
+  private readonly modules = new Map<string, Promise<(e: unknown, c: unknown) => Promise<unknown>>>();
+
+  private constructor(
+    moto: MotoServer,
+    gateway: Gateway,
+    stacks: readonly SynthesizedStack[],
+    provisioned: Provisioned,
+    opts: LocalRuntimeOptions,
+  ) {
+    this.moto = moto;
+    this.gateway = gateway;
+    this.stacks = stacks;
+    this.provisioned = provisioned;
+    this.sfn = new LocalStepFunctions({
+      endpoint: gateway.endpoint,
+      machines: provisioned.stateMachines,
+      invokeLambda: (ref, payload) => this.invoke(ref, payload),
+      waitMs: opts.waitMs ?? 0,
+      retryMs: opts.retryMs ?? 10,
+    });
+    gateway.serve('states', (action, body) => this.sfn.api(action, body));
+  }
+
+  static async start(opts: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
+    const stacks = opts.stacks ?? synthesize(opts.config);
+    const moto = await startMoto();
+    try {
+      const gateway = await startGateway(moto.endpoint);
+      // Handlers and SDK clients created from here on talk to the gateway.
+      process.env.AWS_ENDPOINT_URL = gateway.endpoint;
+      process.env.AWS_REGION = LOCAL_REGION;
+      process.env.AWS_ACCESS_KEY_ID = 'testing';
+      process.env.AWS_SECRET_ACCESS_KEY = 'testing';
+      process.env.POWERTOOLS_LOG_LEVEL = opts.logLevel ?? 'SILENT';
+      process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+      process.env.POWERTOOLS_TRACE_ENABLED = 'false';
+      const provisioned = await provision(stacks, gateway.endpoint);
+      return new LocalRuntime(moto, gateway, stacks, provisioned, opts);
+    } catch (e) {
+      await moto.stop();
+      throw e;
+    }
+  }
+
+  get endpoint(): string {
+    return this.gateway.endpoint;
+  }
+
+  clientConfig(): AwsClientConfig {
+    return awsClientConfig({ endpoint: this.gateway.endpoint, region: LOCAL_REGION });
+  }
+
+  /** Physical id (Ref) of the first resource whose logical id starts with `prefix`. */
+  ref(prefix: string): string {
+    for (const [id, p] of this.provisioned.resources) if (id.startsWith(prefix)) return p.ref;
+    throw new Error(`no local resource with logical id ${prefix}*`);
+  }
+
+  /** Invokes a function's real handler in-process, with its environment from the template. */
+  async invoke(functionRef: string, payload: Json): Promise<Json> {
+    const name = functionRef.includes(':function:') ? functionRef.split(':function:')[1]!.split(':')[0]! : functionRef;
+    const fn = this.provisioned.functions.get(name);
+    if (!fn)
+      throw new TaskFailure('Lambda.ResourceNotFoundException', `function ${name} is not in the synthesized app`);
+    const env = this.functionEnv(name);
+    Object.assign(process.env, env);
+    let mod = this.modules.get(name);
+    if (!mod) {
+      const meta = (fn.resource.Metadata ?? {}) as Record<string, string>;
+      const entry = meta['aidops:entry'];
+      if (!entry)
+        throw new TaskFailure('Lambda.ResourceNotFoundException', `function ${name} has no aidops:entry metadata`);
+      const url = `${pathToFileURL(`${PROJECT_ROOT}/${entry}`).href}?fn=${name}`;
+      const exportName = meta['aidops:handler'] ?? 'handler';
+      mod = import(url).then(
+        (m: Record<string, unknown>) => m[exportName] as (e: unknown, c: unknown) => Promise<unknown>,
+      );
+      this.modules.set(name, mod);
+    }
+    const handler = await mod;
+    const t = Date.now();
+    try {
+      if (process.env.AIDOPS_DEBUG_INVOKE) console.error('invoke', name, JSON.stringify(payload));
+      const out = await handler(JSON.parse(JSON.stringify(payload)), localContext(name));
+      if (process.env.AIDOPS_DEBUG_INVOKE) console.error('  ->', JSON.stringify(out));
+      this.invocations.push({ t, fn: name, ms: Date.now() - t });
+      return (out === undefined ? null : JSON.parse(JSON.stringify(out))) as Json;
+    } catch (e) {
+      this.invocations.push({ t, fn: name, ms: Date.now() - t, error: (e as Error).name });
+      throw e;
+    }
+  }
+
+  functionEnv(name: string): Record<string, string> {
+    const fn = this.provisioned.functions.get(name);
+    if (!fn) return {};
+    const props = (fn.resource.Properties ?? {}) as { Environment?: { Variables?: Record<string, unknown> } };
+    const vars = resolve(props.Environment?.Variables ?? {}, {
+      resources: this.provisioned.resources,
+      exports: this.provisioned.exports,
+      stackName: fn.stackName,
+    }) as Record<string, unknown>;
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(vars)) if (k !== 'NODE_OPTIONS') out[k] = String(v);
+    return out;
+  }
+
+  /** Starts an execution of the named machine and waits for it to end. */
+  async execute(machine: string, input: unknown, name?: string): Promise<Execution> {
+    return await this.sfn.start(machine, input as Json, name).done;
+  }
+
+  /** State events, Lambda invocations and AWS calls of one execution's window, in time order. */
+  timeline(exec: Execution): TimelineRow[] {
+    const end = exec.stopDate ?? Date.now();
+    const rows: TimelineRow[] = [];
+    const entered = new Map<string, number>();
+    for (const e of exec.timeline) {
+      if (e.type === 'StateEntered' && e.state) entered.set(e.state, e.t);
+      if (
+        e.type === 'StateExited' ||
+        e.type === 'StateFailed' ||
+        e.type === 'StateRetried' ||
+        e.type === 'StateCaught'
+      ) {
+        const t0 = e.state ? (entered.get(e.state) ?? e.t) : e.t;
+        rows.push({
+          t: t0,
+          kind: 'state',
+          what: e.state ?? '',
+          detail:
+            e.type === 'StateExited'
+              ? 'ok'
+              : `${e.type.replace('State', '').toLowerCase()}${e.error ? `: ${e.error}` : ''}`,
+          ms: e.t - t0,
+        });
+      }
+    }
+    for (const c of this.gateway.calls) {
+      if (c.start >= exec.startDate && c.start <= end && c.service !== 'states') rows.push(awsRow(c));
+    }
+    return rows.sort((a, b) => a.t - b.t || (a.kind === 'state' ? -1 : 1));
+  }
+
+  formatTimeline(exec: Execution): string {
+    const rows = this.timeline(exec);
+    const t0 = exec.startDate;
+    const lines = rows.map((r) => {
+      const at = `+${String(r.t - t0).padStart(5)} ms`;
+      const dur = r.ms === undefined ? '' : `${r.ms} ms`;
+      const kind = r.kind === 'state' ? 'STATE' : '  aws';
+      return `${at}  ${kind}  ${r.what.padEnd(44)} ${dur.padStart(8)}  ${r.detail}`;
+    });
+    const total = (exec.stopDate ?? Date.now()) - exec.startDate;
+    return [
+      `${exec.stateMachineName} / ${exec.name}: ${exec.status}${exec.error ? ` (${exec.error}: ${exec.cause})` : ''} in ${total} ms`,
+      ...lines,
+    ].join('\n');
+  }
+
+  async stop(): Promise<void> {
+    this.sfn.stopAll();
+    await this.gateway.stop().catch(() => undefined);
+    await this.moto.stop();
+  }
+}
+
+function awsRow(c: AwsCallRecord): TimelineRow {
+  return {
+    t: c.start,
+    kind: 'aws',
+    what: `${c.service}:${c.action}`,
+    detail: c.injected ? `HTTP ${c.status} (injected ${c.injected})` : `HTTP ${c.status}`,
+    ms: c.end - c.start,
+  };
+}

@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Template } from 'aws-cdk-lib/assertions';
+import { testApp } from '../helpers/synth.ts';
+
+// Synthesize once per file: in-process synthesis costs seconds.
+const { stacks } = testApp();
+const all = Object.values(stacks).map((s) => ({ name: s.stackName, t: Template.fromStack(s) }));
+
+function resourcesOf(type: string) {
+  return all.flatMap(({ name, t }) =>
+    Object.entries(t.findResources(type)).map(([id, r]) => ({ stack: name, id, r: r as any, t })),
+  );
+}
+
+describe('template: every state machine', () => {
+  const machines = resourcesOf('AWS::StepFunctions::StateMachine');
+  it('exists', () => assert.ok(machines.length >= 1));
+  for (const { id, r, t } of machines) {
+    it(`${id} is Standard, logs ALL to a retained log group, traces, has a timeout and a failure alarm`, () => {
+      const p = r.Properties;
+      assert.equal(p.StateMachineType, 'STANDARD');
+      assert.equal(p.LoggingConfiguration.Level, 'ALL');
+      assert.equal(p.LoggingConfiguration.IncludeExecutionData, true);
+      assert.deepEqual(p.TracingConfiguration, { Enabled: true });
+      const lgRef = p.LoggingConfiguration.Destinations[0].CloudWatchLogsLogGroup.LogGroupArn['Fn::GetAtt'][0];
+      const lg = t.toJSON().Resources[lgRef];
+      assert.equal(lg.Type, 'AWS::Logs::LogGroup');
+      assert.ok(lg.Properties.RetentionInDays > 0, 'log retention set');
+      const def = JSON.stringify(p.DefinitionString);
+      assert.match(def, /\\"TimeoutSeconds\\":\d+/, 'machine-level TimeoutSeconds');
+      assert.doesNotMatch(def, /QueryLanguage\\":\\"JSONata/, 'JSONPath only');
+      const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm')) as any[];
+      const mine = alarms.filter((a) => JSON.stringify(a.Properties.Metrics ?? []).includes(id));
+      assert.equal(mine.length, 1, 'one alarm watches this machine');
+      const names = JSON.stringify(mine[0].Properties.Metrics);
+      assert.match(names, /ExecutionsFailed/);
+      assert.match(names, /ExecutionsTimedOut/);
+    });
+  }
+});
+
+describe('template: every function', () => {
+  const fns = resourcesOf('AWS::Lambda::Function');
+  it('exists', () => assert.ok(fns.length >= 1));
+  for (const { id, r, t } of fns) {
+    it(`${id} is arm64 on nodejs24.x, traced, logging to its own retained log group`, () => {
+      const p = r.Properties;
+      assert.deepEqual(p.Architectures, ['arm64']);
+      assert.equal(p.Runtime, 'nodejs24.x');
+      assert.deepEqual(p.TracingConfig, { Mode: 'Active' });
+      const lgRef = p.LoggingConfig.LogGroup.Ref;
+      const lg = t.toJSON().Resources[lgRef];
+      assert.ok(lg.Properties.RetentionInDays > 0);
+      assert.ok(r.Metadata['aidops:entry'], 'handler entry recorded for the local runtime');
+    });
+  }
+});
+
+describe('template: stacks', () => {
+  it('the stateful stack has termination protection and retains its key', () => {
+    assert.equal(stacks.stateful.terminationProtection, true);
+    const keys = Template.fromStack(stacks.stateful).findResources('AWS::KMS::Key');
+    for (const k of Object.values(keys) as any[]) {
+      assert.equal(k.DeletionPolicy, 'Retain');
+      assert.equal(k.Properties.EnableKeyRotation, true);
+    }
+  });
+  it('the control plane is stateless (no buckets, tables or keys of its own)', () => {
+    const t = Template.fromStack(stacks.controlPlane);
+    for (const type of ['AWS::KMS::Key', 'AWS::S3::Bucket']) {
+      assert.equal(Object.keys(t.findResources(type)).length, 0, type);
+    }
+  });
+});

@@ -1,0 +1,78 @@
+/**
+ * The decide handler as Lambda will run it: bundled by esbuild with the same
+ * options AidopsFunction uses, cedar-wasm left as a node module, the policy
+ * bundle file next to it. Then invoked, with both engines.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
+import { packBundle } from '../../../lambdas/policy/source.ts';
+import { localContext } from '../../../lambdas/shared/context.ts';
+import { POLICY_BUNDLE_FILE, POLICY_NODE_MODULES } from '../../../lib/constructs/policy.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+// Inside the project so the left-out node modules resolve as they would from the asset's node_modules.
+const OUT = path.join(ROOT, '.tmp', `policy-bundle-test-${process.pid}`);
+after(() => rmSync(OUT, { recursive: true, force: true }));
+
+describe('decide handler bundle', () => {
+  it('bundles, ships what it needs and decides with both engines', async () => {
+    mkdirSync(OUT, { recursive: true });
+    const r = await build({
+      entryPoints: [path.join(ROOT, 'lambdas/policy/handlers/decide.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node24',
+      minify: true,
+      mainFields: ['module', 'main'],
+      external: [...POLICY_NODE_MODULES],
+      banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+      outfile: path.join(OUT, 'index.mjs'),
+      metafile: true,
+      logLevel: 'silent',
+    });
+    const inputs = Object.keys(r.metafile.inputs);
+    assert.ok(
+      inputs.some((i) => i.includes('@open-policy-agent/opa-wasm')),
+      'opa-wasm is bundled',
+    );
+    assert.ok(!inputs.some((i) => i.includes('@cedar-policy/cedar-wasm')), 'cedar-wasm stays a node module');
+    writeFileSync(path.join(OUT, POLICY_BUNDLE_FILE), JSON.stringify(packBundle(path.join(ROOT, 'policies'))));
+
+    process.env.POLICY_BUNDLE_FILE = POLICY_BUNDLE_FILE;
+    process.env.POWERTOOLS_TRACE_ENABLED = 'false';
+    process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+    const request = {
+      session: { id: 'sess-bundle', tier: 'standard', cohort: 'pilot', approvedScopes: [] },
+      principal: { id: 'alice' },
+      action: 'fs_write',
+      resource: { kind: 'file', path: '/finance/../secrets/x' },
+      context: { time: '2025-06-01T12:00:00Z', attestation: { status: 'verified' } },
+    };
+    for (const engine of ['rego', 'cedar']) {
+      process.env.POLICY_ENGINE = engine;
+      // A fresh module instance per engine (the decider is module state).
+      const mod = (await import(`${pathToFileURL(path.join(OUT, 'index.mjs')).href}?engine=${engine}`)) as {
+        handler: (
+          e: unknown,
+          c: unknown,
+        ) => Promise<{ decisions: { effect: string; reasons: string[]; engine: string }[] }>;
+      };
+      const out = await mod.handler(
+        { requests: [request, { ...request, resource: { kind: 'file', path: '/x' } }] },
+        localContext('decide'),
+      );
+      assert.deepEqual(
+        out.decisions.map((d) => [d.engine, d.effect, d.reasons]),
+        [
+          [engine, 'deny', ['write to protected path: /secrets/x']],
+          [engine, 'allow', []],
+        ],
+      );
+    }
+  });
+});

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { PolicyEngine } from '../../../lib/constructs/policy.ts';
+
+function synth() {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new Stack(app, 'PolicyTest', { env: { account: '123456789012', region: 'us-east-1' } });
+  const bus = new events.EventBus(stack, 'Bus');
+  const pe = new PolicyEngine(stack, 'Policy', { auditBus: bus });
+  pe.grantPublish(new iam.Role(stack, 'Publisher', { assumedBy: new iam.AccountRootPrincipal() }));
+  return { t: Template.fromStack(stack), pe };
+}
+
+describe('PolicyEngine construct', () => {
+  const { t, pe } = synth();
+
+  it('versioned, private, encrypted, TLS-only policy bucket that is retained', () => {
+    t.hasResource('AWS::S3::Bucket', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({
+        VersioningConfiguration: { Status: 'Enabled' },
+        PublicAccessBlockConfiguration: Match.objectLike({ BlockPublicAcls: true, RestrictPublicBuckets: true }),
+        BucketEncryption: Match.anyValue(),
+      }),
+    });
+    t.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: Match.objectLike({
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      }),
+    });
+  });
+
+  it('the active-version parameter points at the deployed bundle', () => {
+    t.hasResourceProperties('AWS::SSM::Parameter', {
+      Name: '/aidops/policy/active',
+      Value: Match.objectLike({
+        'Fn::Join': Match.arrayWith([Match.arrayWith([Match.stringLikeRegexp(pe.bundleKey)])]),
+      }),
+    });
+    t.resourceCountIs('Custom::CDKBucketDeployment', 1);
+  });
+
+  it('the decide function knows its engine and policy source and can read them', () => {
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('Cedar or Rego'),
+      Runtime: 'nodejs24.x',
+      Environment: {
+        Variables: Match.objectLike({
+          POLICY_ENGINE: 'rego',
+          POLICY_BUNDLE_FILE: 'policy-bundle.json',
+          POLICY_REFRESH_SECONDS: '30',
+          POLICY_PARAMETER: Match.anyValue(),
+          AUDIT_BUS_NAME: Match.anyValue(),
+        }),
+      },
+    });
+    const policies = JSON.stringify(t.findResources('AWS::IAM::Policy'));
+    for (const a of ['s3:GetObject*', 'ssm:GetParameter', 'events:PutEvents', 's3:PutObject', 'ssm:PutParameter']) {
+      assert.ok(policies.includes(a), `no IAM statement grants ${a}`);
+    }
+  });
+
+  it('refuses to synthesize a refresh window above 30 s', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new Stack(app, 'S');
+    assert.throws(() => new PolicyEngine(stack, 'P', { refresh: Duration.minutes(1) }), /at most 30 seconds/);
+  });
+});
