@@ -15,6 +15,7 @@ interface GroupModule {
 /** Lazy so one group's heavy imports (wasm engines, SDK clients) do not slow the others. */
 const groups: Record<string, () => Promise<GroupModule>> = {
   // groups register here: name → () => import('./commands/<name>.ts')
+  audit: () => import('./commands/audit.ts'),
   attest: () => import('./commands/attest.ts'),
   plugin: () => import('./commands/plugin.ts'),
   policy: () => import('./commands/policy.ts'),

@@ -76,7 +76,8 @@ export function bundleIsCurrent(srcDir = DEFAULT_SRC, outDir = DEFAULT_OUT): { c
   const wasm = path.join(outDir, 'policy.wasm');
   if (!existsSync(mf) || !existsSync(wasm)) return { current: false, why: 'no built bundle' };
   const m = JSON.parse(readFileSync(mf, 'utf8')) as BundleManifest;
-  if (sha256(readFileSync(wasm)) !== m.wasmSha256) return { current: false, why: 'policy.wasm does not match its manifest' };
+  if (sha256(readFileSync(wasm)) !== m.wasmSha256)
+    return { current: false, why: 'policy.wasm does not match its manifest' };
   const now = sourcesDigest(srcDir);
   if (now.digest !== m.sourcesDigest) {
     const changed = [...new Set([...Object.keys(now.sources), ...Object.keys(m.sources)])].filter(
@@ -99,13 +100,21 @@ export function sdkImplementedBuiltins(): Set<string> {
   return new Set(Object.keys(req(path.join(sdkDir(), 'src/builtins/index.js')) as Record<string, unknown>));
 }
 
+// The project's lib (ES2024, no DOM) types WebAssembly only as a namespace; this is the part used here.
+interface WasmApi {
+  Memory: new (d: { initial: number }) => { buffer: ArrayBuffer };
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (m: object, imports: Record<string, Record<string, unknown>>) => { exports: Record<string, unknown> };
+}
+const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
 /** Reads the list of SDK-dependent built-ins a compiled OPA module imports. */
 export function sdkBuiltinsOf(wasm: Uint8Array): string[] {
-  const memory = new WebAssembly.Memory({ initial: 5 });
+  const memory = new WA.Memory({ initial: 5 });
   const stub = () => {
     throw new Error('builtin called during inspection');
   };
-  const inst = new WebAssembly.Instance(new WebAssembly.Module(wasm), {
+  const inst = new WA.Instance(new WA.Module(wasm), {
     env: {
       memory,
       opa_abort: stub,
@@ -128,7 +137,8 @@ export function sdkBuiltinsOf(wasm: Uint8Array): string[] {
 
 export function opaPath(): string {
   const p = process.env.OPA ?? path.join(ROOT, '.tools/bin/opa');
-  if (!existsSync(p)) throw new RegoBuildError(`OPA CLI not found at ${p}; run scripts/install-opa.sh (or set OPA=...)`);
+  if (!existsSync(p))
+    throw new RegoBuildError(`OPA CLI not found at ${p}; run scripts/install-opa.sh (or set OPA=...)`);
   return p;
 }
 

@@ -59,7 +59,10 @@ function readFile(path: string, what: string): Buffer {
   }
 }
 
-function artifactOf(values: { artifact?: string; 'artifact-digest'?: string }): { input: ArtifactInput; bytes?: Buffer } {
+function artifactOf(values: { artifact?: string; 'artifact-digest'?: string }): {
+  input: ArtifactInput;
+  bytes?: Buffer;
+} {
   if ((values.artifact === undefined) === (values['artifact-digest'] === undefined))
     throw new UsageError('give exactly one of --artifact or --artifact-digest');
   if (values.artifact) {
@@ -74,14 +77,12 @@ function artifactOf(values: { artifact?: string; 'artifact-digest'?: string }): 
   return { input: { digests: { [alg]: hex } } };
 }
 
-function verifierOf(
-  env: CliIo['env'],
-  rootPath: string | undefined,
-  keysPath: string | undefined,
-): PluginVerifier {
+function verifierOf(env: CliIo['env'], rootPath: string | undefined, keysPath: string | undefined): PluginVerifier {
   const p = rootPath ?? env.AIDOPS_SIGSTORE_TRUSTED_ROOT;
   if (!p) throw new UsageError('--trusted-root FILE is required (or set AIDOPS_SIGSTORE_TRUSTED_ROOT)');
-  const keys: Record<string, TrustedKey> = keysPath ? npmRegistryKeys(JSON.parse(readFile(keysPath, 'trusted keys').toString())) : {};
+  const keys: Record<string, TrustedKey> = keysPath
+    ? npmRegistryKeys(JSON.parse(readFile(keysPath, 'trusted keys').toString()))
+    : {};
   return PluginVerifier.fromTrustedRoot(readFile(p, 'trusted root'), keys);
 }
 
@@ -138,7 +139,9 @@ async function verifyCmd(argv: string[], io: CliIo): Promise<number> {
   try {
     const verified = bundlesOf(bundleFile).map((b) => {
       // Identity flags bind the certificate signer; key-signed registry attestations are checked by key.
-      const keyed = JSON.stringify((b as { verificationMaterial?: unknown })?.verificationMaterial ?? {}).includes('"publicKey"');
+      const keyed = JSON.stringify((b as { verificationMaterial?: unknown })?.verificationMaterial ?? {}).includes(
+        '"publicKey"',
+      );
       return verifier.verify(b, input, {
         ...(key ? { key } : {}),
         ...(id !== undefined && !keyed ? { identity: { subjectAlternativeName: id, issuer: iss } } : {}),
@@ -164,7 +167,9 @@ async function verifyCmd(argv: string[], io: CliIo): Promise<number> {
       if (decision)
         io.out(
           `policy: allowed; publisher ${decision.publisher}, SLSA build L${decision.slsaBuildLevel}` +
-            (decision.provenance ? `, ${decision.provenance.sourceRepository ?? '?'}@${decision.provenance.sourceRef ?? '?'}` : ''),
+            (decision.provenance
+              ? `, ${decision.provenance.sourceRepository ?? '?'}@${decision.provenance.sourceRef ?? '?'}`
+              : ''),
         );
       io.out('verified');
     }
@@ -183,7 +188,10 @@ const REGISTRY_OPTS = {
 
 function registryOf(env: CliIo['env'], values: { table?: string; endpoint?: string }): PluginRegistry {
   const ddb = new DynamoDBClient(awsClientConfig(values.endpoint ? { endpoint: values.endpoint } : {}));
-  return new PluginRegistry(ddb, { tableName: values.table ?? env.AIDOPS_PLUGIN_TABLE ?? DEFAULT_TABLE, cacheTtlMs: 0 });
+  return new PluginRegistry(ddb, {
+    tableName: values.table ?? env.AIDOPS_PLUGIN_TABLE ?? DEFAULT_TABLE,
+    cacheTtlMs: 0,
+  });
 }
 
 async function admitCmd(argv: string[], io: CliIo): Promise<number> {
@@ -238,7 +246,10 @@ async function admitCmd(argv: string[], io: CliIo): Promise<number> {
     },
   );
   if (values.json) io.out(JSON.stringify({ record, decision }, null, 2));
-  else io.out(`admitted ${record.pluginId}@${record.version} ${record.digest} (publisher ${record.publisher}, expires ${record.expiresAt})`);
+  else
+    io.out(
+      `admitted ${record.pluginId}@${record.version} ${record.digest} (publisher ${record.publisher}, expires ${record.expiresAt})`,
+    );
   return Exit.Ok;
 }
 
@@ -254,7 +265,8 @@ async function revokeCmd(argv: string[], io: CliIo): Promise<number> {
   });
   if (!values.reason) throw new UsageError('--reason is required');
   const byVersion = values.plugin !== undefined || values.version !== undefined;
-  if (byVersion === (values.publisher !== undefined)) throw new UsageError('give --plugin and --version, or --publisher');
+  if (byVersion === (values.publisher !== undefined))
+    throw new UsageError('give --plugin and --version, or --publisher');
   if (byVersion && (!values.plugin || !values.version)) throw new UsageError('--plugin and --version go together');
   const registry = registryOf(io.env, values);
   const res = await revokePlugin(
@@ -271,7 +283,8 @@ async function revokeCmd(argv: string[], io: CliIo): Promise<number> {
     io.out(
       `revoked ${byVersion ? `${values.plugin}@${values.version}` : `publisher ${values.publisher} (${res.revoked.versions.length} versions)`}`,
     );
-    if (res.violations.length) io.out(`PolicyViolation events for sessions: ${res.violations.map((v) => v.sessionId).join(', ')}`);
+    if (res.violations.length)
+      io.out(`PolicyViolation events for sessions: ${res.violations.map((v) => v.sessionId).join(', ')}`);
   }
   return Exit.Ok;
 }
@@ -280,7 +293,19 @@ async function listCmd(argv: string[], io: CliIo): Promise<number> {
   const { values } = strictParse(argv, { ...REGISTRY_OPTS, plugin: { type: 'string' } });
   const rows = await registryOf(io.env, values).list(values.plugin);
   if (values.json) io.out(JSON.stringify(rows, null, 2));
-  else io.out(table(rows as unknown as Record<string, unknown>[], ['pluginId', 'version', 'status', 'digest', 'publisher', 'slsaBuildLevel', 'admittedAt', 'expiresAt']));
+  else
+    io.out(
+      table(rows as unknown as Record<string, unknown>[], [
+        'pluginId',
+        'version',
+        'status',
+        'digest',
+        'publisher',
+        'slsaBuildLevel',
+        'admittedAt',
+        'expiresAt',
+      ]),
+    );
   return Exit.Ok;
 }
 
@@ -303,7 +328,12 @@ async function showCmd(argv: string[], io: CliIo): Promise<number> {
   const facts = values.digest ? await registry.isAllowed(values.plugin, values.version, values.digest) : undefined;
   if (values.json) io.out(JSON.stringify({ record, ...(facts ? { facts } : {}) }, null, 2));
   else {
-    io.out(table([record as unknown as Record<string, unknown>], ['pluginId', 'version', 'status', 'digest', 'publisher', 'admittedBy', 'approvedBy', 'expiresAt']));
+    io.out(
+      table(
+        [record as unknown as Record<string, unknown>],
+        ['pluginId', 'version', 'status', 'digest', 'publisher', 'admittedBy', 'approvedBy', 'expiresAt'],
+      ),
+    );
     if (facts) io.out(`policy facts: ${JSON.stringify(facts)}`);
   }
   return facts && !facts.allowed ? Exit.Rejected : Exit.Ok;

@@ -5,13 +5,13 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundleIsCurrent } from '../../scripts/build-rego.ts';
 import { validateCedar } from '../../lambdas/policy/cedar.ts';
 import { createDecider, engineFromBundle } from '../../lambdas/policy/decide.ts';
-import { EngineName, ENGINES } from '../../lambdas/policy/model.ts';
+import { ENGINES, EngineName } from '../../lambdas/policy/model.ts';
 import { loadBundleFromDir } from '../../lambdas/policy/source.ts';
 import { describeRow, parseTable, runTable } from '../../lambdas/policy/table.ts';
 import { ValidationError } from '../../lambdas/shared/errors.ts';
+import { bundleIsCurrent } from '../../scripts/build-rego.ts';
 import { type CliIo, type CommandGroup, Exit, strictParse, table, UsageError } from '../args.ts';
 
 const DEFAULT_POLICIES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../policies');
@@ -72,7 +72,9 @@ async function check(argv: string[], io: CliIo): Promise<number> {
   if (values.json) {
     io.out(JSON.stringify({ decision, request: out.request, events: out.events }, null, 2));
   } else {
-    io.out(`${decision.effect.toUpperCase()}  (${decision.engine}, ${decision.policySet}@${decision.policyVersion}, ${decision.durationMicros} µs)`);
+    io.out(
+      `${decision.effect.toUpperCase()}  (${decision.engine}, ${decision.policySet}@${decision.policyVersion}, ${decision.durationMicros} µs)`,
+    );
     for (const r of decision.reasons) io.out(`  reason: ${r}`);
     if (out.events.violation) io.out('  a PolicyViolation event would be emitted');
   }
@@ -88,7 +90,10 @@ async function test(argv: string[], io: CliIo): Promise<number> {
   if (!values.table) throw new UsageError('--table FILE is required');
   const t = parseTable(readJson(values.table, 'decision table'));
   const bundle = loadBundleFromDir(values.policies ?? DEFAULT_POLICIES);
-  const report = runTable(t, ENGINES.map((e) => engineFromBundle(e, bundle)));
+  const report = runTable(
+    t,
+    ENGINES.map((e) => engineFromBundle(e, bundle)),
+  );
   const ok = report.disagreements.length === 0 && report.mismatches.length === 0;
   if (values.json) {
     io.out(

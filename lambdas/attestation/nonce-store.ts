@@ -14,7 +14,7 @@ import {
   PutItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { TransientError } from '../shared/errors.ts';
+import { ConflictError, TransientError } from '../shared/errors.ts';
 import { reject } from './reasons.ts';
 
 export interface NonceStore {
@@ -42,7 +42,7 @@ export class InMemoryNonceStore implements NonceStore {
   async issue(sessionId: string, opts: { nonce?: Uint8Array; ttlSeconds?: number } = {}): Promise<Uint8Array> {
     const nonce = opts.nonce ?? randomBytes(32);
     const key = Buffer.from(nonce).toString('hex');
-    if (this.#m.has(key)) throw new Error('nonce already issued');
+    if (this.#m.has(key)) throw new ConflictError('nonce already issued');
     this.#m.set(key, {
       sessionId,
       expiresAt: this.#now() + (opts.ttlSeconds ?? DEFAULT_NONCE_TTL_SECONDS) * 1000,
@@ -109,6 +109,7 @@ export class DynamoNonceStore implements NonceStore {
         }),
       );
     } catch (e) {
+      if (e instanceof ConditionalCheckFailedException) throw new ConflictError('nonce already issued');
       wrap(e, 'issuing a nonce');
     }
     return nonce;

@@ -207,10 +207,22 @@ export async function collectEntries(
   for (;;) {
     entries.push(cur);
     if (cur.seq <= throughSeq + 1) break;
-    const out = await s3.send(
-      new GetObjectCommand({ Bucket: bucket, Key: cur.key, VersionId: cur.versionId, Range: HEADER_RANGE }),
-    );
-    const text = await out.Body!.transformToString('utf8');
+    let text: string;
+    try {
+      const out = await s3.send(
+        new GetObjectCommand({ Bucket: bucket, Key: cur.key, VersionId: cur.versionId, Range: HEADER_RANGE }),
+      );
+      text = await out.Body!.transformToString('utf8');
+    } catch (e) {
+      const name = (e as Error).name;
+      if (name !== 'NoSuchVersion' && name !== 'NoSuchKey') throw e;
+      // Never sign over a hole: the chain was tampered with (or lost) before it was digested.
+      throw new DigestChainError(`chain ${state.chain}: version ${cur.versionId} of ${cur.key} is gone`, {
+        chain: state.chain,
+        key: cur.key,
+        versionId: cur.versionId,
+      });
+    }
     const nl = text.indexOf('\n');
     const header = parseChainHeader(nl < 0 ? text : text.slice(0, nl));
     const expectedPrevKey = chainObjectKey(prefix, state.chain, cur.seq - 1);

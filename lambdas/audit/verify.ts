@@ -173,6 +173,8 @@ export async function trustFromKms(kms: KMSClient, keyId: string): Promise<Trust
 
 interface Scanned {
   readonly version: VersionInfo;
+  /** Position in the listing (tie-breaker between same-second versions). */
+  readonly order: number;
   readonly sha256: string;
   readonly bytes: number;
   /** Newline count: events = lines - 1 for a chain object. */
@@ -187,7 +189,7 @@ interface Scanned {
 
 const MAX_FIRST_LINE = 64 * 1024;
 
-async function scan(store: AuditStore, v: VersionInfo, keep: boolean): Promise<Scanned> {
+async function scan(store: AuditStore, v: VersionInfo, order: number, keep: boolean): Promise<Scanned> {
   const obj = await store.get(v.key, v.versionId);
   const hash = createHash('sha256');
   let bytes = 0;
@@ -217,6 +219,7 @@ async function scan(store: AuditStore, v: VersionInfo, keep: boolean): Promise<S
   }
   return {
     version: v,
+    order,
     sha256: hash.digest('hex'),
     bytes,
     lines,
@@ -304,8 +307,20 @@ const push = <K, V>(m: Map<K, V[]>, k: K, v: V) => {
   else m.set(k, [v]);
 };
 
-const oldest = (vs: readonly Scanned[]): Scanned | undefined =>
-  [...vs].sort((a, b) => a.version.lastModified.getTime() - b.version.lastModified.getTime())[0];
+/**
+ * The version to check when nothing pins one: the oldest (the writer creates each key
+ * once, so later versions are additions). LastModified has 1 s resolution, so ties go
+ * to the version whose header fits the position, then to the one listed last (S3 lists
+ * a key's versions newest first).
+ */
+function original(vs: readonly Scanned[], fits: (s: Scanned) => boolean = () => true): Scanned | undefined {
+  return [...vs].sort(
+    (a, b) =>
+      a.version.lastModified.getTime() - b.version.lastModified.getTime() ||
+      Number(fits(b)) - Number(fits(a)) ||
+      b.order - a.order,
+  )[0];
+}
 
 export async function verifyAudit(opts: VerifyOptions): Promise<VerifyReport> {
   const started = performance.now();
@@ -349,18 +364,26 @@ export async function verifyAudit(opts: VerifyOptions): Promise<VerifyReport> {
   }
 
   // 2. Scan every version (digests whole, objects streamed), in parallel across chains.
-  type Job = { chain: string; kind: 'o' | 'd'; seq: number; v: VersionInfo };
+  type Job = { chain: string; kind: 'o' | 'd'; seq: number; v: VersionInfo; order: number };
   const jobs: Job[] = [];
   const inWindow = (v: VersionInfo) =>
     (!opts.from || v.lastModified.getTime() >= opts.from.getTime() - 1000) &&
     (!opts.to || v.lastModified.getTime() <= opts.to.getTime() + 15 * 60_000);
   for (const [chain, l] of chains) {
-    for (const [seq, vs] of l.digests) for (const v of vs) jobs.push({ chain, kind: 'd', seq, v });
-    for (const [seq, vs] of l.objects) for (const v of vs) if (inWindow(v)) jobs.push({ chain, kind: 'o', seq, v });
+    for (const [seq, vs] of l.digests) {
+      vs.forEach((v, order) => {
+        jobs.push({ chain, kind: 'd', seq, v, order });
+      });
+    }
+    for (const [seq, vs] of l.objects) {
+      vs.forEach((v, order) => {
+        if (inWindow(v)) jobs.push({ chain, kind: 'o', seq, v, order });
+      });
+    }
   }
   const scanned = await mapLimit(jobs, concurrency, async (j) => ({
     j,
-    s: await scan(opts.store, j.v, j.kind === 'd'),
+    s: await scan(opts.store, j.v, j.order, j.kind === 'd'),
   }));
   const scans = new Map<string, Scanned[]>();
   for (const { j, s } of scanned) push(scans, `${j.chain}\u0000${j.kind}\u0000${j.seq}`, s);
@@ -426,9 +449,9 @@ export async function verifyAudit(opts: VerifyOptions): Promise<VerifyReport> {
             message: `digest ${ds} was replaced: the version digest ${ds + 1} pinned is gone`,
           });
           badDigest.add(ds);
-          s = oldest(vs);
+          s = original(vs);
         }
-      } else s = oldest(vs);
+      } else s = original(vs, (x) => parseDigest(x.content ?? Buffer.alloc(0))?.body.digestSeq === ds);
       if (vs.length > 1 && !badDigest.has(ds)) {
         add({ code: 'EXTRA_VERSION', digestSeq: ds, key, message: `digest ${ds} has ${vs.length} versions` });
       }
@@ -539,7 +562,10 @@ export async function verifyAudit(opts: VerifyOptions): Promise<VerifyReport> {
       let s = pin ? vs.find((x) => x.version.versionId === pin.versionId) : undefined;
       // The pinned version was deleted and something else put there (same bytes or not).
       const replaced = Boolean(pin && !s);
-      s ??= oldest(vs)!;
+      s ??= original(vs, (x) => {
+        const h = parseChainHeader(x.firstLine);
+        return h?.chain === chain && h.seq === seq;
+      })!;
       chosen.set(seq, s);
       objects++;
       const header = parseChainHeader(s.firstLine);
@@ -636,7 +662,13 @@ export async function verifyAudit(opts: VerifyOptions): Promise<VerifyReport> {
       }
     }
 
-    cf.sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0) || (a.digestSeq ?? 0) - (b.digestSeq ?? 0));
+    // Object findings by seq, then digest findings by digest seq.
+    cf.sort(
+      (a, b) =>
+        Number(a.seq === undefined) - Number(b.seq === undefined) ||
+        (a.seq ?? 0) - (b.seq ?? 0) ||
+        (a.digestSeq ?? 0) - (b.digestSeq ?? 0),
+    );
     findings.push(...cf);
     reports.push({
       chain,

@@ -19,7 +19,7 @@ import { ForbiddenError, NotFoundError } from '../shared/errors.ts';
 import { parseOrThrow } from '../shared/validation.ts';
 import { PluginVerificationError, type ReasonCode } from './errors.ts';
 import { evaluatePolicy, type PolicyDecision, type TrustPolicy } from './policy.ts';
-import { type PluginRecord, PluginId, type PluginRegistry, PluginVersion, type PublisherRecord } from './registry.ts';
+import { PluginId, type PluginRecord, type PluginRegistry, PluginVersion, type PublisherRecord } from './registry.ts';
 import { bundlesOf, type PluginVerifier, type VerifiedBundle } from './verify.ts';
 
 export const AUDIT_SOURCE = 'aidops.plugins';
@@ -47,7 +47,9 @@ export const AdmissionFacts = z.strictObject({
   provenance: z.record(z.string(), z.unknown()).nullable(),
   slsaBuildLevel: z.number().int().min(0).max(3),
   signedAt: z.string(),
-  bundles: z.array(z.strictObject({ mediaType: z.string(), content: z.string(), predicateType: z.string().nullable() })),
+  bundles: z.array(
+    z.strictObject({ mediaType: z.string(), content: z.string(), predicateType: z.string().nullable() }),
+  ),
 });
 export type AdmissionFacts = z.output<typeof AdmissionFacts>;
 
@@ -182,7 +184,11 @@ export async function verifyStaged(deps: AdmissionDeps, raw: VerifyStagedInput):
     provenance: pd.provenance ? { ...pd.provenance, subjects: undefined } : null,
     slsaBuildLevel: pd.slsaBuildLevel,
     signedAt: verified[0]?.signedAt ?? '',
-    bundles: verified.map((v) => ({ mediaType: v.mediaType, content: v.content, predicateType: v.statement?.predicateType ?? null })),
+    bundles: verified.map((v) => ({
+      mediaType: v.mediaType,
+      content: v.content,
+      predicateType: v.statement?.predicateType ?? null,
+    })),
   };
   // JSON round trip drops the undefined field, so the workflow payload equals what is stored.
   const clean = JSON.parse(JSON.stringify(facts)) as AdmissionFacts;
@@ -244,7 +250,12 @@ export async function recordAdmission(
     action: 'plugin_admit',
     resource: `plugin:${f.pluginId}@${f.version}`,
     outcome: 'allow',
-    reasons: ['ADMITTED', `digest ${f.digest}`, `publisher ${f.publisher}`, ...(input.approvedBy ? [`approved by ${input.approvedBy}`] : [])],
+    reasons: [
+      'ADMITTED',
+      `digest ${f.digest}`,
+      `publisher ${f.publisher}`,
+      ...(input.approvedBy ? [`approved by ${input.approvedBy}`] : []),
+    ],
     input: input,
     by: input.admittedBy,
     time: now,
@@ -261,7 +272,10 @@ export const RevokeInput = z
     by: z.string().min(1).max(256),
     reason: z.string().min(1).max(1024),
     /** Sessions that ran the revoked plugin (from the caller's session index / audit query). */
-    sessionIds: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/)).max(10_000).default([]),
+    sessionIds: z
+      .array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/))
+      .max(10_000)
+      .default([]),
   })
   .refine((r) => (r.publisher !== undefined) !== (r.pluginId !== undefined && r.version !== undefined), {
     message: 'give either pluginId and version, or publisher',
@@ -288,7 +302,9 @@ export async function revokePlugin(
     versions = await deps.registry.listByPublisher(input.publisher);
     what = `publisher ${input.publisher}`;
   } else {
-    versions = [await deps.registry.revokeVersion(input.pluginId as string, input.version as string, input.by, input.reason, now)];
+    versions = [
+      await deps.registry.revokeVersion(input.pluginId as string, input.version as string, input.by, input.reason, now),
+    ];
     what = `${input.pluginId}@${input.version}`;
   }
   const violations = input.sessionIds.map((sessionId) =>

@@ -91,7 +91,10 @@ export const TrustPolicy = z
       .object({
         /** Without provenance a plugin has SLSA build level 0. @default true */
         required: z.boolean().default(true),
-        predicateTypes: z.array(z.enum([SLSA_PROVENANCE_V02, SLSA_PROVENANCE_V1])).min(1).default([SLSA_PROVENANCE_V1]),
+        predicateTypes: z
+          .array(z.enum([SLSA_PROVENANCE_V02, SLSA_PROVENANCE_V1]))
+          .min(1)
+          .default([SLSA_PROVENANCE_V1]),
         builders: z.array(BuilderRule).default([]),
         /** Globs over normalized repository URLs (`https://github.com/owner/name`) or `owner/name`. */
         sourceRepositories: z.array(z.string().min(1)).default([]),
@@ -237,7 +240,9 @@ export function provenanceFacts(statement: InTotoStatement): ProvenanceFacts {
       ...(str(bd.buildType) ? { buildType: str(bd.buildType) } : {}),
       ...(repo ? { sourceRepository: repo } : {}),
       ...(ref ? { sourceRef: ref } : {}),
-      ...(str(digest.gitCommit) ?? str(digest.sha1) ? { sourceCommit: str(digest.gitCommit) ?? str(digest.sha1) } : {}),
+      ...((str(digest.gitCommit) ?? str(digest.sha1))
+        ? { sourceCommit: str(digest.gitCommit) ?? str(digest.sha1) }
+        : {}),
       ...(str(wf.path) ? { workflowPath: str(wf.path) } : {}),
     };
   }
@@ -247,7 +252,9 @@ export function provenanceFacts(statement: InTotoStatement): ProvenanceFacts {
 /** Source facts the Fulcio certificate itself carries (v2 OIDs, else the v1 GitHub ones). */
 export function signerFacts(v: VerifiedBundle): SignerFacts {
   const x: FulcioExtensions = v.signer.extensions;
-  const repo = x.sourceRepositoryURI ?? (x.githubWorkflowRepository ? `https://github.com/${x.githubWorkflowRepository}` : undefined);
+  const repo =
+    x.sourceRepositoryURI ??
+    (x.githubWorkflowRepository ? `https://github.com/${x.githubWorkflowRepository}` : undefined);
   const ref = x.sourceRepositoryRef ?? x.githubWorkflowRef;
   const commit = x.sourceRepositoryDigest ?? x.githubWorkflowSha;
   return {
@@ -299,7 +306,8 @@ function matchSigner(policy: TrustPolicy, s: SignerFacts): number {
     }
   }
   if (s.kind === 'key') return deny('SIGNER_NOT_ALLOWED', `key ${s.keyHint ?? '?'} is not an allowed signer`);
-  if (!issuerSeen) return deny('ISSUER_MISMATCH', `issuer ${s.issuer ?? '(none)'} is not allowed`, { issuer: s.issuer });
+  if (!issuerSeen)
+    return deny('ISSUER_MISMATCH', `issuer ${s.issuer ?? '(none)'} is not allowed`, { issuer: s.issuer });
   return deny('IDENTITY_MISMATCH', `signer ${s.subjectAlternativeName ?? '(none)'} is not allowed`, {
     san: s.subjectAlternativeName,
     sourceRepository: s.sourceRepository,
@@ -352,22 +360,32 @@ export function evaluatePolicy(policy: TrustPolicy, bundles: readonly VerifiedBu
   const p = policy.provenance;
   let level = 0;
   if (!provenance) {
-    if (p.required || p.minSlsaBuildLevel > 0) deny('PROVENANCE_MISSING', 'no SLSA provenance accompanies the artifact');
+    if (p.required || p.minSlsaBuildLevel > 0)
+      deny('PROVENANCE_MISSING', 'no SLSA provenance accompanies the artifact');
   } else {
     const builder = p.builders.find((b) => globMatch(b.id, provenance.builderId));
-    if (!builder) deny('BUILDER_NOT_ALLOWED', `builder ${provenance.builderId} is not allowed`, { builderId: provenance.builderId });
+    if (!builder)
+      deny('BUILDER_NOT_ALLOWED', `builder ${provenance.builderId} is not allowed`, {
+        builderId: provenance.builderId,
+      });
     level = builder?.slsaBuildLevel ?? 0;
     if (level < p.minSlsaBuildLevel)
-      deny('SLSA_LEVEL_TOO_LOW', `builder ${provenance.builderId} is SLSA build L${level}, policy needs L${p.minSlsaBuildLevel}`, {
-        level,
-        required: p.minSlsaBuildLevel,
-      });
-    if (!provenance.sourceRepository)
-      deny('PROVENANCE_INVALID', 'provenance names no source repository');
+      deny(
+        'SLSA_LEVEL_TOO_LOW',
+        `builder ${provenance.builderId} is SLSA build L${level}, policy needs L${p.minSlsaBuildLevel}`,
+        {
+          level,
+          required: p.minSlsaBuildLevel,
+        },
+      );
+    if (!provenance.sourceRepository) deny('PROVENANCE_INVALID', 'provenance names no source repository');
     const repo = provenance.sourceRepository as string;
     if (p.sourceRepositories.length > 0 && !repoAllowed(p.sourceRepositories, repo))
       deny('PROVENANCE_REPO_NOT_ALLOWED', `source repository ${repo} is not allowed`, { sourceRepository: repo });
-    if (p.sourceRefs.length > 0 && !(provenance.sourceRef && p.sourceRefs.some((r) => globMatch(r, provenance.sourceRef as string))))
+    if (
+      p.sourceRefs.length > 0 &&
+      !(provenance.sourceRef && p.sourceRefs.some((r) => globMatch(r, provenance.sourceRef as string)))
+    )
       deny('PROVENANCE_REF_NOT_ALLOWED', `source ref ${provenance.sourceRef ?? '(none)'} is not allowed`, {
         sourceRef: provenance.sourceRef,
       });
@@ -377,7 +395,10 @@ export function evaluatePolicy(policy: TrustPolicy, bundles: readonly VerifiedBu
       deny('PROVENANCE_MISMATCH', `provenance says ${repo}, the signing certificate says ${certRepo}`);
     const certCommit = provenanceSigner?.sourceCommit;
     if (certCommit && provenance.sourceCommit && certCommit !== provenance.sourceCommit)
-      deny('PROVENANCE_MISMATCH', `provenance commit ${provenance.sourceCommit} differs from the certificate's ${certCommit}`);
+      deny(
+        'PROVENANCE_MISMATCH',
+        `provenance commit ${provenance.sourceCommit} differs from the certificate's ${certCommit}`,
+      );
   }
   return {
     publisher: publisherOf(policy.signers[rule] as SignerRule, primary),

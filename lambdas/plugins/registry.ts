@@ -173,7 +173,10 @@ export class PluginRegistry {
   readonly #table: string;
   readonly #ttl: number;
   readonly #clock: () => number;
-  readonly #cache = new Map<string, { at: number; version?: Record<string, AttributeValue>; publisher?: Record<string, AttributeValue> }>();
+  readonly #cache = new Map<
+    string,
+    { at: number; version?: Record<string, AttributeValue>; publisher?: Record<string, AttributeValue> }
+  >();
 
   constructor(ddb: DynamoDBClient, opts: RegistryOptions) {
     this.#ddb = ddb;
@@ -260,7 +263,9 @@ export class PluginRegistry {
 
   async getPublisher(publisher: string): Promise<PublisherRecord | undefined> {
     const r = await awsCall('dynamodb:GetItem', () =>
-      this.#ddb.send(new GetItemCommand({ TableName: this.#table, Key: publisherKey(publisher), ConsistentRead: true })),
+      this.#ddb.send(
+        new GetItemCommand({ TableName: this.#table, Key: publisherKey(publisher), ConsistentRead: true }),
+      ),
     );
     return r.Item ? toPublisher(r.Item) : undefined;
   }
@@ -298,7 +303,13 @@ export class PluginRegistry {
   }
 
   /** Revokes one version (conditional: it must exist). Idempotent: revoking twice keeps the first record. */
-  async revokeVersion(pluginId: string, version: string, by: string, reason: string, now = new Date()): Promise<PluginRecord> {
+  async revokeVersion(
+    pluginId: string,
+    version: string,
+    by: string,
+    reason: string,
+    now = new Date(),
+  ): Promise<PluginRecord> {
     try {
       const r = await awsCall('dynamodb:UpdateItem', () =>
         this.#ddb.send(
@@ -368,7 +379,12 @@ export class PluginRegistry {
    * Registry facts for the policy engine's `plugin_exec`. Cached ≤ 30 s per
    * (plugin, version); the digest comparison is done on every call, never cached.
    */
-  async isAllowed(pluginId: string, version: string, digest: string, now: Date = new Date()): Promise<PluginAllowFacts> {
+  async isAllowed(
+    pluginId: string,
+    version: string,
+    digest: string,
+    now: Date = new Date(),
+  ): Promise<PluginAllowFacts> {
     const key = `${pluginId}\n${version}`;
     const t = this.#clock();
     let entry = this.#cache.get(key);
@@ -393,7 +409,15 @@ export class PluginRegistry {
       if (this.#ttl > 0) this.#cache.set(key, entry);
     }
     if (!entry.version)
-      return { admitted: false, revoked: false, expired: false, digestMatches: false, allowed: false, expiresAt: null, publisher: null };
+      return {
+        admitted: false,
+        revoked: false,
+        expired: false,
+        digestMatches: false,
+        allowed: false,
+        expiresAt: null,
+        publisher: null,
+      };
     const rec = toRecord(entry.version);
     const revoked = rec.status === 'revoked' || entry.publisher?.revoked?.BOOL === true;
     const expired = now.getTime() >= Date.parse(rec.expiresAt);

@@ -182,7 +182,10 @@ function checkTrustedRootShape(json: unknown): void {
     if (!Array.isArray(list)) fail('TRUSTED_ROOT_INVALID', `${field} is not a list`);
     (list as unknown[]).forEach((entry, i) => {
       const start = isObject(entry) && isObject(entry.publicKey) && isObject(entry.publicKey.validFor);
-      if (!start || typeof (entry as { publicKey: { validFor: { start?: unknown } } }).publicKey.validFor.start !== 'string')
+      if (
+        !start ||
+        typeof (entry as { publicKey: { validFor: { start?: unknown } } }).publicKey.validFor.start !== 'string'
+      )
         fail('TRUSTED_ROOT_INVALID', `${field}[${i}].publicKey.validFor.start is required`);
     });
   }
@@ -265,7 +268,8 @@ function checkChain(certs: readonly { rawBytes: Uint8Array }[], anchors: Readonl
           : 'bundle certificate chain contains a CA certificate the trusted root does not hold',
       );
     const child = parsed[i - 1]?.x;
-    if (child && !child.checkIssued(x)) fail('CERT_CHAIN_INVALID', `certificate ${i - 1} is not issued by certificate ${i}`);
+    if (child && !child.checkIssued(x))
+      fail('CERT_CHAIN_INVALID', `certificate ${i - 1} is not issued by certificate ${i}`);
   });
 }
 
@@ -332,7 +336,12 @@ function timeOutsideLeaf(entity: SignedEntity): boolean {
   return timesOf(entity).some(({ at }) => at.getTime() < from || at.getTime() > to);
 }
 
-function mapLibraryError(e: unknown, entity: SignedEntity | undefined, bundle: SerializedBundle, artifact?: ArtifactInput): never {
+function mapLibraryError(
+  e: unknown,
+  entity: SignedEntity | undefined,
+  bundle: SerializedBundle,
+  artifact?: ArtifactInput,
+): never {
   if (e instanceof PluginVerificationError) throw e;
   if (e instanceof VerificationError) {
     const msg = e.message;
@@ -450,7 +459,10 @@ export class PluginVerifier {
   }
 
   /** From trusted_root.json (text, bytes or parsed) and optional keys by hint (e.g. npm registry keys). */
-  static fromTrustedRoot(root: Buffer | string | unknown, keys: Readonly<Record<string, TrustedKey>> = {}): PluginVerifier {
+  static fromTrustedRoot(
+    root: Buffer | string | unknown,
+    keys: Readonly<Record<string, TrustedKey>> = {},
+  ): PluginVerifier {
     let json: unknown = root;
     if (typeof root === 'string' || Buffer.isBuffer(root)) {
       try {

@@ -49,7 +49,8 @@ const fmt = (errs: readonly { message: string; help?: string | null }[]): string
 export function validateCedar(src: CedarSources): CedarValidation {
   const errors: string[] = [];
   const schemaOk = cedar.checkParseSchema(src.schema);
-  if (schemaOk.type === 'failure') return { ok: false, errors: fmt(schemaOk.errors).map((m) => `schema: ${m}`), policies: [] };
+  if (schemaOk.type === 'failure')
+    return { ok: false, errors: fmt(schemaOk.errors).map((m) => `schema: ${m}`), policies: [] };
   const policies: CedarPolicyInfo[] = [];
   const seen = new Set<string>();
   for (const [file, text] of Object.entries(src.policies)) {
@@ -58,7 +59,8 @@ export function validateCedar(src: CedarSources): CedarValidation {
       errors.push(...fmt(parts.errors).map((m) => `${file}: ${m}`));
       continue;
     }
-    if (parts.policy_templates.length > 0) errors.push(`${file}: templates are not supported; link them before loading`);
+    if (parts.policy_templates.length > 0)
+      errors.push(`${file}: templates are not supported; link them before loading`);
     for (const p of parts.policies) {
       const j = cedar.policyToJson(p);
       if (j.type === 'failure') {
@@ -140,7 +142,8 @@ export interface CedarEngineOptions {
 /** Loads (validates, parses once) a Cedar policy set. Throws PolicyLoadError naming every problem. */
 export function loadCedarEngine(opts: CedarEngineOptions): PolicyEngine {
   const v = validateCedar(opts.sources);
-  if (!v.ok) throw new PolicyLoadError(`cedar policy set does not validate: ${v.errors.join('; ')}`, { errors: v.errors });
+  if (!v.ok)
+    throw new PolicyLoadError(`cedar policy set does not validate: ${v.errors.join('; ')}`, { errors: v.errors });
   // Ids are per instance: the wasm cache is process-wide and a reload must not see the old set.
   const seq = ++instanceSeq;
   const psetId = `aidops-${seq}`;
@@ -188,7 +191,9 @@ export function loadCedarEngine(opts: CedarEngineOptions): PolicyEngine {
     if (diagnostics.errors.length > 0) {
       return {
         effect: 'deny',
-        reasons: sortedUnique(diagnostics.errors.map((e) => `policy evaluation error in ${e.policyId}: ${e.error.message}`)),
+        reasons: sortedUnique(
+          diagnostics.errors.map((e) => `policy evaluation error in ${e.policyId}: ${e.error.message}`),
+        ),
       };
     }
     if (decision === 'allow') return { effect: 'allow', reasons: [] };

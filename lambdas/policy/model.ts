@@ -49,7 +49,10 @@ const HostName = z
   .string()
   .min(1)
   .max(254)
-  .regex(/^(?=.{1,254}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/, 'expected a DNS host name or IPv4 address');
+  .regex(
+    /^(?=.{1,254}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/,
+    'expected a DNS host name or IPv4 address',
+  );
 /** A scope the approval workflow grants a session, e.g. `write:/finance`. */
 export const Scope = z.string().regex(/^[a-z_]+:\S{1,512}$/, 'expected <kind>:<value>, e.g. write:/finance');
 const IsoTime = z.iso.datetime({ offset: true });

@@ -6,7 +6,7 @@
  * each decision writes only the input. A batch is one wasm call through the
  * `batch` entrypoint.
  */
-import opaWasm from '@open-policy-agent/opa-wasm';
+import * as opaWasm from '@open-policy-agent/opa-wasm';
 import { type EngineVerdict, type PolicyData, type PolicyEngine, PolicyLoadError, sortedUnique } from './engine.ts';
 import type { NormalizedRequest } from './model.ts';
 
@@ -26,7 +26,8 @@ interface LoadedPolicy {
   evaluate(input: unknown, entrypoint: number | string): unknown;
   setData(data: object): void;
 }
-const loadPolicySync = (opaWasm as unknown as { loadPolicySync(wasm: ArrayBuffer): LoadedPolicy }).loadPolicySync;
+const loadPolicySync = (opaWasm as unknown as { default: { loadPolicySync(wasm: ArrayBuffer): LoadedPolicy } }).default
+  .loadPolicySync;
 
 interface RegoResult {
   allow?: unknown;

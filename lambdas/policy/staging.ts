@@ -48,7 +48,10 @@ export const ProposedWrite = z.strictObject({
     path: ['action'],
   }),
   /** File content for fs_write, base64. */
-  contentBase64: z.string().max(Math.ceil((MAX_WRITE_BYTES * 4) / 3) + 4).optional(),
+  contentBase64: z
+    .string()
+    .max(Math.ceil((MAX_WRITE_BYTES * 4) / 3) + 4)
+    .optional(),
 });
 export type ProposedWrite = z.input<typeof ProposedWrite>;
 
@@ -74,8 +77,10 @@ export interface StagedResult {
   outcome: DecisionOutcome;
 }
 
-const join = (prefix: string, rest: string): string => (prefix.endsWith('/') || prefix === '' ? prefix : `${prefix}/`) + rest;
-const stagedKey = (c: StagingConfig, sessionId: string, writeId: string) => join(c.stagingPrefix, `${sessionId}/${writeId}`);
+const join = (prefix: string, rest: string): string =>
+  (prefix.endsWith('/') || prefix === '' ? prefix : `${prefix}/`) + rest;
+const stagedKey = (c: StagingConfig, sessionId: string, writeId: string) =>
+  join(c.stagingPrefix, `${sessionId}/${writeId}`);
 const holdKey = (c: StagingConfig, sessionId: string, writeId: string) => `${stagedKey(c, sessionId, writeId)}.json`;
 /** Normalized paths start with `/`, so the session id and the path never run together. */
 export const targetKey = (c: StagingConfig, sessionId: string, normalizedPath: string) =>

@@ -45,7 +45,9 @@ export function deepMerge(base: unknown, over: unknown): unknown {
   return out;
 }
 
-export type RowOutcome = { kind: 'verdict'; verdict: EngineVerdict } | { kind: 'error'; fields: string[]; message: string };
+export type RowOutcome =
+  | { kind: 'verdict'; verdict: EngineVerdict }
+  | { kind: 'error'; fields: string[]; message: string };
 
 export interface RowReport {
   name: string;

@@ -5,6 +5,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import { SnapshotWorkflow } from '../../workflows/snapshot.ts';
+import { SessionNetwork } from '../constructs/network.ts';
 import type { AppConfig } from '../config.ts';
 
 export interface ControlPlaneStackProps extends StackProps {
@@ -16,6 +17,7 @@ export interface ControlPlaneStackProps extends StackProps {
 export class ControlPlaneStack extends Stack {
   readonly alarmTopic: sns.Topic;
   readonly snapshot: SnapshotWorkflow;
+  readonly network: SessionNetwork;
 
   constructor(scope: Construct, id: string, props: ControlPlaneStackProps) {
     super(scope, id, props);
@@ -28,6 +30,7 @@ export class ControlPlaneStack extends Stack {
     props.dataKey.grantEncryptDecrypt(new iam.ServicePrincipal('cloudwatch.amazonaws.com'));
     if (props.config.alarmEmail) this.alarmTopic.addSubscription(new subs.EmailSubscription(props.config.alarmEmail));
 
+    this.network = new SessionNetwork(this, 'Network');
     this.snapshot = new SnapshotWorkflow(this, 'Snapshot', { alarmTopic: this.alarmTopic });
   }
 }

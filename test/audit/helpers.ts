@@ -4,8 +4,13 @@ import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { CreateBucketCommand, PutObjectLockConfigurationCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { dynamoHeadStore, type HeadStore } from '../../lambdas/audit/chain.ts';
-import { type DigestSigner, kmsSigner, runDigests } from '../../lambdas/audit/digest.ts';
-import { hmacKeyFromBytes } from '../../lambdas/audit/redact.ts';
+import {
+  type DigestDeps,
+  type DigestSigner,
+  type DigestWritten,
+  digestChain,
+  kmsSigner,
+} from '../../lambdas/audit/digest.ts';
 import { AUDIT_DETAIL_TYPE, AUDIT_EVENT_SOURCE, type AuditEvent, newEvent } from '../../lambdas/audit/schema.ts';
 import { s3AuditStore, type Trust, trustFromKms, type VerifyReport, verifyAudit } from '../../lambdas/audit/verify.ts';
 import { parseWriterConfig, type RawRecord, type WriterDeps, writeBatch } from '../../lambdas/audit/writer.ts';
@@ -161,14 +166,18 @@ export async function writeChain(env: AuditEnv, sessionId: string, batches: numb
   }
 }
 
-export async function digestAll(env: AuditEnv): Promise<void> {
-  const r = await runDigests({
+export function digestDeps(env: AuditEnv): DigestDeps {
+  return {
     s3: env.s3,
     heads: env.heads,
     signer: env.signer,
     config: { bucket: env.bucket, prefix: 'audit/', kmsKeyId: env.sseKeyId, retentionDays: 365, lockMode: env.mode },
-  });
-  if (r.errors.length > 0) throw new Error(`digest failed: ${JSON.stringify(r.errors)}`);
+  };
+}
+
+/** Digests one chain (other tests' chains in the same bucket are deliberately broken). */
+export async function digestSession(env: AuditEnv, session: string): Promise<DigestWritten | null> {
+  return digestChain(digestDeps(env), await env.heads.get(session));
 }
 
 export async function verifySession(

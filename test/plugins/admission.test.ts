@@ -173,7 +173,10 @@ describe('admission steps and registry', () => {
     assert.equal(rec.decision.detail.outcome, 'allow');
     const stored = await registry.get('beacon-plugin', '1.0.0');
     assert.equal(stored?.approvedBy, 'alice@example.com');
-    assert.equal((stored?.signer as { subjectAlternativeName?: string }).subjectAlternativeName, BEACON_SAN);
+    assert.equal(
+      (stored?.signer as { subjectAlternativeName?: string } | undefined)?.subjectAlternativeName,
+      BEACON_SAN,
+    );
     assert.equal((await registry.getPublisher('sigstore-conformance'))?.approvedBy, 'alice@example.com');
   });
 

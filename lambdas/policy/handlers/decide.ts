@@ -72,7 +72,8 @@ async function publishViolations(bus: string, vs: readonly PolicyViolationEvent[
         })),
       }),
     );
-    if ((out.FailedEntryCount ?? 0) > 0) throw new TransientError(`PutEvents failed for ${out.FailedEntryCount} violations`);
+    if ((out.FailedEntryCount ?? 0) > 0)
+      throw new TransientError(`PutEvents failed for ${out.FailedEntryCount} violations`);
   }
 }
 

@@ -1,0 +1,84 @@
+/**
+ * Attestation verification throughput, one core, same process, same real vectors.
+ *   ours cold: no cache, the whole chain parsed and verified every time.
+ *   ours warm: intermediates cached by fingerprint; the leaf and the document are always verified.
+ *   peer: cose-js@0.9.0 (npm), COSE_Sign1 ES384 signature check only, given the leaf key
+ *         (it checks no chain, no time, no PCRs: strictly less work than ours).
+ * No SEV-SNP peer runs here: @tinfoilsh/verifier has only 1.1.0 on npm, which fails to install.
+ */
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+// @ts-expect-error cose-js ships no types
+import cose from 'cose-js';
+import { ChainCache, parseNitroDocument, verifyNitroDocument } from '../lambdas/attestation/nitro.ts';
+import { verifySnpReport } from '../lambdas/attestation/snp.ts';
+import { parseDer } from '../lambdas/attestation/x509.ts';
+
+const TD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../shared/testdata/attestation');
+const load = (rel: string) => {
+  const b = readFileSync(path.join(TD, rel));
+  if (rel.endsWith('.b64')) return Buffer.from(b.toString().trim(), 'base64');
+  if (rel.endsWith('.hex')) return Buffer.from(b.toString().trim(), 'hex');
+  return b;
+};
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
+
+async function rate(fn: () => unknown | Promise<unknown>): Promise<number> {
+  for (let i = 0; i < 20; i++) await fn();
+  const t0 = performance.now();
+  let n = 0;
+  while (performance.now() - t0 < SECONDS * 1000) {
+    await fn();
+    n++;
+  }
+  return n / ((performance.now() - t0) / 1000);
+}
+
+const nitro = [
+  ['nitro-enclave', 'nitro-enclave/evervault-2022-10-13-us-east-1.cbor'],
+  ['nitro-enclave', 'nitro-enclave/confidior-2026-07-07-us-east-2.hex'],
+  ['nitrotpm', 'nitrotpm/vaportpm-2026-02-03-us-east-1.cbor'],
+] as const;
+
+const rows: Record<string, string | number>[] = [];
+for (const [type, file] of nitro) {
+  const bytes = load(file);
+  const doc = parseNitroDocument(bytes);
+  const at = new Date(doc.timestamp);
+  const cold = await rate(() => verifyNitroDocument(bytes, { type, at }));
+  const cache = new ChainCache();
+  const warm = await rate(() => verifyNitroDocument(bytes, { type, at, cache }));
+  const jwk = parseDer(doc.certificate, 'leaf').key.export({ format: 'jwk' });
+  const key = { x: Buffer.from(jwk.x!, 'base64url'), y: Buffer.from(jwk.y!, 'base64url') };
+  await cose.sign.verify(bytes, { key }, { defaultType: 18 }); // proves the peer accepts the vector before timing it
+  const peer = await rate(() => cose.sign.verify(bytes, { key }, { defaultType: 18 }));
+  rows.push({
+    type,
+    vector: path.basename(file),
+    'ours cold/s': Math.round(cold),
+    'ours warm/s': Math.round(warm),
+    'cose-js/s': Math.round(peer),
+    'warm/cose-js': (warm / peer).toFixed(1),
+    'cold/cose-js': (cold / peer).toFixed(1),
+  });
+}
+
+const snp = [
+  ['sev-snp/virtee-milan-vcek-2023.report.hex', 'sev-snp/virtee-milan-vcek-2023.vcek.der', 'roots/amd-milan-ask-ark.pem', '2023-05-02T00:00:00Z'],
+  ['sev-snp/verdifax-aws-us-east-2-vlek-2026.report.bin', 'sev-snp/aws-us-east-2-vlek-2026.vlek.pem', 'roots/amd-milan-asvk-ark.pem', '2026-06-19T21:14:03Z'],
+] as const;
+for (const [rep, leaf, chain, at] of snp) {
+  const o = { at: new Date(at), leafCert: load(leaf), chain: load(chain) };
+  const r = load(rep);
+  const cold = await rate(() => verifySnpReport(r, o));
+  const cache = new ChainCache();
+  const warm = await rate(() => verifySnpReport(r, { ...o, cache }));
+  rows.push({ type: 'sev-snp', vector: path.basename(rep), 'ours cold/s': Math.round(cold), 'ours warm/s': Math.round(warm), 'cose-js/s': '-', 'warm/cose-js': '-', 'cold/cose-js': '-' });
+}
+
+const cols = Object.keys(rows[0]!);
+const w = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c]).length)));
+console.log(cols.map((c, i) => c.padEnd(w[i]!)).join('  '));
+for (const r of rows) console.log(cols.map((c, i) => String(r[c]).padEnd(w[i]!)).join('  '));
+console.log(`\nnode ${process.version}, ${SECONDS} s per cell, single thread. Goal: warm Nitro ≥ 1,000/s/core.`);

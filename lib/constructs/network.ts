@@ -1,0 +1,109 @@
+import { RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+
+export interface SessionNetworkProps {
+  /** @default 2 */
+  readonly maxAzs?: number;
+  /** @default '10.42.0.0/16' */
+  readonly cidr?: string;
+  /**
+   * Interface endpoints sessions need with no route to the internet.
+   * @default SSM, SSM Messages, EC2 Messages, KMS, Secrets Manager, CloudWatch Logs, STS
+   */
+  readonly interfaceEndpoints?: readonly ec2.InterfaceVpcEndpointAwsService[];
+}
+
+/**
+ * Where sessions run: private isolated subnets (no NAT, no internet gateway),
+ * VPC endpoints for what sessions need, flow logs, and the two security groups
+ * that isolation uses.
+ */
+export class SessionNetwork extends Construct {
+  readonly vpc: ec2.Vpc;
+  /**
+   * No rules at all (CDK's placeholder egress matches no traffic). The last
+   * group a quarantined instance's interfaces carry.
+   */
+  readonly quarantineGroup: ec2.SecurityGroup;
+  /**
+   * Allows everything, attached for a moment during isolation: moving tracked
+   * connections to an all-allowing group makes them untracked, so the switch to
+   * the quarantine group then cuts them (security-group changes alone do not
+   * cut tracked connections).
+   */
+  readonly isolationTransitionGroup: ec2.SecurityGroup;
+
+  constructor(scope: Construct, id: string, props: SessionNetworkProps = {}) {
+    super(scope, id);
+    const flowLogs = new logs.LogGroup(this, 'FlowLogs', {
+      retention: logs.RetentionDays.ONE_YEAR,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const cidr = props.cidr ?? '10.42.0.0/16';
+    this.vpc = new ec2.Vpc(this, 'Vpc', {
+      ipAddresses: ec2.IpAddresses.cidr(cidr),
+      maxAzs: props.maxAzs ?? 2,
+      natGateways: 0,
+      subnetConfiguration: [{ name: 'sessions', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 20 }],
+      // No session, endpoint or function uses the default group (every launch names its groups);
+      // restricting it would add a CDK-provided Lambda on a runtime this project does not control.
+      restrictDefaultSecurityGroup: false,
+      flowLogs: {
+        all: {
+          destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogs),
+          trafficType: ec2.FlowLogTrafficType.ALL,
+        },
+      },
+    });
+    this.vpc.addGatewayEndpoint('S3', { service: ec2.GatewayVpcEndpointAwsService.S3 });
+    const endpoints = props.interfaceEndpoints ?? [
+      ec2.InterfaceVpcEndpointAwsService.SSM,
+      ec2.InterfaceVpcEndpointAwsService.SSM_MESSAGES,
+      ec2.InterfaceVpcEndpointAwsService.EC2_MESSAGES,
+      ec2.InterfaceVpcEndpointAwsService.KMS,
+      ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+      ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
+      ec2.InterfaceVpcEndpointAwsService.STS,
+    ];
+    const endpointSg = new ec2.SecurityGroup(this, 'EndpointGroup', {
+      vpc: this.vpc,
+      description: 'VPC interface endpoints: HTTPS from inside the VPC only',
+      allowAllOutbound: false,
+    });
+    // The literal CIDR (not the VPC's token) so rules and reviewers can read it.
+    endpointSg.addIngressRule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(443), 'HTTPS from the session VPC');
+    endpoints.forEach((service, i) => {
+      this.vpc.addInterfaceEndpoint(`Endpoint${i}`, {
+        service,
+        securityGroups: [endpointSg],
+        privateDnsEnabled: true,
+        open: false,
+      });
+    });
+
+    this.quarantineGroup = new ec2.SecurityGroup(this, 'QuarantineGroup', {
+      vpc: this.vpc,
+      description: 'ai-desktop-ops quarantine: no inbound, no outbound',
+      allowAllOutbound: false,
+      disableInlineRules: false,
+    });
+    this.isolationTransitionGroup = new ec2.SecurityGroup(this, 'IsolationTransitionGroup', {
+      vpc: this.vpc,
+      description: 'ai-desktop-ops isolation step 1: allow all so tracked connections become untracked',
+      allowAllOutbound: true,
+    });
+    this.isolationTransitionGroup.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.allTraffic(), 'isolation step 1 only');
+    Validations.of(this.isolationTransitionGroup).acknowledge({
+      id: 'CloudFormation-Validate::W2508',
+      reason:
+        'All traffic from 0.0.0.0/0 is the point: only rules open in both directions make connections untracked. The group is attached for an instant, in isolated subnets.',
+    });
+    Validations.of(this.isolationTransitionGroup).acknowledge({
+      id: 'AwsSolutions-EC23',
+      reason:
+        'Attached only for the instant between the two isolation steps, in isolated subnets with no internet route; it makes tracked connections untracked so the quarantine group cuts them.',
+    });
+  }
+}
