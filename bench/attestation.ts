@@ -65,8 +65,18 @@ for (const [type, file] of nitro) {
 }
 
 const snp = [
-  ['sev-snp/virtee-milan-vcek-2023.report.hex', 'sev-snp/virtee-milan-vcek-2023.vcek.der', 'roots/amd-milan-ask-ark.pem', '2023-05-02T00:00:00Z'],
-  ['sev-snp/verdifax-aws-us-east-2-vlek-2026.report.bin', 'sev-snp/aws-us-east-2-vlek-2026.vlek.pem', 'roots/amd-milan-asvk-ark.pem', '2026-06-19T21:14:03Z'],
+  [
+    'sev-snp/virtee-milan-vcek-2023.report.hex',
+    'sev-snp/virtee-milan-vcek-2023.vcek.der',
+    'roots/amd-milan-ask-ark.pem',
+    '2023-05-02T00:00:00Z',
+  ],
+  [
+    'sev-snp/verdifax-aws-us-east-2-vlek-2026.report.bin',
+    'sev-snp/aws-us-east-2-vlek-2026.vlek.pem',
+    'roots/amd-milan-asvk-ark.pem',
+    '2026-06-19T21:14:03Z',
+  ],
 ] as const;
 for (const [rep, leaf, chain, at] of snp) {
   const o = { at: new Date(at), leafCert: load(leaf), chain: load(chain) };
@@ -74,7 +84,15 @@ for (const [rep, leaf, chain, at] of snp) {
   const cold = await rate(() => verifySnpReport(r, o));
   const cache = new ChainCache();
   const warm = await rate(() => verifySnpReport(r, { ...o, cache }));
-  rows.push({ type: 'sev-snp', vector: path.basename(rep), 'ours cold/s': Math.round(cold), 'ours warm/s': Math.round(warm), 'cose-js/s': '-', 'warm/cose-js': '-', 'cold/cose-js': '-' });
+  rows.push({
+    type: 'sev-snp',
+    vector: path.basename(rep),
+    'ours cold/s': Math.round(cold),
+    'ours warm/s': Math.round(warm),
+    'cose-js/s': '-',
+    'warm/cose-js': '-',
+    'cold/cose-js': '-',
+  });
 }
 
 const cols = Object.keys(rows[0]!);

@@ -6,8 +6,8 @@
 import { readFileSync } from 'node:fs';
 import {
   decodeEvidence,
-  EVIDENCE_TYPES,
   type Encoding,
+  EVIDENCE_TYPES,
   type EvidenceType,
   verdictOf,
 } from '../../lambdas/attestation/evidence.ts';
@@ -71,7 +71,8 @@ async function verifyCmd(argv: string[], io: CliIo): Promise<number> {
     json: { type: 'boolean', default: false },
   });
   const type = values.type as EvidenceType | undefined;
-  if (!type || !EVIDENCE_TYPES.includes(type)) throw new UsageError(`--type must be one of ${EVIDENCE_TYPES.join(', ')}`);
+  if (!type || !EVIDENCE_TYPES.includes(type))
+    throw new UsageError(`--type must be one of ${EVIDENCE_TYPES.join(', ')}`);
   if (!values.evidence) throw new UsageError('--evidence FILE is required');
   if (!values.at) throw new UsageError('--at ISO8601 is required (certificates in evidence expire within hours)');
   if (!/^\d{4}-\d{2}-\d{2}T/.test(values.at) || Number.isNaN(Date.parse(values.at)))
@@ -84,7 +85,8 @@ async function verifyCmd(argv: string[], io: CliIo): Promise<number> {
   const nonce = hexArg(values.nonce, '--nonce');
   const reportData = hexArg(values['report-data'], '--report-data', 64);
   const sessionKey = values['session-key'] ? spki(readFile(values['session-key'], 'session key')) : undefined;
-  if (isSnp && nonce && !sessionKey) throw new UsageError('for sev-snp, --nonce needs --session-key (or use --report-data)');
+  if (isSnp && nonce && !sessionKey)
+    throw new UsageError('for sev-snp, --nonce needs --session-key (or use --report-data)');
   if (isSnp && nonce && reportData) throw new UsageError('give either --report-data or --nonce with --session-key');
   let policy: unknown = {};
   if (values.policy) {

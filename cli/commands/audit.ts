@@ -6,7 +6,14 @@
 import { readFileSync } from 'node:fs';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
-import { FINDING_HELP, type FindingCode, s3AuditStore, trustFromKms, trustFromPublicKey, verifyAudit } from '../../lambdas/audit/verify.ts';
+import {
+  FINDING_HELP,
+  type FindingCode,
+  s3AuditStore,
+  trustFromKms,
+  trustFromPublicKey,
+  verifyAudit,
+} from '../../lambdas/audit/verify.ts';
 import { awsClientConfig } from '../../lambdas/shared/clients.ts';
 import { EndpointUnreachableError } from '../../lambdas/shared/errors.ts';
 import { type CliIo, Exit, strictParse, table, UsageError } from '../args.ts';
@@ -53,7 +60,9 @@ function classify(e: unknown, endpoint: string | undefined, bucket: string): unk
   if (err.name === 'NoSuchBucket') return new UsageError(`bucket ${bucket} does not exist`);
   if (err.name === 'NotFoundException') return new UsageError(`KMS key not found: ${err.message}`);
   if (err.name === 'AccessDenied' || err.$metadata?.httpStatusCode === 403) {
-    return new UsageError(`access denied: ${err.message} (the verifier needs s3:ListBucketVersions, s3:GetObjectVersion)`);
+    return new UsageError(
+      `access denied: ${err.message} (the verifier needs s3:ListBucketVersions, s3:GetObjectVersion)`,
+    );
   }
   return e;
 }
@@ -85,9 +94,11 @@ async function verify(argv: string[], io: CliIo): Promise<number> {
     throw new UsageError('name the trusted signing key: exactly one of --public-key FILE or --key-id ID');
   }
   const retentionDays = Number(values['retention-days'] ?? io.env.AIDOPS_AUDIT_RETENTION_DAYS ?? '365');
-  if (!Number.isInteger(retentionDays) || retentionDays < 1) throw new UsageError('--retention-days must be a positive integer');
+  if (!Number.isInteger(retentionDays) || retentionDays < 1)
+    throw new UsageError('--retention-days must be a positive integer');
   const mode = values['lock-mode'] ?? 'COMPLIANCE';
-  if (mode !== 'COMPLIANCE' && mode !== 'GOVERNANCE') throw new UsageError('--lock-mode must be COMPLIANCE or GOVERNANCE');
+  if (mode !== 'COMPLIANCE' && mode !== 'GOVERNANCE')
+    throw new UsageError('--lock-mode must be COMPLIANCE or GOVERNANCE');
   const lagMin = values['max-digest-lag'] !== undefined ? Number(values['max-digest-lag']) : undefined;
   if (lagMin !== undefined && !(lagMin >= 0)) throw new UsageError('--max-digest-lag must be a number of minutes');
   const from = parseDate(values.from, '--from');

@@ -94,7 +94,10 @@ export class Attestation extends Construct {
    * PCRs match (KMS verifies the document and re-encrypts to its public key).
    * Add it to the key that wraps session secrets; SEV-SNP has no such path.
    */
-  static recipientAttestationStatement(principal: iam.IPrincipal, c: RecipientAttestationConditions): iam.PolicyStatement {
+  static recipientAttestationStatement(
+    principal: iam.IPrincipal,
+    c: RecipientAttestationConditions,
+  ): iam.PolicyStatement {
     const eq: Record<string, string> = {};
     if (c.imageSha384) eq['kms:RecipientAttestation:ImageSha384'] = c.imageSha384;
     for (const [i, v] of Object.entries(c.pcrs ?? {})) eq[`kms:RecipientAttestation:PCR${i}`] = v;

@@ -17,7 +17,11 @@ const reason = async (p: Promise<unknown>) => {
   }
 };
 
-function contract(name: string, make: (now: () => number) => Promise<NonceStore>, inspect?: (nonce: Uint8Array) => Promise<unknown>) {
+function contract(
+  name: string,
+  make: (now: () => number) => Promise<NonceStore>,
+  inspect?: (nonce: Uint8Array) => Promise<unknown>,
+) {
   describe(name, () => {
     let clock = Date.parse('2026-01-01T00:00:00Z');
     const now = () => clock;
@@ -77,6 +81,7 @@ contract(
   'DynamoNonceStore (moto)',
   async (now) => new DynamoNonceStore(ddb, { tableName: TABLE, now }),
   async (n) =>
-    (await ddb.send(new GetItemCommand({ TableName: TABLE, Key: { nonce: { S: Buffer.from(n).toString('hex') } } }))).Item,
+    (await ddb.send(new GetItemCommand({ TableName: TABLE, Key: { nonce: { S: Buffer.from(n).toString('hex') } } })))
+      .Item,
 );
 contract('InMemoryNonceStore', async (now) => new InMemoryNonceStore(now));

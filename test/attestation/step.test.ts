@@ -10,14 +10,25 @@ import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoNonceStore } from '../../lambdas/attestation/nonce-store.ts';
 import { EC_SCHEME, RSA_SCHEME } from '../../lambdas/attestation/release.ts';
-import { ATTESTATION_FAILED, runAttestationStep, type StepDeps, type TaskCallbacks } from '../../lambdas/attestation/step.ts';
+import {
+  ATTESTATION_FAILED,
+  runAttestationStep,
+  type StepDeps,
+  type TaskCallbacks,
+} from '../../lambdas/attestation/step.ts';
 import { awsClientConfig } from '../../lambdas/shared/clients.ts';
 import { type MotoServer, startMoto } from '../../local/emulator/moto.ts';
 import { file, load } from '../unit/attestation/vectors.ts';
 import { createNonceTable } from './helpers.ts';
 
 class RecordingCallbacks implements TaskCallbacks {
-  readonly calls: { kind: 'success' | 'failure'; token: string; output?: Record<string, unknown>; error?: string; cause?: string }[] = [];
+  readonly calls: {
+    kind: 'success' | 'failure';
+    token: string;
+    output?: Record<string, unknown>;
+    error?: string;
+    cause?: string;
+  }[] = [];
   async success(token: string, output: Record<string, unknown>) {
     this.calls.push({ kind: 'success', token, output });
   }
@@ -50,7 +61,12 @@ before(async () => {
   sm = new SecretsManagerClient(cfg);
   await createNonceTable(ddb, TABLE);
   for (const s of ['enc-1', 'tpm-1', 'snp-1', 'enc-old'])
-    await sm.send(new CreateSecretCommand({ Name: `${PREFIX}${s}`, SecretString: JSON.stringify({ session: s, token: `tok-${s}` }) }));
+    await sm.send(
+      new CreateSecretCommand({
+        Name: `${PREFIX}${s}`,
+        SecretString: JSON.stringify({ session: s, token: `tok-${s}` }),
+      }),
+    );
 });
 after(async () => {
   ddb?.destroy();
@@ -69,7 +85,15 @@ function deps(at: Date, callbacks: TaskCallbacks): StepDeps {
 }
 
 async function nonceItem(n: Uint8Array) {
-  return (await ddb.send(new GetItemCommand({ TableName: TABLE, Key: { nonce: { S: Buffer.from(n).toString('hex') } }, ConsistentRead: true }))).Item;
+  return (
+    await ddb.send(
+      new GetItemCommand({
+        TableName: TABLE,
+        Key: { nonce: { S: Buffer.from(n).toString('hex') } },
+        ConsistentRead: true,
+      }),
+    )
+  ).Item;
 }
 
 describe('attestation step (moto)', () => {
@@ -77,7 +101,12 @@ describe('attestation step (moto)', () => {
     const cb = new RecordingCallbacks();
     const d = deps(CONFIDIOR.at, cb);
     await d.nonceStore.issue('enc-1', { nonce: CONFIDIOR.nonce });
-    const input = { taskToken: 'tt-1', sessionId: 'enc-1', evidenceType: 'nitro-enclave' as const, evidence: CONFIDIOR.doc.toString('base64') };
+    const input = {
+      taskToken: 'tt-1',
+      sessionId: 'enc-1',
+      evidenceType: 'nitro-enclave' as const,
+      evidence: CONFIDIOR.doc.toString('base64'),
+    };
     const r = await runAttestationStep(input, d);
     assert.equal(r.verdict, 'verified', r.message);
     assert.equal(r.sealedSecrets?.scheme, RSA_SCHEME);
@@ -87,8 +116,14 @@ describe('attestation step (moto)', () => {
     assert.equal(cb.calls.length, 1);
     assert.equal(cb.calls[0]?.kind, 'success');
     assert.equal(cb.calls[0]?.token, 'tt-1');
-    assert.equal((cb.calls[0]?.output?.claims as Record<string, unknown>).moduleId, 'i-01067cfa560f27f3d-enc019f3e452b6927d3');
-    assert.ok(!JSON.stringify(cb.calls[0]?.output).includes(r.sealedSecrets!.ciphertext), 'secrets stay out of the task output');
+    assert.equal(
+      (cb.calls[0]?.output?.claims as Record<string, unknown>).moduleId,
+      'i-01067cfa560f27f3d-enc019f3e452b6927d3',
+    );
+    assert.ok(
+      !JSON.stringify(cb.calls[0]?.output).includes(r.sealedSecrets!.ciphertext),
+      'secrets stay out of the task output',
+    );
     assert.deepEqual(r.audit.detail.type, 'attestation_result');
     assert.equal(r.audit.kind, 'security');
     assert.equal(r.audit.detail.verdict, 'verified');
@@ -97,7 +132,12 @@ describe('attestation step (moto)', () => {
     assert.equal(replay.verdict, 'rejected');
     assert.equal(replay.reason, 'NONCE_REUSED');
     assert.equal(replay.sealedSecrets, null);
-    assert.deepEqual(cb.calls[1], { kind: 'failure', token: 'tt-2', error: ATTESTATION_FAILED, cause: `NONCE_REUSED: ${replay.message}` });
+    assert.deepEqual(cb.calls[1], {
+      kind: 'failure',
+      token: 'tt-2',
+      error: ATTESTATION_FAILED,
+      cause: `NONCE_REUSED: ${replay.message}`,
+    });
     assert.equal(replay.audit.detail.reason, 'NONCE_REUSED');
   });
 
@@ -105,7 +145,10 @@ describe('attestation step (moto)', () => {
     const cb = new RecordingCallbacks();
     const d = deps(VAPOR.at, cb);
     await d.nonceStore.issue('tpm-1', { nonce: VAPOR.nonce });
-    const r = await runAttestationStep({ taskToken: 'tt-3', sessionId: 'tpm-1', evidenceType: 'nitrotpm', evidence: VAPOR.doc.toString('base64') }, d);
+    const r = await runAttestationStep(
+      { taskToken: 'tt-3', sessionId: 'tpm-1', evidenceType: 'nitrotpm', evidence: VAPOR.doc.toString('base64') },
+      d,
+    );
     assert.equal(r.verdict, 'verified', r.message);
     assert.equal(r.sealedSecrets?.scheme, EC_SCHEME);
     assert.equal((await nonceItem(VAPOR.nonce))?.used?.BOOL, true);
@@ -115,7 +158,10 @@ describe('attestation step (moto)', () => {
   it('a nonce never issued: NONCE_MISMATCH, no secret released', async () => {
     const cb = new RecordingCallbacks();
     // Same document, but the store never issued its nonce for this session.
-    const r = await runAttestationStep({ taskToken: 'tt-4', sessionId: 'tpm-2', evidenceType: 'nitrotpm', evidence: VAPOR.doc.toString('base64') }, deps(VAPOR.at, cb));
+    const r = await runAttestationStep(
+      { taskToken: 'tt-4', sessionId: 'tpm-2', evidenceType: 'nitrotpm', evidence: VAPOR.doc.toString('base64') },
+      deps(VAPOR.at, cb),
+    );
     assert.equal(r.reason, 'NONCE_MISMATCH');
     assert.equal(cb.calls[0]?.error, ATTESTATION_FAILED);
     assert.match(cb.calls[0]?.cause ?? '', /^NONCE_MISMATCH: /);
@@ -129,7 +175,15 @@ describe('attestation step (moto)', () => {
     // A fresh table entry for this attempt (the first test consumed the original).
     n[31]! ^= 0xff;
     await d.nonceStore.issue('enc-old', { nonce: n });
-    const r = await runAttestationStep({ taskToken: 'tt-5', sessionId: 'enc-old', evidenceType: 'nitro-enclave', evidence: CONFIDIOR.doc.toString('base64') }, d);
+    const r = await runAttestationStep(
+      {
+        taskToken: 'tt-5',
+        sessionId: 'enc-old',
+        evidenceType: 'nitro-enclave',
+        evidence: CONFIDIOR.doc.toString('base64'),
+      },
+      d,
+    );
     assert.equal(r.reason, 'TOO_OLD');
     assert.equal((await nonceItem(n))?.used?.BOOL, false);
   });
@@ -161,7 +215,10 @@ describe('attestation step (moto)', () => {
   it('a debug enclave is rejected by the default policy before any nonce or secret is touched', async () => {
     const cb = new RecordingCallbacks();
     const doc = load('nitro-enclave/evervault-2023-09-18-us-east-1-debug.b64');
-    const r = await runAttestationStep({ taskToken: 'tt-7', sessionId: 'dbg', evidenceType: 'nitro-enclave', evidence: doc.toString('base64') }, deps(new Date(1695049410860 + 1000), cb));
+    const r = await runAttestationStep(
+      { taskToken: 'tt-7', sessionId: 'dbg', evidenceType: 'nitro-enclave', evidence: doc.toString('base64') },
+      deps(new Date(1695049410860 + 1000), cb),
+    );
     assert.equal(r.reason, 'DEBUG_NOT_ALLOWED');
     assert.equal(r.audit.detail.moduleId, null);
   });

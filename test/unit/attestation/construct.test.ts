@@ -10,8 +10,16 @@ function synth() {
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
   const stack = new Stack(app, 'AttestTest', { env: { account: '123456789012', region: 'us-east-1' } });
   const key = new kms.Key(stack, 'Key');
-  const a = new Attestation(stack, 'Attestation', { key, stateMachineArns: ['arn:aws:states:us-east-1:123456789012:stateMachine:sessions'] });
-  key.addToResourcePolicy(Attestation.recipientAttestationStatement(new iam.AccountRootPrincipal(), { imageSha384: 'ab'.repeat(48), pcrs: { 8: 'cd'.repeat(48) } }));
+  const a = new Attestation(stack, 'Attestation', {
+    key,
+    stateMachineArns: ['arn:aws:states:us-east-1:123456789012:stateMachine:sessions'],
+  });
+  key.addToResourcePolicy(
+    Attestation.recipientAttestationStatement(new iam.AccountRootPrincipal(), {
+      imageSha384: 'ab'.repeat(48),
+      pcrs: { 8: 'cd'.repeat(48) },
+    }),
+  );
   return { t: Template.fromStack(stack), a };
 }
 
@@ -29,13 +37,23 @@ describe('Attestation construct', () => {
 
   it('function env names the table and the secret prefix', () => {
     t.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ NONCE_TABLE: Match.anyValue(), SECRET_PREFIX: 'aidops/session/', NONCE_TTL_SECONDS: '300' }) },
+      Environment: {
+        Variables: Match.objectLike({
+          NONCE_TABLE: Match.anyValue(),
+          SECRET_PREFIX: 'aidops/session/',
+          NONCE_TTL_SECONDS: '300',
+        }),
+      },
     });
   });
 
   it('IAM: table read/write, GetSecretValue on the prefix only, task-token callbacks on the given state machine', () => {
     const policies = t.findResources('AWS::IAM::Policy');
-    const statements = Object.values(policies).flatMap((p) => (p as { Properties: { PolicyDocument: { Statement: Record<string, unknown>[] } } }).Properties.PolicyDocument.Statement);
+    const statements = Object.values(policies).flatMap(
+      (p) =>
+        (p as { Properties: { PolicyDocument: { Statement: Record<string, unknown>[] } } }).Properties.PolicyDocument
+          .Statement,
+    );
     const find = (action: string) => statements.find((s) => ([] as unknown[]).concat(s.Action).includes(action));
     assert.ok(find('dynamodb:UpdateItem'));
     assert.ok(find('dynamodb:GetItem'));
@@ -54,7 +72,10 @@ describe('Attestation construct', () => {
           Match.objectLike({
             Sid: 'AllowOnlyAttestedRecipients',
             Condition: {
-              StringEqualsIgnoreCase: { 'kms:RecipientAttestation:ImageSha384': 'ab'.repeat(48), 'kms:RecipientAttestation:PCR8': 'cd'.repeat(48) },
+              StringEqualsIgnoreCase: {
+                'kms:RecipientAttestation:ImageSha384': 'ab'.repeat(48),
+                'kms:RecipientAttestation:PCR8': 'cd'.repeat(48),
+              },
             },
           }),
         ]),

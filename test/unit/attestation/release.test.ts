@@ -3,7 +3,13 @@ import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { parseNitroDocument } from '../../../lambdas/attestation/nitro.ts';
 import { AttestationError } from '../../../lambdas/attestation/reasons.ts';
-import { EC_SCHEME, importAttestedPublicKey, openSealed, RSA_SCHEME, sealToPublicKey } from '../../../lambdas/attestation/release.ts';
+import {
+  EC_SCHEME,
+  importAttestedPublicKey,
+  openSealed,
+  RSA_SCHEME,
+  sealToPublicKey,
+} from '../../../lambdas/attestation/release.ts';
 import { load } from './vectors.ts';
 
 const secret = Buffer.from(JSON.stringify({ apiKey: 's3cr3t', db: 'postgres://x' }));
@@ -14,7 +20,11 @@ describe('secret release scheme', () => {
       const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: curve });
       const jwk = publicKey.export({ format: 'jwk' });
       const point = Buffer.concat([Buffer.of(4), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
-      for (const form of [point, publicKey.export({ format: 'der', type: 'spki' }), Buffer.from(publicKey.export({ format: 'pem', type: 'spki' }))]) {
+      for (const form of [
+        point,
+        publicKey.export({ format: 'der', type: 'spki' }),
+        Buffer.from(publicKey.export({ format: 'pem', type: 'spki' })),
+      ]) {
         const sealed = sealToPublicKey(secret, importAttestedPublicKey(form), 'session:s-1');
         assert.equal(sealed.scheme, EC_SCHEME);
         assert.deepEqual(openSealed(sealed, privateKey), secret);
@@ -24,7 +34,10 @@ describe('secret release scheme', () => {
 
   it(`${RSA_SCHEME} round-trips to an RSA key (SPKI and PKCS#1 PEM)`, () => {
     const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    for (const pem of [publicKey.export({ format: 'pem', type: 'spki' }), publicKey.export({ format: 'pem', type: 'pkcs1' })]) {
+    for (const pem of [
+      publicKey.export({ format: 'pem', type: 'spki' }),
+      publicKey.export({ format: 'pem', type: 'pkcs1' }),
+    ]) {
       const sealed = sealToPublicKey(secret, importAttestedPublicKey(Buffer.from(pem)), 'session:s-1');
       assert.equal(sealed.scheme, RSA_SCHEME);
       assert.deepEqual(openSealed(sealed, privateKey), secret);
@@ -42,13 +55,23 @@ describe('secret release scheme', () => {
     assert.equal(importAttestedPublicKey(rsa).asymmetricKeyType, 'rsa');
     const p256 = parseNitroDocument(load('nitrotpm/vaportpm-2026-02-03-us-east-1.cbor')).publicKey;
     assert.equal(importAttestedPublicKey(p256).asymmetricKeyDetails?.namedCurve, 'prime256v1');
-    for (const f of ['nitro-enclave/marlin-2025-04-29-ap-south-1-pcr16.cbor', 'nitro-enclave/blocky-2024-09-07-us-east-1-maxfields.b64', 'nitro-enclave/evervault-2022-10-13-us-east-1.cbor']) {
+    for (const f of [
+      'nitro-enclave/marlin-2025-04-29-ap-south-1-pcr16.cbor',
+      'nitro-enclave/blocky-2024-09-07-us-east-1-maxfields.b64',
+      'nitro-enclave/evervault-2022-10-13-us-east-1.cbor',
+    ]) {
       const pk = parseNitroDocument(load(f)).publicKey;
-      assert.throws(() => importAttestedPublicKey(pk), (e) => e instanceof AttestationError && e.reason === 'UNSUPPORTED_PUBLIC_KEY');
+      assert.throws(
+        () => importAttestedPublicKey(pk),
+        (e) => e instanceof AttestationError && e.reason === 'UNSUPPORTED_PUBLIC_KEY',
+      );
     }
     // A point not on the curve is refused.
     const bad = Buffer.alloc(65, 7);
     bad[0] = 4;
-    assert.throws(() => importAttestedPublicKey(bad), (e) => e instanceof AttestationError && e.reason === 'UNSUPPORTED_PUBLIC_KEY');
+    assert.throws(
+      () => importAttestedPublicKey(bad),
+      (e) => e instanceof AttestationError && e.reason === 'UNSUPPORTED_PUBLIC_KEY',
+    );
   });
 });
