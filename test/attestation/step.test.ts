@@ -117,7 +117,7 @@ describe('attestation step (moto)', () => {
     assert.equal(cb.calls[0]?.kind, 'success');
     assert.equal(cb.calls[0]?.token, 'tt-1');
     assert.equal(
-      (cb.calls[0]?.output?.claims as Record<string, unknown>).moduleId,
+      (cb.calls[0]?.output?.claims as Record<string, unknown> | undefined)?.moduleId,
       'i-01067cfa560f27f3d-enc019f3e452b6927d3',
     );
     assert.ok(
