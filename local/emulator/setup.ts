@@ -6,7 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -35,13 +35,33 @@ export function ensureMotoVenv(log: (s: string) => void = (s) => process.stderr.
   if (existsSync(venvPython()) && existsSync(STAMP) && readFileSync(STAMP, 'utf8').trim() === want) {
     return venvPython();
   }
+  // One creator at a time: parallel test files may all ask on a fresh machine.
+  const lock = `${VENV_DIR}.lock`;
+  for (let i = 0; ; i++) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      if (i > 1800) throw new Error(`[emulator setup] ${lock} held for 3 minutes; remove it if no setup is running`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    }
+  }
+  try {
+    if (existsSync(venvPython()) && existsSync(STAMP) && readFileSync(STAMP, 'utf8').trim() === want) return venvPython();
+    createVenv(want, log);
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+  return venvPython();
+}
+
+function createVenv(want: string, log: (s: string) => void): void {
   log(`[emulator setup] creating ${VENV_DIR} with pinned moto[server] (first run only, ~30 s)`);
   rmSync(VENV_DIR, { recursive: true, force: true });
   const python = process.env.AIDOPS_PYTHON ?? 'python3';
   run(python, ['-m', 'venv', VENV_DIR]);
   run(venvPython(), ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '-r', REQUIREMENTS]);
   writeFileSync(STAMP, `${want}\n`);
-  return venvPython();
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
