@@ -3,6 +3,7 @@
  * The only code that reads CDK context and the environment. It checks the
  * configuration, builds the stacks and applies cdk-nag's AwsSolutions checks.
  */
+import { readFileSync } from 'node:fs';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { buildStacks } from '../lib/app.ts';
@@ -14,6 +15,9 @@ const config = parseConfig({
   environment: ctx(CONTEXT_KEYS.environment),
   auditRetentionDays: ctx(CONTEXT_KEYS.auditRetentionDays),
   alarmEmail: ctx(CONTEXT_KEYS.alarmEmail),
+  pluginTrustPolicy: ctx(CONTEXT_KEYS.pluginTrustPolicyFile)
+    ? readFileSync(String(ctx(CONTEXT_KEYS.pluginTrustPolicyFile)), 'utf8')
+    : undefined,
   account: process.env.CDK_DEFAULT_ACCOUNT,
   region: process.env.CDK_DEFAULT_REGION,
 });

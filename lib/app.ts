@@ -21,6 +21,8 @@ export function buildStacks(app: App, config: AppConfig): AidopsStacks {
     config,
     env,
     dataKey: stateful.dataKey,
+    audit: stateful.audit,
+    auditSigningKey: stateful.auditSigningKey,
     description: 'ai-desktop-ops: functions, workflows and rules (stateless)',
   });
   controlPlane.addStackDependency(stateful);

@@ -15,6 +15,8 @@ export const AppConfig = z.strictObject({
   auditRetentionDays: z.coerce.number().int().min(1).max(36500).default(365),
   /** Email or none; failed/timed-out executions page this topic. */
   alarmEmail: z.email().optional(),
+  /** Plugin trust policy (JSON text, checked by lambdas/plugins/policy.ts). @default policies/plugin-trust-policy.json */
+  pluginTrustPolicy: z.string().optional(),
   account: z
     .string()
     .regex(/^\d{12}$/)
@@ -31,6 +33,8 @@ export const CONTEXT_KEYS = {
   environment: 'aidops:environment',
   auditRetentionDays: 'aidops:auditRetentionDays',
   alarmEmail: 'aidops:alarmEmail',
+  /** Path to a plugin trust policy JSON file. */
+  pluginTrustPolicyFile: 'aidops:pluginTrustPolicyFile',
 } as const;
 
 export function parseConfig(raw: Record<string, unknown>): AppConfig {

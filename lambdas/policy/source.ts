@@ -124,6 +124,8 @@ export type PolicySource =
       readonly ssm: SSMClient;
       readonly s3: S3Client;
       readonly parameterName: string;
+      /** Used while the parameter says `{"bundled":true}`: the bundle shipped with the function. */
+      readonly bundled?: PolicyBundle;
     };
 
 const Pointer = z.strictObject({
@@ -132,6 +134,8 @@ const Pointer = z.strictObject({
   versionId: z.string().min(1).optional(),
 });
 export type BundlePointer = z.infer<typeof Pointer>;
+/** The deploy-time value: decide with the bundle shipped inside the function until someone repoints. */
+const BundledPointer = z.strictObject({ bundled: z.literal(true) });
 
 async function getS3Json(s3: S3Client, p: BundlePointer): Promise<unknown> {
   const r = await s3.send(
@@ -170,23 +174,32 @@ export function openSource(src: PolicySource): PolicySourceHandle {
       };
     }
     case 'ssm': {
-      const pointer = async (): Promise<{ p: BundlePointer; token: string }> => {
+      const pointer = async (): Promise<{ p: BundlePointer | null; token: string }> => {
         const r = await src.ssm.send(new GetParameterCommand({ Name: src.parameterName }));
         const value = r.Parameter?.Value;
         if (!value) throw new NotFoundError(`SSM parameter ${src.parameterName} has no value`);
-        const p = parseOrThrow(Pointer, JSON.parse(value), `SSM parameter ${src.parameterName}`);
+        const raw: unknown = JSON.parse(value);
+        if (BundledPointer.safeParse(raw).success) {
+          if (!src.bundled) throw new NotFoundError(`SSM parameter ${src.parameterName} says "bundled" but no bundle shipped`);
+          return { p: null, token: `bundled|${src.bundled.contentDigest}` };
+        }
+        const p = parseOrThrow(Pointer, raw, `SSM parameter ${src.parameterName}`);
         return { p, token: value };
       };
       return {
         describe: `ssm ${src.parameterName}`,
         probe: async () => {
           const { p, token } = await pointer();
+          if (!p) return token;
           // Without a pinned object version the object itself may change under the same pointer.
           if (p.versionId) return token;
           const h = await src.s3.send(new HeadObjectCommand({ Bucket: p.bucket, Key: p.key }));
           return `${token}|${h.VersionId ?? ''}|${h.ETag ?? ''}`;
         },
-        load: async () => parseBundleDoc(await getS3Json(src.s3, (await pointer()).p)),
+        load: async () => {
+          const { p } = await pointer();
+          return p ? parseBundleDoc(await getS3Json(src.s3, p)) : src.bundled!;
+        },
       };
     }
   }

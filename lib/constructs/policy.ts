@@ -5,7 +5,6 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type * as events from 'aws-cdk-lib/aws-events';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { validateCedar } from '../../lambdas/policy/cedar.ts';
@@ -35,6 +34,8 @@ export interface PolicyEngineProps {
   readonly auditBus?: events.IEventBus;
   /** How often a warm function re-probes the active bundle, ≤ 30 s. @default Duration.seconds(30) */
   readonly refresh?: Duration;
+  /** Server access logs of the policy bucket. @default none */
+  readonly accessLogsBucket?: s3.IBucket;
   /** @default RemovalPolicy.RETAIN (the bucket holds every policy version ever active) */
   readonly removalPolicy?: RemovalPolicy;
 }
@@ -73,7 +74,7 @@ export class PolicyEngine extends Construct {
     const body = JSON.stringify(doc);
     const digest = createHash('sha256').update(body).digest('hex').slice(0, 16);
     this.bundleKey = `bundles/${doc.policySet}/${doc.version}-${digest}.json`;
-    // The function also ships the bundle, so it can decide before the deployment custom resource has run.
+    // The function ships the synth-time bundle; `bundleKey` is where a publisher may upload it.
     const staged = path.join(PROJECT_ROOT, 'cdk.out', '.policy-bundles', digest);
     mkdirSync(staged, { recursive: true });
     const bundleFile = path.join(staged, POLICY_BUNDLE_FILE);
@@ -85,21 +86,17 @@ export class PolicyEngine extends Construct {
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      serverAccessLogsBucket: props.accessLogsBucket,
+      serverAccessLogsPrefix: props.accessLogsBucket ? 'policy-bucket/' : undefined,
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
-    });
-    const deployment = new s3deploy.BucketDeployment(this, 'DefaultBundle', {
-      destinationBucket: this.bucket,
-      sources: [s3deploy.Source.data(this.bundleKey, body)],
-      extract: true,
-      prune: false, // earlier bundles stay, so repointing the parameter back is a rollback
-      retainOnDelete: true,
     });
     this.activeVersion = new ssm.StringParameter(this, 'Active', {
       parameterName: props.activeParameterName ?? '/aidops/policy/active',
       description: 'Active aidops policy bundle: {"bucket","key","versionId"?}; repoint to change policy',
-      stringValue: JSON.stringify({ bucket: this.bucket.bucketName, key: this.bundleKey }),
+      // The bundle shipped inside the function decides until a publisher uploads one and repoints
+      // this parameter (no BucketDeployment: its custom-resource Lambda runs on a runtime we do not control).
+      stringValue: JSON.stringify({ bundled: true }),
     });
-    this.activeVersion.node.addDependency(deployment);
 
     this.decide = new AidopsFunction(this, 'Decide', {
       entry: 'lambdas/policy/handlers/decide.ts',

@@ -2,6 +2,7 @@ import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import type { AppConfig } from '../config.ts';
+import { AuditBucket } from '../constructs/audit-bucket.ts';
 
 export interface StatefulStackProps extends StackProps {
   readonly config: AppConfig;
@@ -14,6 +15,10 @@ export interface StatefulStackProps extends StackProps {
 export class StatefulStack extends Stack {
   /** Encrypts session volumes, secrets, tables, queues and logs. */
   readonly dataKey: kms.Key;
+  /** Object Lock (COMPLIANCE) audit bucket, its key and its access-log bucket. */
+  readonly audit: AuditBucket;
+  /** Signs audit digests (ECC_NIST_P384 / ECDSA_SHA_384); retained so old digests stay verifiable. */
+  readonly auditSigningKey: kms.Key;
 
   constructor(scope: Construct, id: string, props: StatefulStackProps) {
     super(scope, id, { ...props, terminationProtection: true });
@@ -22,6 +27,17 @@ export class StatefulStack extends Stack {
       description: 'ai-desktop-ops: session volumes, secrets, tables, queues, execution history',
       enableKeyRotation: true,
       rotationPeriod: Duration.days(365),
+      removalPolicy: RemovalPolicy.RETAIN,
+      pendingWindow: Duration.days(30),
+    });
+    this.audit = new AuditBucket(this, 'Audit', { retentionDays: props.config.auditRetentionDays });
+    // A stable logical id: renaming the construct must never replace a bucket of locked evidence.
+    this.audit.pinLogicalId('AuditBucketPinned');
+    this.auditSigningKey = new kms.Key(this, 'AuditSigningKey', {
+      alias: `alias/aidops-${props.config.environment}-audit-digest`,
+      description: 'ai-desktop-ops: signs audit chain digests',
+      keySpec: kms.KeySpec.ECC_NIST_P384,
+      keyUsage: kms.KeyUsage.SIGN_VERIFY,
       removalPolicy: RemovalPolicy.RETAIN,
       pendingWindow: Duration.days(30),
     });

@@ -58,18 +58,29 @@ describe('template: every function', () => {
 });
 
 describe('template: stacks', () => {
-  it('the stateful stack has termination protection and retains its key', () => {
+  it('the stateful stack has termination protection and retains its keys and the audit bucket', () => {
     assert.equal(stacks.stateful.terminationProtection, true);
-    const keys = Template.fromStack(stacks.stateful).findResources('AWS::KMS::Key');
-    for (const k of Object.values(keys) as any[]) {
+    const t = Template.fromStack(stacks.stateful);
+    const keys = Object.values(t.findResources('AWS::KMS::Key')) as any[];
+    assert.ok(keys.length >= 2);
+    for (const k of keys) {
       assert.equal(k.DeletionPolicy, 'Retain');
-      assert.equal(k.Properties.EnableKeyRotation, true);
+      // Symmetric keys rotate; the asymmetric digest-signing key cannot (KMS does not rotate them).
+      if ((k.Properties.KeySpec ?? 'SYMMETRIC_DEFAULT') === 'SYMMETRIC_DEFAULT') assert.equal(k.Properties.EnableKeyRotation, true);
+      else assert.equal(k.Properties.KeyUsage, 'SIGN_VERIFY');
     }
+    const audit = t.toJSON().Resources.AuditBucketPinned;
+    assert.equal(audit?.Type, 'AWS::S3::Bucket', 'audit bucket keeps its pinned logical id');
+    assert.equal(audit.DeletionPolicy, 'Retain');
+    assert.equal(audit.Properties.ObjectLockConfiguration.Rule.DefaultRetention.Mode, 'COMPLIANCE');
   });
-  it('the control plane is stateless (no buckets, tables or keys of its own)', () => {
+  it('the control plane holds no keys, and every bucket and table in it is retained on delete', () => {
     const t = Template.fromStack(stacks.controlPlane);
-    for (const type of ['AWS::KMS::Key', 'AWS::S3::Bucket']) {
-      assert.equal(Object.keys(t.findResources(type)).length, 0, type);
+    assert.equal(Object.keys(t.findResources('AWS::KMS::Key')).length, 0, 'keys live in the stateful stack');
+    for (const type of ['AWS::S3::Bucket', 'AWS::DynamoDB::Table']) {
+      for (const [id, r] of Object.entries(t.findResources(type)) as [string, any][]) {
+        assert.equal(r.DeletionPolicy, 'Retain', `${type} ${id}`);
+      }
     }
   });
 });

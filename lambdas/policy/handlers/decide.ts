@@ -36,14 +36,19 @@ export const DecideInput = z.strictObject({
   requests: z.array(z.unknown()).min(1).max(MAX_BATCH),
 });
 
+function shippedBundle(env: NodeJS.ProcessEnv) {
+  if (!env.POLICY_BUNDLE_FILE) return undefined;
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const file = path.resolve(here, env.POLICY_BUNDLE_FILE);
+  return parseBundleDoc(JSON.parse(readFileSync(file, 'utf8')));
+}
+
 function sourceFromEnv(env: NodeJS.ProcessEnv): PolicySource {
-  if (env.POLICY_PARAMETER) return { type: 'ssm', ssm, s3, parameterName: env.POLICY_PARAMETER };
+  if (env.POLICY_PARAMETER)
+    return { type: 'ssm', ssm, s3, parameterName: env.POLICY_PARAMETER, bundled: shippedBundle(env) };
   if (env.POLICY_BUCKET && env.POLICY_KEY) return { type: 's3', s3, bucket: env.POLICY_BUCKET, key: env.POLICY_KEY };
-  if (env.POLICY_BUNDLE_FILE) {
-    const here = path.dirname(fileURLToPath(import.meta.url));
-    const file = path.resolve(here, env.POLICY_BUNDLE_FILE);
-    return { type: 'bundle', bundle: parseBundleDoc(JSON.parse(readFileSync(file, 'utf8'))) };
-  }
+  const bundle = shippedBundle(env);
+  if (bundle) return { type: 'bundle', bundle };
   throw new ValidationError('no policy source: set POLICY_PARAMETER, POLICY_BUCKET+POLICY_KEY or POLICY_BUNDLE_FILE');
 }
 

@@ -1,0 +1,181 @@
+/**
+ * The session table: one item per session, keyed by `sessionId`, holding its
+ * status, what it runs, and the task tokens of the two callbacks (attestation,
+ * session end) so the evidence function and `aidops session end` can answer
+ * them by session id. Ended items are purged by DynamoDB TTL (`purgeAt`).
+ */
+import {
+  ConditionalCheckFailedException,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  ScanCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import { awsCall } from '../shared/aws-errors.ts';
+import { ConflictError, NotFoundError } from '../shared/errors.ts';
+import { IN_FLIGHT, type SessionContext, type SessionStatus } from './model.ts';
+
+export interface SessionItem {
+  sessionId: string;
+  status: SessionStatus;
+  executionArn?: string;
+  user?: string;
+  cohort?: string;
+  useCase?: string;
+  tier?: string;
+  profile?: string;
+  evidenceType?: string;
+  instanceType?: string;
+  instanceId?: string;
+  requestedAt?: string;
+  expiresAt?: string;
+  endedAt?: string;
+  reason?: string;
+  nonce?: string;
+  attestToken?: string;
+  endToken?: string;
+  attestationPolicy?: string;
+  policyVersion?: string;
+  updatedAt?: string;
+}
+
+type Av = { S?: string; N?: string; BOOL?: boolean; NULL?: boolean };
+
+function toItem(raw: Record<string, Av> | undefined): SessionItem | undefined {
+  if (!raw) return undefined;
+  const o: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw)) if (v.S !== undefined) o[k] = v.S;
+  return o as unknown as SessionItem;
+}
+
+/** Purge ended items after 90 days (the audit trail is the record, not this table). */
+const PURGE_AFTER_S = 90 * 86_400;
+
+export class SessionTable {
+  readonly #ddb: DynamoDBClient;
+  readonly tableName: string;
+  constructor(ddb: DynamoDBClient, tableName: string) {
+    this.#ddb = ddb;
+    this.tableName = tableName;
+  }
+
+  async get(sessionId: string): Promise<SessionItem | undefined> {
+    const r = await awsCall('GetItem session', () =>
+      this.#ddb.send(
+        new GetItemCommand({ TableName: this.tableName, Key: { sessionId: { S: sessionId } }, ConsistentRead: true }),
+      ),
+    );
+    return toItem(r.Item as Record<string, Av> | undefined);
+  }
+
+  async mustGet(sessionId: string): Promise<SessionItem> {
+    const s = await this.get(sessionId);
+    if (!s) throw new NotFoundError(`no session ${sessionId}`, { sessionId });
+    return s;
+  }
+
+  /**
+   * Records an admitted session. A restart of an interrupted run (same session id,
+   * still in flight) takes the item over; an ended or active session is a conflict.
+   */
+  async admit(s: SessionContext, attestationPolicy: unknown, now: Date): Promise<void> {
+    const item: Record<string, Av> = {
+      sessionId: { S: s.sessionId },
+      status: { S: 'admitted' },
+      executionArn: { S: s.executionArn },
+      user: { S: s.user },
+      cohort: { S: s.cohort },
+      useCase: { S: s.useCase },
+      tier: { S: s.tier },
+      profile: { S: s.profile },
+      evidenceType: { S: s.evidenceType },
+      instanceType: { S: s.instanceType },
+      requestedAt: { S: s.requestedAt },
+      expiresAt: { S: s.expiresAt },
+      policyVersion: { S: s.policyVersion },
+      updatedAt: { S: now.toISOString() },
+    };
+    if (attestationPolicy) item.attestationPolicy = { S: JSON.stringify(attestationPolicy) };
+    const values: Record<string, Av> = {};
+    IN_FLIGHT.forEach((st, i) => {
+      values[`:s${i}`] = { S: st };
+    });
+    try {
+      await this.#ddb.send(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: item,
+          ConditionExpression: `attribute_not_exists(sessionId) OR #st IN (${IN_FLIGHT.map((_, i) => `:s${i}`).join(', ')})`,
+          ExpressionAttributeNames: { '#st': 'status' },
+          ExpressionAttributeValues: values,
+        }),
+      );
+    } catch (e) {
+      if (e instanceof ConditionalCheckFailedException) {
+        const cur = await this.get(s.sessionId);
+        throw new ConflictError(
+          `session ${s.sessionId} already exists with status ${cur?.status ?? '?'}; session ids are single-use`,
+          { sessionId: s.sessionId, status: cur?.status },
+        );
+      }
+      throw e;
+    }
+  }
+
+  /** Sets fields (strings) and removes others; `status` moves only forward in practice (the workflow is the writer). */
+  async update(
+    sessionId: string,
+    set: Partial<Record<keyof SessionItem, string>>,
+    remove: readonly (keyof SessionItem)[] = [],
+    now = new Date(),
+  ): Promise<void> {
+    const fields = { ...set, updatedAt: now.toISOString() } as Record<string, string>;
+    const names: Record<string, string> = {};
+    const values: Record<string, Av> = {};
+    const sets = Object.entries(fields).map(([k, v], i) => {
+      names[`#f${i}`] = k;
+      values[`:v${i}`] = { S: v };
+      return `#f${i} = :v${i}`;
+    });
+    if (set.status === 'ended' || set.status === 'failed' || set.status === 'tombstoned') {
+      names['#purge'] = 'purgeAt';
+      values[':purge'] = { N: String(Math.floor(now.getTime() / 1000) + PURGE_AFTER_S) };
+      sets.push('#purge = :purge');
+    }
+    const rems = remove.map((k, i) => {
+      names[`#r${i}`] = k;
+      return `#r${i}`;
+    });
+    await awsCall('UpdateItem session', () =>
+      this.#ddb.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { sessionId: { S: sessionId } },
+          UpdateExpression: `SET ${sets.join(', ')}${rems.length ? ` REMOVE ${rems.join(', ')}` : ''}`,
+          ConditionExpression: 'attribute_exists(sessionId)',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        }),
+      ),
+    );
+  }
+
+  async list(limit = 1000): Promise<SessionItem[]> {
+    const out: SessionItem[] = [];
+    let start: Record<string, Av> | undefined;
+    do {
+      const r = await awsCall('Scan sessions', () =>
+        this.#ddb.send(
+          new ScanCommand({ TableName: this.tableName, ExclusiveStartKey: start as never, ConsistentRead: true }),
+        ),
+      );
+      for (const i of r.Items ?? []) {
+        const s = toItem(i as Record<string, Av>);
+        if (s) out.push(s);
+      }
+      start = r.LastEvaluatedKey as Record<string, Av> | undefined;
+    } while (start && out.length < limit);
+    return out.sort((a, b) => (b.requestedAt ?? '').localeCompare(a.requestedAt ?? ''));
+  }
+}

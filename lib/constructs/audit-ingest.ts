@@ -1,0 +1,160 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { parsePrivacyConfig } from '../../lambdas/audit/redact.ts';
+import { AUDIT_DETAIL_TYPE, AUDIT_EVENT_SOURCE } from '../../lambdas/audit/schema.ts';
+import type { AuditBucket } from './audit-bucket.ts';
+import { AidopsFunction } from './function.ts';
+
+export interface AuditIngestProps {
+  readonly auditBucket: AuditBucket;
+  /** @default 'audit/' */
+  readonly prefix?: string;
+  /** Privacy config (see lambdas/audit/redact.ts), validated at synth. @default tokenize prompt text, file contents, user ids */
+  readonly privacy?: unknown;
+  /** Receives before a bad record goes to the DLQ. @default 5 */
+  readonly maxReceiveCount?: number;
+  /** Records per writer invocation (one object per session per batch). @default 100 */
+  readonly batchSize?: number;
+  /** @default Duration.seconds(5) */
+  readonly maxBatchingWindow?: Duration;
+  /** @default events.Schedule.rate(Duration.hours(1)) */
+  readonly digestSchedule?: events.Schedule;
+  /** @default a new bus named `aidops-audit` */
+  readonly eventBus?: events.IEventBus;
+  /** @default a new ECC_NIST_P384 SIGN_VERIFY key, retained */
+  readonly signingKey?: kms.IKey;
+}
+
+/**
+ * Audit ingest: agents and workflows put events on the bus; a rule (source
+ * `aidops`, detail-type `AuditEvent`) feeds an SQS queue with a DLQ; the writer
+ * Lambda chains them into the audit bucket with partial batch failures; the
+ * digest Lambda signs per-chain digests on a schedule.
+ */
+export class AuditIngest extends Construct {
+  readonly bus: events.IEventBus;
+  readonly queue: sqs.Queue;
+  readonly deadLetterQueue: sqs.Queue;
+  readonly headTable: dynamodb.Table;
+  readonly hmacSecret: secretsmanager.Secret;
+  readonly signingKey: kms.IKey;
+  readonly writer: AidopsFunction;
+  readonly digester: AidopsFunction;
+  readonly dlqAlarm: cloudwatch.Alarm;
+
+  constructor(scope: Construct, id: string, props: AuditIngestProps) {
+    super(scope, id);
+    const prefix = props.prefix ?? 'audit/';
+    const privacy = parsePrivacyConfig(props.privacy ?? {});
+    const audit = props.auditBucket;
+
+    this.bus = props.eventBus ?? new events.EventBus(this, 'Bus', { eventBusName: 'aidops-audit' });
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetters', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    const writerTimeout = Duration.seconds(60);
+    this.queue = new sqs.Queue(this, 'Queue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      // AWS guidance: at least 6x the function timeout, so retries do not overlap.
+      visibilityTimeout: Duration.seconds(writerTimeout.toSeconds() * 6),
+      retentionPeriod: Duration.days(4),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount ?? 5 },
+    });
+    new events.Rule(this, 'ToQueue', {
+      eventBus: this.bus,
+      description: 'audit events to the writer queue',
+      eventPattern: { source: [AUDIT_EVENT_SOURCE], detailType: [AUDIT_DETAIL_TYPE] },
+      targets: [new targets.SqsQueue(this.queue)],
+    });
+
+    // Chain heads: a pointer per chain; the chain itself is the record, so PITR is enough.
+    this.headTable = new dynamodb.Table(this, 'ChainHeads', {
+      partitionKey: { name: 'chain', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.hmacSecret = new secretsmanager.Secret(this, 'HmacKey', {
+      description: 'ai-desktop-ops: HMAC key that tokenizes sensitive audit fields',
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.signingKey =
+      props.signingKey ??
+      new kms.Key(this, 'SigningKey', {
+        description: 'ai-desktop-ops: signs audit digests (ECDSA P-384)',
+        keySpec: kms.KeySpec.ECC_NIST_P384,
+        keyUsage: kms.KeyUsage.SIGN_VERIFY,
+        removalPolicy: RemovalPolicy.RETAIN,
+        pendingWindow: Duration.days(30),
+      });
+
+    const common = {
+      AUDIT_BUCKET: audit.bucket.bucketName,
+      AUDIT_PREFIX: prefix,
+      AUDIT_KMS_KEY_ID: audit.encryptionKey.keyArn,
+      AUDIT_RETENTION_DAYS: String(audit.retentionDays),
+      AUDIT_LOCK_MODE: 'COMPLIANCE',
+      AUDIT_HEAD_TABLE: this.headTable.tableName,
+    };
+    this.writer = new AidopsFunction(this, 'Writer', {
+      entry: 'lambdas/audit/handlers/writer.ts',
+      description: 'Validates, redacts and chains audit events into the Object-Locked bucket',
+      timeout: writerTimeout,
+      environment: {
+        ...common,
+        AUDIT_HMAC_SECRET_ID: this.hmacSecret.secretArn,
+        AUDIT_PRIVACY_CONFIG: JSON.stringify(privacy),
+      },
+    });
+    this.writer.fn.addEventSource(
+      new SqsEventSource(this.queue, {
+        batchSize: props.batchSize ?? 100,
+        maxBatchingWindow: props.maxBatchingWindow ?? Duration.seconds(5),
+        reportBatchItemFailures: true,
+      }),
+    );
+    audit.bucket.grantPut(this.writer);
+    audit.bucket.grantRead(this.writer);
+    this.headTable.grantReadWriteData(this.writer);
+    this.hmacSecret.grantRead(this.writer);
+
+    this.digester = new AidopsFunction(this, 'Digester', {
+      entry: 'lambdas/audit/handlers/digest.ts',
+      description: 'Signs per-chain audit digests (KMS ECDSA P-384) and Object-Locks them',
+      timeout: Duration.minutes(5),
+      environment: { ...common, AUDIT_SIGNING_KEY_ID: this.signingKey.keyArn },
+    });
+    audit.bucket.grantPut(this.digester);
+    audit.bucket.grantRead(this.digester);
+    this.headTable.grantReadWriteData(this.digester);
+    this.signingKey.grantSign(this.digester);
+    this.signingKey.grant(this.digester, 'kms:GetPublicKey');
+    new events.Rule(this, 'DigestSchedule', {
+      description: 'hourly signed audit digests',
+      schedule: props.digestSchedule ?? events.Schedule.rate(Duration.hours(1)),
+      targets: [new targets.LambdaFunction(this.digester.fn, { retryAttempts: 2 })],
+    });
+
+    this.dlqAlarm = new cloudwatch.Alarm(this, 'DeadLettersAlarm', {
+      alarmDescription: 'audit events were rejected (see writer logs: AuditRecordRejected.<code>)',
+      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+  }
+}
