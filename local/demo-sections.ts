@@ -31,7 +31,10 @@ const snapshotSection: DemoSection = {
         MaxCount: 1,
         InstanceType: 'm6a.large',
         TagSpecifications: [{ ResourceType: 'instance', Tags: [{ Key: Tags.SessionId, Value: sessionId }] }],
-        BlockDeviceMappings: ['/dev/xvda', '/dev/sdf'].map((d) => ({ DeviceName: d, Ebs: { VolumeSize: 8, Encrypted: true } })),
+        BlockDeviceMappings: ['/dev/xvda', '/dev/sdf'].map((d) => ({
+          DeviceName: d,
+          Ebs: { VolumeSize: 8, Encrypted: true },
+        })),
       }),
     );
     out(`launched session instance ${r.Instances![0]!.InstanceId} for ${sessionId} (root + data volume)`);

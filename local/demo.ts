@@ -5,8 +5,8 @@
  * everything (or, with --keep, leaves the emulator up for inspection).
  */
 import { parseArgs } from 'node:util';
-import { LocalRuntime } from './runtime.ts';
 import { type DemoContext, demoSections } from './demo-sections.ts';
+import { LocalRuntime } from './runtime.ts';
 
 const { values } = parseArgs({
   options: { keep: { type: 'boolean', default: false }, verbose: { type: 'boolean', default: false } },

@@ -39,6 +39,8 @@ export function checkWindow(w: Window, at: Date, what: string): void {
 
 /** Parses one DER certificate; `what` names it in the rejection message. */
 export function parseDer(der: Uint8Array, what: string): ParsedCert {
+  // OpenSSL ignores bytes after the certificate; we do not: the bytes received are the bytes checked.
+  if (derLength(der) !== der.length) reject('MALFORMED', `${what} is not exactly one DER certificate (length or trailing bytes).`);
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(der);
@@ -49,6 +51,18 @@ export function parseDer(der: Uint8Array, what: string): ParsedCert {
   const notAfter = x509.validToDate.getTime();
   if (!Number.isFinite(notBefore) || !Number.isFinite(notAfter)) reject('MALFORMED', `${what} has no validity.`);
   return { der, x509, key: x509.publicKey, fingerprint: sha256Hex(der), notBefore, notAfter };
+}
+
+/** Total length of the outer DER SEQUENCE (header + content), or -1 if it is not one. */
+function derLength(b: Uint8Array): number {
+  if (b.length < 2 || b[0] !== 0x30) return -1;
+  const first = b[1]!;
+  if (first < 0x80) return 2 + first;
+  const n = first & 0x7f;
+  if (n === 0 || n > 4 || b.length < 2 + n) return -1;
+  let len = 0;
+  for (let i = 0; i < n; i++) len = len * 256 + b[2 + i]!;
+  return 2 + n + len;
 }
 
 const PEM_RE = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----/g;

@@ -180,7 +180,8 @@ export function openSource(src: PolicySource): PolicySourceHandle {
         if (!value) throw new NotFoundError(`SSM parameter ${src.parameterName} has no value`);
         const raw: unknown = JSON.parse(value);
         if (BundledPointer.safeParse(raw).success) {
-          if (!src.bundled) throw new NotFoundError(`SSM parameter ${src.parameterName} says "bundled" but no bundle shipped`);
+          if (!src.bundled)
+            throw new NotFoundError(`SSM parameter ${src.parameterName} says "bundled" but no bundle shipped`);
           return { p: null, token: `bundled|${src.bundled.contentDigest}` };
         }
         const p = parseOrThrow(Pointer, raw, `SSM parameter ${src.parameterName}`);

@@ -11,6 +11,7 @@ import { ValidationError } from '../shared/errors.ts';
 import { InstanceId, IsoTime, SessionId } from '../shared/ids.ts';
 import { Tags } from '../shared/tags.ts';
 import { parseOrThrow } from '../shared/validation.ts';
+import { RemediationTags } from './common.ts';
 import { resolveInstance } from './instances.ts';
 
 /** @default expiry of a known-good snapshot when the request names none */
@@ -26,10 +27,19 @@ export const SnapshotRequest = z
     /** Incident the snapshot belongs to, when taken by the tombstone workflow. */
     incidentId: z.string().max(80).optional(),
     knownGood: z.boolean().default(true),
+    /**
+     * Evidence: no expiry tag (the sweeper never deletes it) and the legal-hold tag.
+     * The tombstone workflow sets it; a known-good snapshot never does.
+     */
+    legalHold: z.boolean().default(false),
   })
   .refine((r) => r.sessionId !== undefined || r.instanceId !== undefined, {
     message: 'name a sessionId or an instanceId',
     path: ['sessionId'],
+  })
+  .refine((r) => !(r.legalHold && (r.expiresAt !== undefined || r.knownGood)), {
+    message: 'a legal-hold snapshot is evidence: it has no expiresAt and is not known-good',
+    path: ['legalHold'],
   });
 export type SnapshotRequest = z.output<typeof SnapshotRequest>;
 
@@ -46,9 +56,11 @@ export interface PreparedSnapshot {
   readonly sessionId: string | null;
   readonly volumeIds: string[];
   readonly reason: string;
-  readonly expiresAt: string;
+  /** null: evidence under legal hold, never expires. */
+  readonly expiresAt: string | null;
   readonly incidentId: string | null;
   readonly knownGood: boolean;
+  readonly legalHold: boolean;
 }
 
 export async function prepareSnapshot(
@@ -77,9 +89,10 @@ export async function prepareSnapshot(
     sessionId: inst.sessionId ?? req.sessionId ?? null,
     volumeIds: inst.volumeIds,
     reason: req.reason,
-    expiresAt: expiresAt.toISOString(),
+    expiresAt: req.legalHold ? null : expiresAt.toISOString(),
     incidentId: req.incidentId ?? null,
     knownGood: req.knownGood,
+    legalHold: req.legalHold,
   };
 }
 
@@ -89,9 +102,10 @@ export const CreateSnapshotsInput = z.strictObject({
   sessionId: SessionId.nullable(),
   volumeIds: z.array(z.string()),
   reason: z.string().min(1).max(256),
-  expiresAt: IsoTime,
+  expiresAt: IsoTime.nullable(),
   incidentId: z.string().max(80).nullable(),
   knownGood: z.boolean(),
+  legalHold: z.boolean().default(false),
 });
 
 export interface CreatedSnapshots {
@@ -119,7 +133,8 @@ export async function createSnapshots(
   const tags = [
     { Key: Tags.RequestId, Value: p.requestId },
     { Key: Tags.Reason, Value: p.reason },
-    { Key: Tags.ExpiresAt, Value: p.expiresAt },
+    ...(p.expiresAt ? [{ Key: Tags.ExpiresAt, Value: p.expiresAt }] : []),
+    ...(p.legalHold ? [{ Key: RemediationTags.LegalHold, Value: 'true' }] : []),
     { Key: Tags.KnownGood, Value: String(p.knownGood) },
     { Key: Tags.ManagedBy, Value: 'ai-desktop-ops' },
     ...(p.sessionId ? [{ Key: Tags.SessionId, Value: p.sessionId }] : []),

@@ -25,7 +25,7 @@ export const SessionRequest = z.strictObject({
     .string()
     .min(1)
     .max(256)
-    .regex(/^[A-Za-z0-9@._+:=,\/-]+$/, 'a principal id (letters, digits, @ . _ + : = , / -)'),
+    .regex(/^[A-Za-z0-9@._+:=,/-]+$/, 'a principal id (letters, digits, @ . _ + : = , / -)'),
   cohort: z.string().min(1).max(64).default('default'),
   useCase: z.string().min(1).max(64),
   tier: z.enum(TIERS).optional(),

@@ -47,7 +47,8 @@ export function ensureMotoVenv(log: (s: string) => void = (s) => process.stderr.
     }
   }
   try {
-    if (existsSync(venvPython()) && existsSync(STAMP) && readFileSync(STAMP, 'utf8').trim() === want) return venvPython();
+    if (existsSync(venvPython()) && existsSync(STAMP) && readFileSync(STAMP, 'utf8').trim() === want)
+      return venvPython();
     createVenv(want, log);
   } finally {
     rmSync(lock, { recursive: true, force: true });

@@ -66,7 +66,8 @@ describe('template: stacks', () => {
     for (const k of keys) {
       assert.equal(k.DeletionPolicy, 'Retain');
       // Symmetric keys rotate; the asymmetric digest-signing key cannot (KMS does not rotate them).
-      if ((k.Properties.KeySpec ?? 'SYMMETRIC_DEFAULT') === 'SYMMETRIC_DEFAULT') assert.equal(k.Properties.EnableKeyRotation, true);
+      if ((k.Properties.KeySpec ?? 'SYMMETRIC_DEFAULT') === 'SYMMETRIC_DEFAULT')
+        assert.equal(k.Properties.EnableKeyRotation, true);
       else assert.equal(k.Properties.KeyUsage, 'SIGN_VERIFY');
     }
     const audit = t.toJSON().Resources.AuditBucketPinned;

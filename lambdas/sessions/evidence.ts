@@ -1,0 +1,130 @@
+/**
+ * The guest's door to the attestation step. The workflow parked its
+ * attestation callback token on the session item; this finds it by session id,
+ * checks the evidence is of the kind the session's profile produces (a high-tier
+ * session must present SEV-SNP, never a Nitro document), runs the attestation
+ * helper's step (verify → consume nonce → seal secrets → SendTaskSuccess/Failure)
+ * and audits the verdict. It also relays boot heartbeats and hands out the nonce.
+ */
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import * as z from 'zod';
+import type { NonceStore } from '../attestation/nonce-store.ts';
+import { type AttestationStepInput, runAttestationStep, type TaskCallbacks } from '../attestation/step.ts';
+import type { ChainCache } from '../attestation/x509.ts';
+import { ConflictError } from '../shared/errors.ts';
+import { SessionId } from '../shared/ids.ts';
+import { attestationEvent, type AuditSink } from './audit.ts';
+import type { SessionTable } from './table.ts';
+
+export const EvidenceRequest = z.discriminatedUnion('op', [
+  z.strictObject({ op: z.literal('nonce'), sessionId: SessionId }),
+  z.strictObject({ op: z.literal('heartbeat'), sessionId: SessionId }),
+  z.strictObject({
+    op: z.literal('evidence'),
+    sessionId: SessionId,
+    evidenceType: z.enum(['nitro-enclave', 'nitrotpm', 'sev-snp']),
+    evidence: z.string().max(200_000),
+    certs: z.strictObject({ leaf: z.string().max(20_000).optional(), chain: z.string().max(40_000).optional() }).optional(),
+    nonce: z.string().max(2048).optional(),
+    publicKey: z.string().max(8192).optional(),
+  }),
+]);
+export type EvidenceRequest = z.input<typeof EvidenceRequest>;
+
+export interface HeartbeatSender {
+  heartbeat(taskToken: string): Promise<void>;
+}
+
+export interface EvidenceDeps {
+  readonly table: SessionTable;
+  readonly nonceStore: NonceStore;
+  readonly secrets: SecretsManagerClient;
+  readonly callbacks: TaskCallbacks & HeartbeatSender;
+  readonly audit: AuditSink;
+  readonly secretPrefix: string;
+  /** The verification clock (certificates in evidence expire within hours). @default now */
+  readonly now?: () => Date;
+  readonly cache?: ChainCache;
+}
+
+export type EvidenceResult =
+  | { op: 'nonce'; sessionId: string; nonce: string }
+  | { op: 'heartbeat'; sessionId: string }
+  | {
+      op: 'evidence';
+      sessionId: string;
+      verdict: 'verified' | 'rejected';
+      reason: string | null;
+      message: string;
+      /** Sealed to the attested key: only the attested guest can open it. */
+      sealedSecrets: unknown;
+    };
+
+export async function handleEvidence(raw: EvidenceRequest, deps: EvidenceDeps): Promise<EvidenceResult> {
+  const req = EvidenceRequest.parse(raw);
+  const item = await deps.table.mustGet(req.sessionId);
+  if (item.status !== 'attesting' || !item.attestToken)
+    throw new ConflictError(`session ${req.sessionId} is ${item.status}, not waiting for attestation`, {
+      status: item.status,
+    });
+  if (req.op === 'nonce') {
+    if (!item.nonce) throw new ConflictError(`session ${req.sessionId} has no nonce yet`);
+    return { op: 'nonce', sessionId: req.sessionId, nonce: item.nonce };
+  }
+  if (req.op === 'heartbeat') {
+    await deps.callbacks.heartbeat(item.attestToken);
+    return { op: 'heartbeat', sessionId: req.sessionId };
+  }
+  const w = {
+    sessionId: req.sessionId,
+    user: item.user ?? null,
+    policyVersion: item.policyVersion ?? null,
+    instanceId: item.instanceId ?? null,
+  };
+  if (req.evidenceType !== item.evidenceType) {
+    const message = `profile ${item.profile} requires ${item.evidenceType} evidence; ${req.evidenceType} was presented`;
+    await deps.callbacks.failure(item.attestToken, 'AttestationFailed', `WRONG_EVIDENCE_TYPE: ${message}`);
+    await deps.audit([attestationEvent(w, 'fail', req.evidenceType, `WRONG_EVIDENCE_TYPE: ${message}`, {})]);
+    return { op: 'evidence', sessionId: req.sessionId, verdict: 'rejected', reason: 'WRONG_EVIDENCE_TYPE', message, sealedSecrets: null };
+  }
+  const stepInput: AttestationStepInput = {
+    taskToken: item.attestToken,
+    sessionId: req.sessionId,
+    evidenceType: req.evidenceType,
+    evidence: req.evidence,
+    ...(req.certs ? { certs: req.certs } : {}),
+    ...(req.nonce ? { nonce: req.nonce } : {}),
+    ...(req.publicKey ? { publicKey: req.publicKey } : {}),
+    ...(item.attestationPolicy ? { policy: JSON.parse(item.attestationPolicy) } : {}),
+  };
+  const r = await runAttestationStep(stepInput, {
+    nonceStore: deps.nonceStore,
+    secrets: deps.secrets,
+    callbacks: deps.callbacks,
+    secretPrefix: deps.secretPrefix,
+    ...(deps.now ? { now: deps.now } : {}),
+    ...(deps.cache ? { cache: deps.cache } : {}),
+  });
+  const m = r.audit.detail;
+  const measurements: Record<string, string> = {};
+  if (m.measurement) measurements.measurement = m.measurement;
+  if (m.moduleId) measurements.moduleId = m.moduleId;
+  if (m.leafFingerprint) measurements.leafFingerprint = m.leafFingerprint;
+  await deps.audit([
+    attestationEvent(
+      w,
+      r.verdict === 'verified' ? 'pass' : 'fail',
+      m.evidenceType,
+      r.reason ? `${r.reason}: ${r.message}` : null,
+      measurements,
+    ),
+  ]);
+  return {
+    op: 'evidence',
+    sessionId: req.sessionId,
+    verdict: r.verdict,
+    reason: r.reason,
+    message: r.message,
+    sealedSecrets: r.sealedSecrets,
+  };
+}

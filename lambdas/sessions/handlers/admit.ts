@@ -1,0 +1,35 @@
+/**
+ * Session workflow step 1: validate and admit.
+ * Env: SESSIONS_RUNTIME (JSON, see RuntimeConfig), SESSION_TABLE, FLAG_PREFIX,
+ * AUDIT_BUS_NAME, POLICY_PARAMETER (optional: SSM parameter of the active policy; its version is recorded).
+ */
+import { GetParameterCommand } from '@aws-sdk/client-ssm';
+import * as z from 'zod';
+import { makeHandler } from '../../shared/middleware.ts';
+import { admit } from '../admit.ts';
+import { FlagReader, SsmFlags } from '../flags.ts';
+import { RuntimeConfig } from '../model.ts';
+import { audit, env, ssm, table } from './deps.ts';
+
+let flags: FlagReader | undefined;
+let config: RuntimeConfig | undefined;
+
+async function policyVersion(): Promise<string> {
+  const p = process.env.POLICY_PARAMETER;
+  if (!p) return 'unversioned';
+  const r = await ssm()
+    .send(new GetParameterCommand({ Name: p }))
+    .catch(() => undefined);
+  return r?.Parameter?.Version ? `${p}@${r.Parameter.Version}` : 'unversioned';
+}
+
+export const handler = makeHandler({
+  inputName: 'admit input',
+  input: z.object({ request: z.unknown(), requestId: z.string(), executionArn: z.string() }),
+  core: async (input) => {
+    config ??= RuntimeConfig.parse(JSON.parse(env('SESSIONS_RUNTIME')));
+    const store = new SsmFlags(ssm(), env('FLAG_PREFIX'));
+    flags ??= new FlagReader(() => store.list());
+    return await admit(input, { config, flags, table: table(), audit: audit(), policyVersion });
+  },
+});

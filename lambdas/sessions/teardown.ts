@@ -1,0 +1,167 @@
+/**
+ * Teardown: the one exit of every session, normal or not. Revokes the
+ * instance's credentials (instance profile disassociated), terminates it,
+ * deletes its leftover volumes and its secrets bundle, clears the callback
+ * tokens, and writes the final status and audit events. Idempotent: safe to
+ * retry and safe on a session that never launched.
+ */
+import {
+  DeleteVolumeCommand,
+  DescribeIamInstanceProfileAssociationsCommand,
+  DescribeInstancesCommand,
+  DescribeVolumesCommand,
+  DisassociateIamInstanceProfileCommand,
+  type EC2Client,
+  TerminateInstancesCommand,
+} from '@aws-sdk/client-ec2';
+import { DeleteSecretCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { awsCall } from '../shared/aws-errors.ts';
+import { Tags } from '../shared/tags.ts';
+import { type AuditSink, lifecycleEvent, stepEvent } from './audit.ts';
+import type { SessionTable } from './table.ts';
+
+export interface TeardownInput {
+  readonly sessionId: string;
+  readonly executionArn?: string;
+  readonly user?: string;
+  readonly policyVersion?: string;
+  /** Why the session ends: "ended by alice", "ttl expired", "AttestationFailed: NONCE_MISMATCH: ...". */
+  readonly reason: string;
+  readonly outcome: 'ended' | 'failed' | 'tombstoned';
+  /** Tombstoned: the remediation workflow owns the instance and its volumes (evidence). */
+  readonly keepInstance?: boolean;
+}
+
+export interface TeardownDeps {
+  readonly ec2: EC2Client;
+  readonly secrets: SecretsManagerClient;
+  readonly table: SessionTable;
+  readonly audit: AuditSink;
+  readonly secretPrefix: string;
+  readonly now?: () => Date;
+}
+
+export interface TeardownResult {
+  readonly sessionId: string;
+  readonly outcome: string;
+  readonly reason: string;
+  readonly terminated: string[];
+  readonly volumesDeleted: string[];
+  readonly secretDeleted: boolean;
+}
+
+const ignore = (...names: string[]) => (e: Error) => {
+  if (names.includes(e.name) || names.some((n) => String((e as { Code?: string }).Code) === n)) return undefined;
+  throw e;
+};
+
+export async function teardown(input: TeardownInput, deps: TeardownDeps): Promise<TeardownResult> {
+  const now = (deps.now ?? (() => new Date()))();
+  const item = await deps.table.get(input.sessionId);
+  const w = {
+    sessionId: input.sessionId,
+    user: input.user ?? item?.user ?? null,
+    policyVersion: input.policyVersion ?? item?.policyVersion ?? null,
+  };
+  const terminated: string[] = [];
+  const volumesDeleted: string[] = [];
+  if (item) await deps.table.update(input.sessionId, { status: 'ending', reason: input.reason }, [], now);
+
+  const d = await awsCall('DescribeInstances teardown', () =>
+    deps.ec2.send(
+      new DescribeInstancesCommand({
+        Filters: [
+          { Name: `tag:${Tags.SessionId}`, Values: [input.sessionId] },
+          { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] },
+        ],
+      }),
+    ),
+  );
+  const instanceIds = (d.Reservations ?? []).flatMap((r) => r.Instances ?? []).map((i) => i.InstanceId!);
+  if (instanceIds.length > 0) {
+    // Credentials first: no new instance-profile credentials once the profile is gone.
+    const assoc = await awsCall('DescribeIamInstanceProfileAssociations', () =>
+      deps.ec2.send(
+        new DescribeIamInstanceProfileAssociationsCommand({
+          Filters: [{ Name: 'instance-id', Values: instanceIds }],
+        }),
+      ),
+    ).catch(() => ({ IamInstanceProfileAssociations: [] }));
+    for (const a of assoc.IamInstanceProfileAssociations ?? []) {
+      if (a.AssociationId && a.State !== 'disassociated')
+        await awsCall('DisassociateIamInstanceProfile', () =>
+          deps.ec2.send(new DisassociateIamInstanceProfileCommand({ AssociationId: a.AssociationId })),
+        ).catch(ignore('InvalidAssociationID.NotFound'));
+    }
+    if (!input.keepInstance) {
+      await awsCall('TerminateInstances', () =>
+        deps.ec2.send(new TerminateInstancesCommand({ InstanceIds: instanceIds })),
+      );
+      terminated.push(...instanceIds);
+    }
+  }
+  if (!input.keepInstance) {
+    // Root volumes go with the instance; detached data volumes would outlive it.
+    const v = await awsCall('DescribeVolumes teardown', () =>
+      deps.ec2.send(
+        new DescribeVolumesCommand({
+          Filters: [
+            { Name: `tag:${Tags.SessionId}`, Values: [input.sessionId] },
+            { Name: 'status', Values: ['available'] },
+          ],
+        }),
+      ),
+    );
+    for (const vol of v.Volumes ?? []) {
+      await awsCall('DeleteVolume', () => deps.ec2.send(new DeleteVolumeCommand({ VolumeId: vol.VolumeId }))).catch(
+        ignore('InvalidVolume.NotFound'),
+      );
+      volumesDeleted.push(vol.VolumeId!);
+    }
+  }
+  const secretDeleted = await awsCall('DeleteSecret session', () =>
+    deps.secrets.send(
+      new DeleteSecretCommand({
+        SecretId: `${deps.secretPrefix}${input.sessionId}`,
+        // No recovery window: the bundle must not be restorable after the session.
+        ForceDeleteWithoutRecovery: true,
+      }),
+    ),
+  ).then(
+    () => true,
+    (e: Error) => {
+      if (e.name === 'ResourceNotFoundException') return false;
+      throw e;
+    },
+  );
+  if (item)
+    await deps.table.update(
+      input.sessionId,
+      { status: input.outcome, reason: input.reason, endedAt: now.toISOString() },
+      ['attestToken', 'endToken', 'nonce'],
+      now,
+    );
+  const summary = `${input.reason}; terminated ${terminated.join(',') || 'none'}; volumes ${volumesDeleted.length}; secrets ${secretDeleted ? 'deleted' : 'none'}`;
+  await deps.audit([
+    stepEvent(
+      { ...w, instanceId: instanceIds[0] ?? null },
+      input.executionArn ?? item?.executionArn ?? '-',
+      'teardown',
+      'succeeded',
+      input.outcome === 'ended' ? undefined : input.reason,
+    ),
+    lifecycleEvent(
+      { ...w, instanceId: instanceIds[0] ?? null },
+      input.outcome === 'ended' ? 'stopped' : input.outcome === 'tombstoned' ? 'quarantined' : 'failed',
+      summary,
+    ),
+  ]);
+  return {
+    sessionId: input.sessionId,
+    outcome: input.outcome,
+    reason: input.reason,
+    terminated,
+    volumesDeleted,
+    secretDeleted,
+  };
+}
