@@ -3,6 +3,7 @@
  */
 import { DescribeSnapshotsCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { Tags, tagValue } from '../lambdas/shared/tags.ts';
+import { attestationSection, auditSection, policySection } from './demo-core.ts';
 import type { LocalRuntime } from './runtime.ts';
 
 export interface DemoContext {
@@ -53,4 +54,4 @@ const snapshotSection: DemoSection = {
   },
 };
 
-export const demoSections: DemoSection[] = [snapshotSection];
+export const demoSections: DemoSection[] = [snapshotSection, auditSection, attestationSection, policySection];

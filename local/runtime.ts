@@ -5,6 +5,7 @@
  * benchmarks; one instance per test file.
  */
 import { pathToFileURL } from 'node:url';
+import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { type AwsClientConfig, awsClientConfig } from '../lambdas/shared/clients.ts';
 import { localContext } from '../lambdas/shared/context.ts';
 import type { AppConfig } from '../lib/config.ts';
@@ -146,6 +147,77 @@ export class LocalRuntime {
     }) as Record<string, unknown>;
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(vars)) if (k !== 'NODE_OPTIONS') out[k] = String(v);
+    return out;
+  }
+
+  /**
+   * Local stand-in for Lambda's SQS event-source mappings: receives what is queued,
+   * invokes the real handler with an SQS event, and deletes what it did not report
+   * as failed (ReportBatchItemFailures). Returns per-mapping counts.
+   */
+  async pumpEventSources(
+    opts: { maxBatches?: number } = {},
+  ): Promise<{ function: string; received: number; failed: number }[]> {
+    const sqs = new SQSClient(this.clientConfig());
+    const results = [];
+    for (const es of this.provisioned.eventSources) {
+      const queue = [...this.provisioned.resources.values()].find(
+        (r) => r.type === 'AWS::SQS::Queue' && r.attrs.Arn === es.sourceArn,
+      );
+      if (!queue) continue;
+      let received = 0;
+      let failed = 0;
+      for (let i = 0; i < (opts.maxBatches ?? 20); i++) {
+        const r = await sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: queue.ref,
+            MaxNumberOfMessages: Math.min(10, es.batchSize),
+            WaitTimeSeconds: 0,
+            AttributeNames: ['All'],
+          }),
+        );
+        const msgs = r.Messages ?? [];
+        if (msgs.length === 0) break;
+        received += msgs.length;
+        const event = {
+          Records: msgs.map((m) => ({
+            messageId: m.MessageId!,
+            receiptHandle: m.ReceiptHandle!,
+            body: m.Body ?? '',
+            attributes: m.Attributes ?? {},
+            messageAttributes: {},
+            md5OfBody: m.MD5OfBody ?? '',
+            eventSource: 'aws:sqs',
+            eventSourceARN: es.sourceArn,
+            awsRegion: LOCAL_REGION,
+          })),
+        };
+        const out = (await this.invoke(es.functionName, event as unknown as Json)) as {
+          batchItemFailures?: { itemIdentifier: string }[];
+        } | null;
+        const bad = new Set((out?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
+        failed += bad.size;
+        for (const m of msgs) {
+          if (!bad.has(m.MessageId!))
+            await sqs.send(new DeleteMessageCommand({ QueueUrl: queue.ref, ReceiptHandle: m.ReceiptHandle! }));
+        }
+        if (bad.size === msgs.length) break; // nothing moved; let the redrive policy take them later
+      }
+      results.push({ function: es.functionName, received, failed });
+    }
+    return results;
+  }
+
+  /** Local stand-in for an EventBridge schedule: fires the rule's in-process targets now. */
+  async fireSchedule(ruleLogicalIdPrefix: string): Promise<Json[]> {
+    const out: Json[] = [];
+    for (const s of this.provisioned.schedules.filter((x) => x.ruleLogicalId.startsWith(ruleLogicalIdPrefix))) {
+      const event = s.input
+        ? (JSON.parse(s.input) as Json)
+        : { source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {}, time: new Date().toISOString() };
+      if (s.targetArn.includes(':states:')) out.push((await this.execute(s.targetArn, event)).output ?? null);
+      else out.push(await this.invoke(s.targetArn, event));
+    }
     return out;
   }
 

@@ -116,7 +116,8 @@ export interface RecordInput {
 export async function recordStep(
   input: RecordInput,
   deps: { table: SessionTable; audit: AuditSink },
-): Promise<{ status: SessionStatus }> {
+  now = new Date(),
+): Promise<{ status: SessionStatus; remainingSeconds: number }> {
   const s = input.session;
   await deps.table.update(s.sessionId, {
     status: input.status,
@@ -127,5 +128,7 @@ export async function recordStep(
     input.status === 'attesting' ? 'attesting' : input.status === 'active' ? 'running' : undefined;
   if (lifecycle) events.push(lifecycleEvent(who(s, input.instanceId), lifecycle, input.note));
   await deps.audit(events);
-  return { status: input.status };
+  // The active wait's TimeoutSecondsPath: the rest of the TTL, counted from admission (≥ 1 s).
+  const remainingSeconds = Math.max(1, Math.ceil((Date.parse(s.expiresAt) - now.getTime()) / 1000));
+  return { status: input.status, remainingSeconds };
 }

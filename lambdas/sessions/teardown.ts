@@ -15,10 +15,49 @@ import {
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { DeleteSecretCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import * as z from 'zod';
 import { awsCall } from '../shared/aws-errors.ts';
 import { Tags } from '../shared/tags.ts';
 import { type AuditSink, lifecycleEvent, stepEvent } from './audit.ts';
 import type { SessionTable } from './table.ts';
+
+/** What the workflow says about why it tears down (set by the Pass state of each path). */
+export const TeardownDirective = z.object({
+  outcome: z.enum(['ended', 'failed', 'tombstoned']),
+  /** Where the session was: admission, nonce, secrets, launch, boot, attestation, activation, active, ttl, end-signal. */
+  stage: z.string().max(64),
+  /** A Catch's { Error, Cause }. */
+  failure: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
+  /** The end signal's output: { endedBy, reason }. */
+  signal: z.unknown().optional(),
+  keepInstance: z.boolean().optional(),
+});
+export type TeardownDirective = z.input<typeof TeardownDirective>;
+
+/** Lambda errors reach a Catch as JSON {errorType, errorMessage}; other errors as text. */
+function causeText(cause: string | undefined): string {
+  if (!cause) return '';
+  try {
+    const j = JSON.parse(cause) as { errorMessage?: string };
+    if (typeof j.errorMessage === 'string') return j.errorMessage;
+  } catch {
+    // plain text
+  }
+  return cause;
+}
+
+/** A person-readable reason: "ended by alice: done", "ttl expired", "attestation: AttestationFailed: NONCE_MISMATCH: ...". */
+export function teardownReason(d: TeardownDirective): string {
+  if (d.stage === 'ttl') return 'ttl expired';
+  if (d.stage === 'end-signal') {
+    const s = (d.signal ?? {}) as { endedBy?: unknown; reason?: unknown };
+    const by = typeof s.endedBy === 'string' ? s.endedBy : 'request';
+    return `ended by ${by}${typeof s.reason === 'string' && s.reason ? `: ${s.reason}` : ''}`;
+  }
+  const err = d.failure?.Error ?? 'error';
+  const cause = causeText(d.failure?.Cause);
+  return `${d.stage}: ${err}${cause ? `: ${cause}` : ''}`.slice(0, 3000);
+}
 
 export interface TeardownInput {
   readonly sessionId: string;

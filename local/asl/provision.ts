@@ -6,6 +6,7 @@
  * machines are not created in moto: the local runtime runs them in-process.
  */
 
+import { randomBytes } from 'node:crypto';
 import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import {
   AuthorizeSecurityGroupEgressCommand,
@@ -75,6 +76,10 @@ export interface Provisioned {
     string,
     { stackName: string; logicalId: string; name: string; arn: string; definition: unknown }
   >;
+  /** Lambda event-source mappings (SQS → function): delivered by LocalRuntime.pumpEventSources. */
+  readonly eventSources: { logicalId: string; functionName: string; sourceArn: string; batchSize: number }[];
+  /** Scheduled rules with in-process targets: fired on demand by LocalRuntime.fireSchedule. */
+  readonly schedules: { ruleLogicalId: string; expression: string; targetArn: string; input?: string }[];
   /** Resource types seen but not made in moto (reported in the README's table). */
   readonly skipped: Map<string, number>;
 }
@@ -103,6 +108,8 @@ export async function provision(stacks: readonly SynthesizedStack[], endpoint: s
     routes: [],
     functions: new Map(),
     stateMachines: new Map(),
+    eventSources: [],
+    schedules: [],
     skipped: new Map(),
   };
   for (const stack of stacks) {
@@ -258,7 +265,7 @@ async function make(
       const s = await c.sm.send(
         new CreateSecretCommand({
           Name: String(p.Name ?? id),
-          SecretString: str(p.SecretString) ?? JSON.stringify({ generated: 'local' }),
+          SecretString: str(p.SecretString) ?? generateSecretString(p.GenerateSecretString),
           Description: str(p.Description),
         }),
       );
@@ -379,6 +386,13 @@ async function make(
         const tArn = String(t.Arn);
         if (tArn.includes(':sqs:') || tArn.includes(':sns:')) {
           sqsTargets.push({ Id: String(t.Id), Arn: tArn, Input: t.Input, InputPath: t.InputPath });
+        } else if (p.ScheduleExpression) {
+          out.schedules.push({
+            ruleLogicalId: id,
+            expression: String(p.ScheduleExpression),
+            targetArn: tArn,
+            input: t.Input,
+          });
         } else if (p.EventPattern) {
           out.routes.push({
             ruleLogicalId: id,
@@ -394,6 +408,15 @@ async function make(
       if (sqsTargets.length)
         await c.eb.send(new PutTargetsCommand({ Rule: name, EventBusName: bus, Targets: sqsTargets }));
       return { type, ref: name, attrs: { Arn: arn('events', `rule/${bus === 'default' ? '' : `${bus}/`}${name}`) } };
+    }
+    case 'AWS::Lambda::EventSourceMapping': {
+      out.eventSources.push({
+        logicalId: id,
+        functionName: String(p.FunctionName),
+        sourceArn: String(p.EventSourceArn),
+        batchSize: Number(p.BatchSize ?? 10),
+      });
+      return { type, ref: id, attrs: {} };
     }
     case 'AWS::Lambda::Function': {
       out.functions.set(id, {
@@ -446,4 +469,18 @@ function perm(e: any) {
         ? [{ GroupId: e.DestinationSecurityGroupId ?? e.SourceSecurityGroupId }]
         : undefined,
   };
+}
+
+/** What CloudFormation's GenerateSecretString would make: random, of the asked length and alphabet. */
+function generateSecretString(g: any): string {
+  const length = Number(g?.PasswordLength ?? 32);
+  let alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  if (!g?.ExcludePunctuation) alphabet += '!#$%&()*+,-.:;<=>?@[]^_{|}~';
+  if (g?.ExcludeCharacters) alphabet = [...alphabet].filter((c) => !String(g.ExcludeCharacters).includes(c)).join('');
+  const bytes = randomBytes(length);
+  const value = [...bytes].map((b) => alphabet[b % alphabet.length]).join('');
+  if (g?.SecretStringTemplate && g?.GenerateStringKey) {
+    return JSON.stringify({ ...JSON.parse(String(g.SecretStringTemplate)), [String(g.GenerateStringKey)]: value });
+  }
+  return value;
 }

@@ -1,7 +1,7 @@
-/** Session workflow: teardown (every path ends here). Env: SESSION_TABLE, SECRET_PREFIX, AUDIT_BUS_NAME. */
+/** Session workflow: teardown (every path after admission ends here). Env: SESSION_TABLE, SECRET_PREFIX, AUDIT_BUS_NAME. */
 import * as z from 'zod';
 import { makeHandler } from '../../shared/middleware.ts';
-import { teardown } from '../teardown.ts';
+import { TeardownDirective, teardown, teardownReason } from '../teardown.ts';
 import { audit, ec2, env, secrets, table } from './deps.ts';
 
 export const handler = makeHandler({
@@ -11,16 +11,19 @@ export const handler = makeHandler({
     executionArn: z.string().optional(),
     user: z.string().optional(),
     policyVersion: z.string().optional(),
-    reason: z.string().min(1).max(4000),
-    outcome: z.enum(['ended', 'failed', 'tombstoned']),
-    keepInstance: z.boolean().optional(),
+    teardown: TeardownDirective,
   }),
   core: async (input) =>
-    await teardown(input, {
-      ec2: ec2(),
-      secrets: secrets(),
-      table: table(),
-      audit: audit(),
-      secretPrefix: env('SECRET_PREFIX'),
-    }),
+    await teardown(
+      {
+        sessionId: input.sessionId,
+        ...(input.executionArn ? { executionArn: input.executionArn } : {}),
+        ...(input.user ? { user: input.user } : {}),
+        ...(input.policyVersion ? { policyVersion: input.policyVersion } : {}),
+        reason: teardownReason(input.teardown),
+        outcome: input.teardown.outcome,
+        keepInstance: input.teardown.keepInstance ?? false,
+      },
+      { ec2: ec2(), secrets: secrets(), table: table(), audit: audit(), secretPrefix: env('SECRET_PREFIX') },
+    ),
 });

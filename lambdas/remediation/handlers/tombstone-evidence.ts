@@ -1,0 +1,19 @@
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { awsClientConfig } from '../../shared/clients.ts';
+import { makeHandler } from '../../shared/middleware.ts';
+import { EvidenceInput, writeEvidence } from '../evidence.ts';
+import { busName, evidenceConfig } from './env.ts';
+
+const ec2 = new EC2Client(awsClientConfig());
+const s3 = new S3Client(awsClientConfig());
+const sfn = new SFNClient(awsClientConfig());
+const eventBridge = new EventBridgeClient(awsClientConfig());
+
+export const handler = makeHandler({
+  inputName: 'evidence input',
+  input: EvidenceInput,
+  core: (input) => writeEvidence({ ec2, s3, sfn, eventBridge, busName: busName(), config: evidenceConfig() }, input),
+});

@@ -1,0 +1,13 @@
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { awsClientConfig } from '../../shared/clients.ts';
+import { makeHandler } from '../../shared/middleware.ts';
+import { ValidateInput, validateTombstone } from '../tombstone.ts';
+import { isolationConfig } from './env.ts';
+
+const ec2 = new EC2Client(awsClientConfig());
+
+export const handler = makeHandler({
+  inputName: 'tombstone workflow input',
+  input: ValidateInput,
+  core: (input) => validateTombstone(ec2, input, isolationConfig()),
+});
