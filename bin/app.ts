@@ -15,6 +15,7 @@ const config = parseConfig({
   environment: ctx(CONTEXT_KEYS.environment),
   auditRetentionDays: ctx(CONTEXT_KEYS.auditRetentionDays),
   alarmEmail: ctx(CONTEXT_KEYS.alarmEmail),
+  sessions: ctx(CONTEXT_KEYS.sessions),
   pluginTrustPolicy: ctx(CONTEXT_KEYS.pluginTrustPolicyFile)
     ? readFileSync(String(ctx(CONTEXT_KEYS.pluginTrustPolicyFile)), 'utf8')
     : undefined,

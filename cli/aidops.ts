@@ -16,9 +16,12 @@ interface GroupModule {
 const groups: Record<string, () => Promise<GroupModule>> = {
   // groups register here: name → () => import('./commands/<name>.ts')
   audit: () => import('./commands/audit.ts'),
+  incident: () => import('./commands/incident.ts'),
   attest: () => import('./commands/attest.ts'),
   plugin: () => import('./commands/plugin.ts'),
   policy: () => import('./commands/policy.ts'),
+  session: () => import('./commands/session.ts'),
+  flags: () => import('./commands/flags.ts'),
 };
 
 function usage(): string {

@@ -4,6 +4,7 @@
  */
 import * as z from 'zod';
 import { parseOrThrow } from '../lambdas/shared/validation.ts';
+import { parseSessionsConfig } from './tiers.ts';
 
 export const AppConfig = z.strictObject({
   /** Stack name prefix and tag. */
@@ -25,6 +26,18 @@ export const AppConfig = z.strictObject({
     .string()
     .regex(/^[a-z]{2}(-[a-z]+)+-\d$/)
     .optional(),
+  /** Tiers, profiles, use cases and session limits (lib/tiers.ts): an override deep-merged over the defaults. */
+  sessions: z
+    .unknown()
+    .optional()
+    .transform((v, ctx) => {
+      try {
+        return parseSessionsConfig(v);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        return z.NEVER;
+      }
+    }),
 });
 export type AppConfig = z.output<typeof AppConfig>;
 
@@ -33,6 +46,8 @@ export const CONTEXT_KEYS = {
   environment: 'aidops:environment',
   auditRetentionDays: 'aidops:auditRetentionDays',
   alarmEmail: 'aidops:alarmEmail',
+  /** Sessions override (JSON): tiers, profiles, use cases, TTLs, sweeper, flags (lib/tiers.ts). */
+  sessions: 'aidops:sessions',
   /** Path to a plugin trust policy JSON file. */
   pluginTrustPolicyFile: 'aidops:pluginTrustPolicyFile',
 } as const;

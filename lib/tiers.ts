@@ -136,6 +136,8 @@ export const SessionsConfig = z
     dnsFirewall: z.strictObject({ enabled: z.boolean() }),
     /** SSM path prefix of the fleet flags. */
     flagPrefix: z.string().regex(/^(\/[A-Za-z0-9_.-]+)+$/),
+    /** How long admission caches the flags: at most 30 s, so a flip reaches the fleet within a minute. */
+    flagCacheSeconds: z.number().int().min(0).max(30),
   })
   .superRefine((c, ctx) => {
     for (const [name, p] of Object.entries(c.profiles)) {
@@ -236,6 +238,7 @@ export const DEFAULT_SESSIONS_CONFIG: z.input<typeof SessionsConfig> = {
   sweeper: { dryRun: true, rateMinutes: 15, graceSeconds: 600 },
   dnsFirewall: { enabled: false },
   flagPrefix: '/aidops/flags',
+  flagCacheSeconds: 30,
 };
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

@@ -94,7 +94,7 @@ export const auditSection: DemoSection = {
     }
     for (const f of report.findings) out(`  finding ${f.code}: ${f.message}`);
     out(
-      `verify it yourself: npx aidops audit verify --bucket ${bucket} --key-id ${rt.ref('AuditSigningKey')} --endpoint ${rt.endpoint}`,
+      `verify it yourself (with --keep): npm run aidops -- audit verify --bucket ${bucket} --key-id ${rt.ref('AuditSigningKey')} --endpoint ${rt.endpoint}`,
     );
     if (!report.intact) throw new Error('the audit trail did not verify');
   },

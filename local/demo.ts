@@ -44,7 +44,7 @@ try {
   out(bold('Where to look'));
   out(`  moto's dashboard (every resource the demo made): ${rt.moto.endpoint}/moto-api/`);
   out(`  AWS CLI:  aws --endpoint-url ${rt.endpoint} --region us-east-1 ec2 describe-snapshots --owner-ids self`);
-  out(`  aidops:   AWS_ENDPOINT_URL=${rt.endpoint} npx aidops --help`);
+  out(`  aidops:   npm run aidops -- --help   (each command takes --endpoint ${rt.endpoint})`);
   if (values.keep) {
     out();
     out(bold(`--keep: the emulator stays up at ${rt.endpoint} (Step Functions API served locally). Ctrl-C to stop.`));

@@ -24,7 +24,6 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { ErrorNames } from '../lambdas/shared/errors.ts';
 import { SESSION_MACHINE, SessionErrorNames } from '../lambdas/sessions/model.ts';
 import { AidopsStateMachine, acknowledgeInvokeVersions } from '../lib/constructs/workflow.ts';
 import { transientRetry } from './common.ts';
@@ -133,10 +132,8 @@ export class SessionWorkflow extends Construct {
     });
     admit.addRetry(transientRetry());
     const refused = new sfn.Fail(this, 'Refused', { errorPath: '$.error.Error', causePath: '$.error.Cause' });
-    admit.addCatch(refused, {
-      errors: [ErrorNames.Validation, SessionErrorNames.AdmissionDenied, ErrorNames.Conflict, 'States.ALL'],
-      resultPath: '$.error',
-    });
+    // Refusals (ValidationError, AdmissionDeniedError, ConflictError) and anything else: nothing exists yet.
+    admit.addCatch(refused, { errors: ['States.ALL'], resultPath: '$.error' });
 
     const nonce = lambdaTask('Issue nonce', f.nonce, sessionOnly, '$.nonce');
     catchInto(nonce, 'nonce');
@@ -229,8 +226,9 @@ export class SessionWorkflow extends Construct {
         integrationPattern: sfn.IntegrationPattern.RUN_JOB,
         input: sfn.TaskInput.fromObject({
           'sessionId.$': '$.session.sessionId',
-          'instanceId.$': '$.launch.instanceId',
           'reason.$': "States.Format('attestation failed: {}', $.failure.Error)",
+          source: 'aidops-session',
+          requestedBy: 'aidops-session',
         }),
         name: sfn.JsonPath.format('{}-tombstone', sfn.JsonPath.stringAt('$.session.sessionId')),
         resultPath: '$.tombstone',
@@ -238,11 +236,18 @@ export class SessionWorkflow extends Construct {
       // Absent or failed tombstone machine: tear down as if tombstoning were off.
       tomb.addCatch(failedAt('attestation'), { errors: ['States.ALL'], resultPath: '$.tombstoneError' });
       attestationFailed = tomb.next(
-        toTeardown('Tombstoned', { outcome: 'tombstoned', stage: 'attestation', keepInstance: true, 'failure.$': '$.failure' }),
+        toTeardown('Tombstoned', {
+          outcome: 'tombstoned',
+          stage: 'attestation',
+          keepInstance: true,
+          'failure.$': '$.failure',
+        }),
       );
     }
     waitAttestation.addCatch(attestationFailed, { errors: ['States.ALL'], resultPath: '$.failure' });
 
+    // Its result goes to `$.Payload` so the next state's TimeoutSecondsPath finds the remaining TTL
+    // both in the state input (AWS) and in the task's Payload (aws-local-stepfunctions reads it there).
     const released = lambdaTask(
       'Secrets released',
       f.record,
@@ -253,28 +258,28 @@ export class SessionWorkflow extends Construct {
         'instanceId.$': '$.launch.instanceId',
         note: 'attestation verified',
       },
-      '$.active',
+      '$.Payload',
     );
     catchInto(released, 'activation');
 
     // ---- active until the end signal or the TTL ----
-    const active = new tasks.CallAwsService(this, 'Active: wait for end or TTL', {
-      service: 'dynamodb',
-      action: 'updateItem',
+    const active = new tasks.LambdaInvoke(this, 'Active: wait for end or TTL', {
+      lambdaFunction: f.record,
       integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-      parameters: {
-        TableName: props.table.tableName,
-        Key: { sessionId: { 'S.$': '$.session.sessionId' } },
-        UpdateExpression: 'SET endToken = :t',
-        ConditionExpression: 'attribute_exists(sessionId)',
-        ExpressionAttributeValues: { ':t': { 'S.$': '$$.Task.Token' } },
-      },
-      iamResources: [props.table.tableArn],
-      iamAction: 'dynamodb:UpdateItem',
-      // The rest of the TTL (measured from admission), computed by "Secrets released".
-      taskTimeout: sfn.Timeout.at('$.active.remainingSeconds'),
+      payload: sfn.TaskInput.fromObject({
+        'session.$': '$.session',
+        status: 'active',
+        step: 'waiting for the end signal or the TTL',
+        'instanceId.$': '$.launch.instanceId',
+        // `aidops session end` finds the token on the session item.
+        endToken: sfn.JsonPath.taskToken,
+        'remainingSeconds.$': '$.Payload.remainingSeconds',
+      }),
+      // The rest of the TTL (counted from admission), computed by "Secrets released".
+      taskTimeout: sfn.Timeout.at('$.Payload.remainingSeconds'),
       resultPath: '$.end',
     });
+    active.addRetry(transientRetry());
     active.addCatch(toTeardown('TTL reached', { outcome: 'ended', stage: 'ttl', 'failure.$': '$.failure' }), {
       errors: ['States.Timeout'],
       resultPath: '$.failure',

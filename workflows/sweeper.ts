@@ -3,13 +3,24 @@
  * few list calls and deletes, well inside a Lambda's 15 minutes) that removes
  * what no live session owns. Dry run by default on a new deployment.
  */
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { AidopsFunction } from '../lib/constructs/function.ts';
+
+/** How cdk-nag renders an ARN built from the pseudo-parameter tokens. */
+export function nagArn(s: string): string {
+  return s
+    .split(Aws.PARTITION)
+    .join('<AWS::Partition>')
+    .split(Aws.REGION)
+    .join('<AWS::Region>')
+    .split(Aws.ACCOUNT_ID)
+    .join('<AWS::AccountId>');
+}
 
 export interface OrphanSweeperProps {
   readonly table: dynamodb.ITable;
@@ -51,7 +62,12 @@ export class OrphanSweeper extends Construct {
     const fn = this.fn.fn;
     fn.addToRolePolicy(
       new iam.PolicyStatement({
-        actions: ['ec2:DescribeInstances', 'ec2:DescribeVolumes', 'ec2:DescribeSnapshots', 'secretsmanager:ListSecrets'],
+        actions: [
+          'ec2:DescribeInstances',
+          'ec2:DescribeVolumes',
+          'ec2:DescribeSnapshots',
+          'secretsmanager:ListSecrets',
+        ],
         resources: ['*'],
       }),
     );
@@ -84,7 +100,7 @@ export class OrphanSweeper extends Construct {
       props.executionArnPattern,
     ])
       Validations.of(role).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::${r}]`,
+        id: `AwsSolutions-IAM5[Resource::${nagArn(r)}]`,
         reason:
           r === '*'
             ? 'EC2 Describe* and secretsmanager:ListSecrets do not support resource-level permissions.'

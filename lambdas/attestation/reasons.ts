@@ -33,6 +33,8 @@ export const REASONS = {
   TIMESTAMP_IN_FUTURE: 'The evidence is dated after the verification time.',
   UNSUPPORTED_PUBLIC_KEY: 'The attested public key is absent or of a kind secrets cannot be encrypted to.',
   SECRETS_UNAVAILABLE: "The session's secrets could not be read.",
+  CERTS_UNAVAILABLE:
+    'The evidence came without its signing certificate (VCEK or VLEK) and none could be obtained from the AMD certificate cache or AMD KDS.',
 } as const;
 
 export type ReasonCode = keyof typeof REASONS;

@@ -14,9 +14,11 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendTaskFailureCommand, SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import * as z from 'zod';
 import { claimsToJson, decodeEvidence, EVIDENCE_TYPES, verifyEvidence } from './evidence.ts';
+import type { AmdCertSource } from './kds.ts';
 import type { NonceStore } from './nonce-store.ts';
 import { AttestationError, AttestationPolicySchema, type ReasonCode } from './reasons.ts';
 import { importAttestedPublicKey, releaseSecrets, type SealedSecrets } from './release.ts';
+import { parseSnpAttestationPb, SNP_REPORT_SIZE } from './snp.ts';
 import type { ChainCache } from './x509.ts';
 
 export const ATTESTATION_FAILED = 'AttestationFailed';
@@ -101,6 +103,17 @@ export interface StepDeps {
   /** @default () => new Date() */
   readonly now?: () => Date;
   readonly cache?: ChainCache;
+  /**
+   * SEV-SNP evidence that arrives without its VCEK/VLEK or AMD chain takes them from here
+   * (the deployment's KDS cache, see kds.ts). Without it such evidence is rejected MALFORMED.
+   */
+  readonly amdCerts?: AmdCertSource;
+}
+
+function pemOf(der: Uint8Array): Buffer {
+  return Buffer.from(
+    `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString('base64')}\n-----END CERTIFICATE-----\n`,
+  );
 }
 
 function fromB64(s: string): Buffer {
@@ -147,14 +160,35 @@ export async function runAttestationStep(raw: AttestationStepInput, deps: StepDe
         'an SEV-SNP attestation must carry the nonce and the session public key.',
       );
     const leaf = input.certs?.leaf;
+    let leafCert: Uint8Array | undefined = leaf
+      ? leaf.includes('-----BEGIN')
+        ? Buffer.from(leaf)
+        : fromB64(leaf)
+      : undefined;
+    let chain: Uint8Array | undefined = input.certs?.chain ? Buffer.from(input.certs.chain) : undefined;
+    if (isSnp && deps.amdCerts && (!leafCert || !chain)) {
+      // A bare report (or a protobuf without certificates): the certificates come from the cache.
+      let report = evidence;
+      if (evidence.length !== SNP_REPORT_SIZE) {
+        const pb = parseSnpAttestationPb(evidence);
+        report = pb.report;
+        leafCert ??= pb.vlekCert ?? pb.vcekCert;
+        if (pb.askCert && pb.arkCert) chain ??= Buffer.concat([pemOf(pb.askCert), pemOf(pb.arkCert)]);
+      }
+      if (!leafCert || !chain) {
+        const got = await deps.amdCerts.certsFor(report, leafCert ? { leaf: leafCert } : {});
+        leafCert = got.leaf;
+        chain ??= got.chain;
+      }
+    }
     const claims = verifyEvidence({
       type: input.evidenceType,
       evidence,
       at,
       policy: parsedPolicy,
       ...(isSnp ? { nonce: snpNonce, sessionPublicKey: snpKey } : {}),
-      ...(leaf ? { leafCert: leaf.includes('-----BEGIN') ? Buffer.from(leaf) : fromB64(leaf) } : {}),
-      ...(input.certs?.chain ? { chain: Buffer.from(input.certs.chain) } : {}),
+      ...(leafCert ? { leafCert } : {}),
+      ...(chain ? { chain } : {}),
       ...(deps.cache ? { cache: deps.cache } : {}),
     });
     claimsJson = claimsToJson(claims);

@@ -79,7 +79,7 @@ function inputDigest(v: unknown): string {
   return createHash('sha256').update(JSON.stringify(v)).digest('hex');
 }
 
-function decisionEvent(args: {
+export function decisionEvent(args: {
   action: string;
   resource: string;
   outcome: 'allow' | 'deny';

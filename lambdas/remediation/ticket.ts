@@ -127,8 +127,8 @@ export async function openTicket(deps: TicketDeps, input: z.output<typeof Ticket
 
 export const FailureInput = z.strictObject({
   executionId: z.string().min(1),
-  sessionId: z.string().nullable().optional(),
-  requestedBy: z.string().nullable().optional(),
+  /** The execution's input ($$.Execution.Input): sessionId and requestedBy come from it when present. */
+  input: z.unknown(),
   /** The Catch's error output: {Error, Cause}. */
   failure: z.looseObject({ Error: z.string().optional(), Cause: z.string().optional() }),
   /** Page a person (isolation failed, or any tombstone step after it). @default true */
@@ -149,11 +149,13 @@ export async function recordFailure(
     // Cause is plain text already.
   }
   const machine = machineOfExecution(input.executionId);
+  const req = (input.input ?? {}) as { sessionId?: unknown; requestedBy?: unknown };
+  const sessionId = typeof req.sessionId === 'string' ? req.sessionId : null;
   const ctx: StepContext = {
     executionId: input.executionId,
     stateMachine: machine,
-    sessionId: input.sessionId ?? null,
-    requestedBy: input.requestedBy ?? undefined,
+    sessionId: sessionId && /^[A-Za-z0-9][A-Za-z0-9._:-]*$/.test(sessionId) ? sessionId.slice(0, 128) : null,
+    requestedBy: typeof req.requestedBy === 'string' && req.requestedBy ? req.requestedBy : undefined,
   };
   await audit(deps.eventBridge, deps.busName, [stepEvent(ctx, `${machine} failed`, 'failed', { error: `${error}: ${cause}` })]);
   let paged = false;
@@ -162,7 +164,7 @@ export async function recordFailure(
       deps.sns.send(
         new PublishCommand({
           TopicArn: deps.topicArn,
-          Subject: `aidops: ${machine} FAILED for ${input.sessionId ?? 'a session'}`.slice(0, 99),
+          Subject: `aidops: ${machine} FAILED for ${ctx.sessionId ?? 'a session'}`.slice(0, 99),
           Message: `${error}: ${cause}\nExecution: ${consoleUrl.execution(regionOf(), input.executionId)}\nA person must finish containment by hand.`,
         }),
       ),

@@ -305,6 +305,13 @@ export async function isolate(deps: IsolateDeps, input: z.output<typeof IsolateI
   }
 
   // 2. Everything else, after the quarantine group holds.
+  if (!dryRun && toMove.length > 0) {
+    // The instance-level view of the primary interface, kept in step. A no-op in AWS (the primary
+    // interface already has exactly this group); moto unions it into the interface's groups.
+    await awsCall('ec2:ModifyInstanceAttribute', () =>
+      ec2.send(new ModifyInstanceAttributeCommand({ InstanceId: t.instanceId, Groups: [q] })),
+    );
+  }
   const tp = await awsCall('ec2:DescribeInstanceAttribute', () =>
     ec2.send(new DescribeInstanceAttributeCommand({ InstanceId: t.instanceId, Attribute: 'disableApiTermination' })),
   );
@@ -352,7 +359,7 @@ export async function isolate(deps: IsolateDeps, input: z.output<typeof IsolateI
   const networkAcl = t.request.isolateSubnet && t.subnetId && t.vpcId ? await isolateSubnet(ec2, t, dryRun, planned) : null;
 
   if (!dryRun) {
-    const tags = [
+    const tags: { Key: string; Value: string }[] = [
       { Key: RemediationTags.QuarantinedAt, Value: quarantineAppliedAt ?? started.toISOString() },
       { Key: RemediationTags.IncidentId, Value: t.incidentId },
     ];
@@ -606,6 +613,8 @@ export interface FreezeResult {
 export interface FreezeDeps {
   readonly ec2: EC2Client;
   readonly ssm: SSMClient;
+  /** Client for the reachability probe, without SDK retries (an unanswered probe means unreachable). @default ssm */
+  readonly ssmProbe?: SSMClient;
   readonly eventBridge?: EventBridgeClient;
   readonly busName?: string;
   /** Shell commands that stop the agent in the guest. */
@@ -656,7 +665,7 @@ export async function freeze(deps: FreezeDeps, input: z.output<typeof FreezeInpu
   if (t.request.freeze === 'none') mode = 'none';
   else if (state === 'stopped' || state === 'stopping') mode = 'already-stopped';
   else {
-    reachable = t.request.freeze === 'auto' && (await ssmReachable(deps.ssm, t.instanceId));
+    reachable = t.request.freeze === 'auto' && (await ssmReachable(deps.ssmProbe ?? deps.ssm, t.instanceId));
     const hibernate = t.request.allowHibernate && t.hibernationConfigured;
     if (reachable) {
       mode = 'ssm-stop-agent';

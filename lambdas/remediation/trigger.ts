@@ -36,6 +36,8 @@ import type { TombstoneRequest } from './tombstone.ts';
 
 export const OWN_DETAIL_TYPES = ['PolicyViolation', 'AttestationFailed', 'SuspiciousWrite'] as const;
 export const OWN_SOURCE_PREFIX = 'aidops.' as const;
+/** SSM parameter naming the incident table (the CLI reads it to find pending approvals). */
+export const INCIDENT_TABLE_PARAMETER = '/aidops/remediation/incident-table' as const;
 
 /** An EventBridge event as a rule delivers it to a Lambda target. */
 export const EventBridgeEvent = z.looseObject({

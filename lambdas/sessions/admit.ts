@@ -4,14 +4,13 @@
  * A refusal is audited (decision: deny, with every reason) and thrown, so the
  * workflow ends before anything is launched.
  */
-import { TIER_RANK, type Tier } from '../../lib/tiers.ts';
+import { parseTtl, TIER_RANK, type Tier } from '../../lib/tiers.ts';
+import { ValidationError } from '../shared/errors.ts';
 import { parseOrThrow } from '../shared/validation.ts';
 import { type AuditSink, decisionEvent, lifecycleEvent, stepEvent } from './audit.ts';
 import type { FlagReader } from './flags.ts';
 import { AdmissionDeniedError, type RuntimeConfig, type SessionContext, SessionRequest } from './model.ts';
 import type { SessionTable } from './table.ts';
-import { parseTtl } from '../../lib/tiers.ts';
-import { ValidationError } from '../shared/errors.ts';
 
 export interface AdmitInput {
   readonly request: unknown;
@@ -44,14 +43,9 @@ export async function admit(input: AdmitInput, deps: AdmitDeps): Promise<Session
     req = parseOrThrow(SessionRequest, input.request, 'session request');
   } catch (e) {
     await deps.audit([
-      decisionEvent(
-        { sessionId: null },
-        input.request,
-        'session.admit',
-        input.requestId,
-        'deny',
-        [(e as Error).message],
-      ),
+      decisionEvent({ sessionId: null }, input.request, 'session.admit', input.requestId, 'deny', [
+        (e as Error).message,
+      ]),
     ]);
     throw e;
   }
@@ -75,30 +69,34 @@ export async function admit(input: AdmitInput, deps: AdmitDeps): Promise<Session
     reasons.push(
       `ttl ${fmt(ttlSeconds)} exceeds the ${tier} tier's maximum of ${fmt(profile.maxTtlSeconds)} (profile ${profileName})`,
     );
-  else if (ttlSeconds < c.minTtlSeconds) reasons.push(`ttl ${fmt(ttlSeconds)} is below the minimum ${fmt(c.minTtlSeconds)}`);
+  else if (ttlSeconds < c.minTtlSeconds)
+    reasons.push(`ttl ${fmt(ttlSeconds)} is below the minimum ${fmt(c.minTtlSeconds)}`);
   const instanceType = req.instanceType ?? profile.instanceTypes[0]!;
   if (!profile.instanceTypes.includes(instanceType))
-    reasons.push(`instance type ${instanceType} is not allowed for profile ${profileName}: ${profile.instanceTypes.join(', ')}`);
+    reasons.push(
+      `instance type ${instanceType} is not allowed for profile ${profileName}: ${profile.instanceTypes.join(', ')}`,
+    );
   const imageRef = req.image ?? profile.images[0]!;
   if (!profile.images.includes(imageRef)) reasons.push(`image ${imageRef} is not allowed for profile ${profileName}`);
   const secrets = req.secrets ?? profile.secrets;
   for (const s of secrets)
-    if (!profile.secrets.includes(s)) reasons.push(`secret ${s} may not be given to ${tier} sessions (profile ${profileName})`);
+    if (!profile.secrets.includes(s))
+      reasons.push(`secret ${s} may not be given to ${tier} sessions (profile ${profileName})`);
   if (req.capabilities.includes('memory-evidence') && !profile.memoryEvidence)
     reasons.push(`profile ${profileName} does not allow memory evidence`);
 
   // Flags last: a malformed request is reported as such even while a flag is off.
   const flags = await deps.flags.capabilities(req.cohort);
-  if (!flags['new-sessions']) reasons.push(`new sessions are switched off for cohort ${req.cohort} (flag new-sessions)`);
-  if (!flags[`tier-${tier}`]) reasons.push(`${tier}-tier sessions are switched off for cohort ${req.cohort} (flag tier-${tier})`);
+  if (!flags['new-sessions'])
+    reasons.push(`new sessions are switched off for cohort ${req.cohort} (flag new-sessions)`);
+  if (!flags[`tier-${tier}`])
+    reasons.push(`${tier}-tier sessions are switched off for cohort ${req.cohort} (flag tier-${tier})`);
   for (const cap of req.capabilities)
     if (!flags[cap]) reasons.push(`capability ${cap} is switched off for cohort ${req.cohort} (flag ${cap})`);
 
   const policyVersion = await deps.policyVersion();
   if (reasons.length > 0) {
-    await deps.audit([
-      decisionEvent({ ...who, policyVersion }, req, 'session.admit', sessionId, 'deny', reasons),
-    ]);
+    await deps.audit([decisionEvent({ ...who, policyVersion }, req, 'session.admit', sessionId, 'deny', reasons)]);
     throw new AdmissionDeniedError(`session ${sessionId} refused: ${reasons.join('; ')}`, { sessionId, reasons });
   }
   const session: SessionContext = {

@@ -13,7 +13,7 @@ import { type AttestationStepInput, runAttestationStep, type TaskCallbacks } fro
 import type { ChainCache } from '../attestation/x509.ts';
 import { ConflictError } from '../shared/errors.ts';
 import { SessionId } from '../shared/ids.ts';
-import { attestationEvent, type AuditSink } from './audit.ts';
+import { type AuditSink, attestationEvent } from './audit.ts';
 import type { SessionTable } from './table.ts';
 
 export const EvidenceRequest = z.discriminatedUnion('op', [
@@ -24,7 +24,9 @@ export const EvidenceRequest = z.discriminatedUnion('op', [
     sessionId: SessionId,
     evidenceType: z.enum(['nitro-enclave', 'nitrotpm', 'sev-snp']),
     evidence: z.string().max(200_000),
-    certs: z.strictObject({ leaf: z.string().max(20_000).optional(), chain: z.string().max(40_000).optional() }).optional(),
+    certs: z
+      .strictObject({ leaf: z.string().max(20_000).optional(), chain: z.string().max(40_000).optional() })
+      .optional(),
     nonce: z.string().max(2048).optional(),
     publicKey: z.string().max(8192).optional(),
   }),
@@ -85,7 +87,14 @@ export async function handleEvidence(raw: EvidenceRequest, deps: EvidenceDeps): 
     const message = `profile ${item.profile} requires ${item.evidenceType} evidence; ${req.evidenceType} was presented`;
     await deps.callbacks.failure(item.attestToken, 'AttestationFailed', `WRONG_EVIDENCE_TYPE: ${message}`);
     await deps.audit([attestationEvent(w, 'fail', req.evidenceType, `WRONG_EVIDENCE_TYPE: ${message}`, {})]);
-    return { op: 'evidence', sessionId: req.sessionId, verdict: 'rejected', reason: 'WRONG_EVIDENCE_TYPE', message, sealedSecrets: null };
+    return {
+      op: 'evidence',
+      sessionId: req.sessionId,
+      verdict: 'rejected',
+      reason: 'WRONG_EVIDENCE_TYPE',
+      message,
+      sealedSecrets: null,
+    };
   }
   const stepInput: AttestationStepInput = {
     taskToken: item.attestToken,

@@ -13,8 +13,8 @@
 import {
   DescribeInstancesCommand,
   type EC2Client,
-  type RunInstancesCommandInput,
   RunInstancesCommand,
+  type RunInstancesCommandInput,
   type Tag,
 } from '@aws-sdk/client-ec2';
 import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
@@ -60,7 +60,7 @@ export function runInstancesInput(s: SessionContext, imageId: string, subnetId: 
   return {
     LaunchTemplate: { LaunchTemplateId: s.launchTemplateId, Version: '$Latest' },
     ImageId: imageId,
-    InstanceType: s.instanceType,
+    InstanceType: s.instanceType as RunInstancesCommandInput['InstanceType'],
     MinCount: 1,
     MaxCount: 1,
     ClientToken: s.sessionId,

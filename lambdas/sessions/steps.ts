@@ -110,6 +110,8 @@ export interface RecordInput {
   readonly step: string;
   readonly instanceId?: string;
   readonly note?: string;
+  /** The active wait's callback token: `aidops session end` answers it. */
+  readonly endToken?: string;
 }
 
 /** Records a status change and the step's audit events (used after non-Lambda states). */
@@ -122,10 +124,17 @@ export async function recordStep(
   await deps.table.update(s.sessionId, {
     status: input.status,
     ...(input.instanceId ? { instanceId: input.instanceId } : {}),
+    ...(input.endToken ? { endToken: input.endToken } : {}),
   });
   const events = [stepEvent(who(s, input.instanceId), s.executionArn, input.step, 'succeeded', undefined)];
-  const lifecycle =
-    input.status === 'attesting' ? 'attesting' : input.status === 'active' ? 'running' : undefined;
+  // One lifecycle event per transition (parking the end token is not one).
+  const lifecycle = input.endToken
+    ? undefined
+    : input.status === 'attesting'
+      ? 'attesting'
+      : input.status === 'active'
+        ? 'running'
+        : undefined;
   if (lifecycle) events.push(lifecycleEvent(who(s, input.instanceId), lifecycle, input.note));
   await deps.audit(events);
   // The active wait's TimeoutSecondsPath: the rest of the TTL, counted from admission (≥ 1 s).

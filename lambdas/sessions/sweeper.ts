@@ -94,7 +94,10 @@ async function collect(deps: SweepDeps): Promise<Found[]> {
   do {
     const r = await awsCall('DescribeVolumes sweep', () =>
       deps.ec2.send(
-        new DescribeVolumesCommand({ Filters: [tagFilter, { Name: 'status', Values: ['available'] }], NextToken: next }),
+        new DescribeVolumesCommand({
+          Filters: [tagFilter, { Name: 'status', Values: ['available'] }],
+          NextToken: next,
+        }),
       ),
     );
     for (const v of r.Volumes ?? [])
@@ -149,8 +152,7 @@ async function deadReason(item: SessionItem | undefined, deps: SweepDeps, now: D
   if (!item) return 'no session record';
   if (!(LIVE as readonly SessionStatus[]).includes(item.status)) return `session ${item.status}`;
   const exp = item.expiresAt ? Date.parse(item.expiresAt) : Number.NaN;
-  if (Number.isFinite(exp) && exp + deps.graceSeconds * 1000 < now.getTime())
-    return `ttl passed at ${item.expiresAt}`;
+  if (Number.isFinite(exp) && exp + deps.graceSeconds * 1000 < now.getTime()) return `ttl passed at ${item.expiresAt}`;
   if (item.executionArn) {
     const st = await deps.executionStatus(item.executionArn);
     if (st && st !== 'RUNNING') return `execution ${st.toLowerCase()}`;

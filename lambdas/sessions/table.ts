@@ -5,6 +5,7 @@
  * them by session id. Ended items are purged by DynamoDB TTL (`purgeAt`).
  */
 import {
+  type AttributeValue,
   ConditionalCheckFailedException,
   type DynamoDBClient,
   GetItemCommand,
@@ -105,10 +106,10 @@ export class SessionTable {
       await this.#ddb.send(
         new PutItemCommand({
           TableName: this.tableName,
-          Item: item,
+          Item: item as Record<string, AttributeValue>,
           ConditionExpression: `attribute_not_exists(sessionId) OR #st IN (${IN_FLIGHT.map((_, i) => `:s${i}`).join(', ')})`,
           ExpressionAttributeNames: { '#st': 'status' },
-          ExpressionAttributeValues: values,
+          ExpressionAttributeValues: values as Record<string, AttributeValue>,
         }),
       );
     } catch (e) {
@@ -155,7 +156,7 @@ export class SessionTable {
           UpdateExpression: `SET ${sets.join(', ')}${rems.length ? ` REMOVE ${rems.join(', ')}` : ''}`,
           ConditionExpression: 'attribute_exists(sessionId)',
           ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
+          ExpressionAttributeValues: values as Record<string, AttributeValue>,
         }),
       ),
     );

@@ -89,10 +89,12 @@ export interface TeardownResult {
   readonly secretDeleted: boolean;
 }
 
-const ignore = (...names: string[]) => (e: Error) => {
-  if (names.includes(e.name) || names.some((n) => String((e as { Code?: string }).Code) === n)) return undefined;
-  throw e;
-};
+const ignore =
+  (...names: string[]) =>
+  (e: Error) => {
+    if (names.includes(e.name) || names.some((n) => String((e as { Code?: string }).Code) === n)) return undefined;
+    throw e;
+  };
 
 export async function teardown(input: TeardownInput, deps: TeardownDeps): Promise<TeardownResult> {
   const now = (deps.now ?? (() => new Date()))();

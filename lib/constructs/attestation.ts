@@ -1,8 +1,12 @@
 import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { acknowledge } from '../nag.ts';
 import { AidopsFunction } from './function.ts';
 
 export interface AttestationProps {
@@ -23,6 +27,22 @@ export interface AttestationProps {
   readonly nonceTtl?: Duration;
   /** @default RemovalPolicy.RETAIN */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Bucket caching AMD KDS certificates (VCEK/VLEK chains, VCEKs by chip and TCB).
+   * @default a new bucket: SSE-KMS with `key`, TLS only, no public access, versioned,
+   * server access logs to `accessLogsBucket`, retained
+   */
+  readonly certCacheBucket?: s3.IBucket;
+  /** Receives the cache bucket's server access logs (when the construct creates it). @default no access logs */
+  readonly accessLogsBucket?: s3.IBucket;
+  /** @default 'amd/' */
+  readonly amdCertPrefix?: string;
+  /** A cached AMD chain older than this is refused (AmdCertsStaleError). @default Duration.hours(72) */
+  readonly amdCertMaxAge?: Duration;
+  /** The attestation step asks AMD KDS for a VCEK missing from the cache (and caches it). @default true */
+  readonly fetchVcekOnMiss?: boolean;
+  /** When the AMD chains are refreshed. @default events.Schedule.rate(Duration.days(1)) */
+  readonly amdRefreshSchedule?: events.Schedule;
 }
 
 /** Conditions for KMS's native Nitro attestation path (`Decrypt`/`GenerateDataKey` with a `Recipient`). */
@@ -34,13 +54,18 @@ export interface RecipientAttestationConditions {
 }
 
 /**
- * Attestation: the DynamoDB nonce table (PITR, TTL, SSE with the customer key)
- * and the Lambda that answers the session workflow's attestation step.
+ * Attestation: the DynamoDB nonce table (PITR, TTL, SSE with the customer key),
+ * the Lambda that answers the session workflow's attestation step, and the AMD KDS
+ * certificate cache with its daily refresh.
  */
 export class Attestation extends Construct {
   readonly table: dynamodb.Table;
   readonly fn: AidopsFunction;
   readonly secretPrefix: string;
+  readonly certCache: s3.IBucket;
+  readonly amdCertPrefix: string;
+  readonly refreshAmd: AidopsFunction;
+  readonly refreshAmdSchedule: events.Rule;
 
   constructor(scope: Construct, id: string, props: AttestationProps) {
     super(scope, id);
@@ -54,6 +79,38 @@ export class Attestation extends Construct {
       encryptionKey: props.key,
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    this.amdCertPrefix = props.amdCertPrefix ?? 'amd/';
+    const ownBucket = !props.certCacheBucket;
+    this.certCache =
+      props.certCacheBucket ??
+      new s3.Bucket(this, 'AmdCertCache', {
+        encryption: s3.BucketEncryption.KMS,
+        encryptionKey: props.key,
+        bucketKeyEnabled: true,
+        enforceSSL: true,
+        blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+        objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        versioned: true,
+        ...(props.accessLogsBucket
+          ? { serverAccessLogsBucket: props.accessLogsBucket, serverAccessLogsPrefix: 'amd-cert-cache/' }
+          : {}),
+        // Daily refreshes make a version a day; old ones are only forensic history.
+        lifecycleRules: [{ noncurrentVersionExpiration: Duration.days(90) }],
+        removalPolicy,
+      });
+    if (ownBucket && !props.accessLogsBucket)
+      acknowledge(
+        this.certCache,
+        'AwsSolutions-S1',
+        'No access-log bucket was passed (standalone use); the cache holds only public AMD certificates, and deployments pass accessLogsBucket.',
+      );
+    const fetchOnMiss = props.fetchVcekOnMiss ?? true;
+    const cacheEnv = {
+      AMD_CERT_BUCKET: this.certCache.bucketName,
+      AMD_CERT_PREFIX: this.amdCertPrefix,
+    };
+
     this.fn = new AidopsFunction(this, 'Attest', {
       entry: 'lambdas/attestation/handlers/attest.ts',
       description: 'Verifies Nitro/NitroTPM/SEV-SNP evidence, consumes the nonce, releases sealed secrets',
@@ -62,9 +119,29 @@ export class Attestation extends Construct {
         NONCE_TABLE: this.table.tableName,
         SECRET_PREFIX: this.secretPrefix,
         NONCE_TTL_SECONDS: String((props.nonceTtl ?? Duration.minutes(5)).toSeconds()),
+        ...cacheEnv,
+        AMD_CERT_MAX_AGE_HOURS: String((props.amdCertMaxAge ?? Duration.hours(72)).toHours()),
+        KDS_FETCH_ON_MISS: String(fetchOnMiss),
       },
     });
     this.table.grantReadWriteData(this.fn);
+    this.certCache.grantRead(this.fn, `${this.amdCertPrefix}*`);
+    if (fetchOnMiss) this.certCache.grantPut(this.fn, `${this.amdCertPrefix}vcek/*`);
+
+    this.refreshAmd = new AidopsFunction(this, 'RefreshAmdCerts', {
+      entry: 'lambdas/attestation/handlers/refresh-amd.ts',
+      description:
+        'Daily: fetch the AMD VCEK/VLEK chains from AMD KDS, verify them against the pinned ARKs, cache them',
+      timeout: Duration.minutes(2),
+      environment: cacheEnv,
+    });
+    this.certCache.grantPut(this.refreshAmd, `${this.amdCertPrefix}chains/*`);
+    this.refreshAmdSchedule = new events.Rule(this, 'RefreshAmdDaily', {
+      description: 'Refresh the AMD KDS certificate chains daily',
+      schedule: props.amdRefreshSchedule ?? events.Schedule.rate(Duration.days(1)),
+      targets: [new targets.LambdaFunction(this.refreshAmd.fn, { retryAttempts: 2 })],
+    });
+    if (ownBucket) this.acknowledgeCacheGrants(fetchOnMiss);
     props.key.grantDecrypt(this.fn);
     // No grant* exists for a name prefix; the `-??????` suffix Secrets Manager appends is covered by `*`.
     this.fn.fn.addToRolePolicy(
@@ -85,6 +162,28 @@ export class Attestation extends Construct {
         actions: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],
         resources: [...(props.stateMachineArns ?? ['*'])],
       }),
+    );
+  }
+
+  /** The object-prefix grants on the cache bucket, as cdk-nag renders them (same-stack bucket). */
+  private acknowledgeCacheGrants(fetchOnMiss: boolean): void {
+    const cfn = this.certCache.node.defaultChild as s3.CfnBucket;
+    const arn = `<${Stack.of(this).resolve(cfn.logicalId) as string}.Arn>`;
+    acknowledge(
+      this.fn.fn.role!,
+      `AwsSolutions-IAM5[Resource::${arn}/${this.amdCertPrefix}*]`,
+      'Reads the cached AMD chains and VCEKs (keyed by product, chip and TCB, unknown until a report arrives) under the cache prefix only.',
+    );
+    if (fetchOnMiss)
+      acknowledge(
+        this.fn.fn.role!,
+        `AwsSolutions-IAM5[Resource::${arn}/${this.amdCertPrefix}vcek/*]`,
+        'Caches a VCEK fetched from AMD KDS (after verifying it) under the vcek/ prefix; the key holds the chip id and TCB.',
+      );
+    acknowledge(
+      this.refreshAmd.fn.role!,
+      `AwsSolutions-IAM5[Resource::${arn}/${this.amdCertPrefix}chains/*]`,
+      'Writes the verified AMD chains of every product and signer kind under the chains/ prefix only.',
     );
   }
 

@@ -5,7 +5,7 @@
  * flag-change auditor, the orphan sweeper, and (optionally) a Route 53 Resolver
  * DNS Firewall domain allowlist.
  */
-import { Aws, Duration, RemovalPolicy, Stack, Tags as CdkTags, Validations } from 'aws-cdk-lib';
+import { Aws, Tags as CdkTags, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -18,7 +18,7 @@ import { Construct } from 'constructs';
 import { SESSION_MACHINE } from '../../lambdas/sessions/model.ts';
 import { Tags } from '../../lambdas/shared/tags.ts';
 import { SessionWorkflow } from '../../workflows/session.ts';
-import { OrphanSweeper } from '../../workflows/sweeper.ts';
+import { nagArn, OrphanSweeper } from '../../workflows/sweeper.ts';
 import type { SessionsConfig } from '../tiers.ts';
 import { Attestation } from './attestation.ts';
 import { AidopsFunction } from './function.ts';
@@ -97,8 +97,8 @@ export class SessionPlatform extends Construct {
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
       encryptionKey: props.dataKey,
-      // The audit trail is the record of sessions; this table is operational state.
-      removalPolicy: RemovalPolicy.DESTROY,
+      // Kept on stack deletion, like every table of the control plane: live sessions' tokens are in it.
+      removalPolicy: RemovalPolicy.RETAIN,
     });
 
     // ---- instance role: only what the SSM agent needs to offer the desktop ----
@@ -218,6 +218,7 @@ export class SessionPlatform extends Construct {
     const admit = fn('Admit', 'admit', 'Session workflow: validate the request, check fleet flags, admit', {
       SESSIONS_RUNTIME: runtimeJson,
       FLAG_PREFIX: cfg.flagPrefix,
+      FLAG_CACHE_SECONDS: String(cfg.flagCacheSeconds),
       POLICY_PARAMETER: policyParameterName,
     });
     const flagPathArn = `arn:${Aws.PARTITION}:ssm:${Aws.REGION}:${Aws.ACCOUNT_ID}:parameter${cfg.flagPrefix}`;
@@ -264,9 +265,7 @@ export class SessionPlatform extends Construct {
     const launch = fn('Launch', 'launch', 'Session workflow: RunInstances from the profile launch template, once', {
       SUBNET_IDS: vpc.isolatedSubnets.map((s) => s.subnetId).join(','),
     });
-    launch.fn.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ['ec2:DescribeInstances'], resources: ['*'] }),
-    );
+    launch.fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeInstances'], resources: ['*'] }));
     launch.fn.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['ec2:RunInstances'],
@@ -300,7 +299,13 @@ export class SessionPlatform extends Construct {
     );
     this.instanceRole.grantPassRole(launch.fn.grantPrincipal);
     // EC2 encrypts the volumes with the data key on the launcher's behalf.
-    props.dataKey.grant(launch.fn, 'kms:GenerateDataKeyWithoutPlaintext', 'kms:Decrypt', 'kms:DescribeKey', 'kms:ReEncrypt*');
+    props.dataKey.grant(
+      launch.fn,
+      'kms:GenerateDataKeyWithoutPlaintext',
+      'kms:Decrypt',
+      'kms:DescribeKey',
+      'kms:ReEncrypt*',
+    );
     launch.fn.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['kms:CreateGrant'],
@@ -403,11 +408,7 @@ export class SessionPlatform extends Construct {
   /** Resolver DNS Firewall: allow the profiles' domains and AWS endpoints, block every other name. */
   private dnsFirewall(cfg: SessionsConfig): void {
     const domains = [
-      ...new Set([
-        ...Object.values(cfg.profiles).flatMap((p) => p.domains),
-        '*.amazonaws.com',
-        'amazonaws.com',
-      ]),
+      ...new Set([...Object.values(cfg.profiles).flatMap((p) => p.domains), '*.amazonaws.com', 'amazonaws.com']),
     ];
     const allow = new route53resolver.CfnFirewallDomainList(this, 'DnsAllow', { domains, name: 'aidops-allow' });
     const all = new route53resolver.CfnFirewallDomainList(this, 'DnsAll', { domains: ['*'], name: 'aidops-all' });
@@ -426,16 +427,8 @@ export class SessionPlatform extends Construct {
     });
   }
 
-  private acknowledge(
-    secretArnPattern: string,
-    allowedSecrets: readonly string[],
-    flagPathArn: string,
-  ): void {
-    const nag = (s: string) =>
-      s
-        .replace(Aws.PARTITION, '<AWS::Partition>')
-        .replace(Aws.REGION, '<AWS::Region>')
-        .replace(Aws.ACCOUNT_ID, '<AWS::AccountId>');
+  private acknowledge(secretArnPattern: string, allowedSecrets: readonly string[], flagPathArn: string): void {
+    const nag = nagArn;
     const ack = (c: Construct, resources: readonly string[], reason: string) => {
       for (const r of resources) Validations.of(c).acknowledge({ id: `AwsSolutions-IAM5[Resource::${r}]`, reason });
     };
@@ -444,20 +437,56 @@ export class SessionPlatform extends Construct {
     ack(roleOf('Launch'), ['*'], 'ec2:DescribeInstances does not support resource-level permissions.');
     ack(
       roleOf('Launch'),
-      ['arn:aws:ec2:*:*:instance/*', 'arn:aws:ec2:*:*:volume/*', 'arn:aws:ec2:*:*:network-interface/*', 'arn:aws:ec2:*::image/*'],
+      [
+        'arn:aws:ec2:*:*:instance/*',
+        'arn:aws:ec2:*:*:volume/*',
+        'arn:aws:ec2:*:*:network-interface/*',
+        'arn:aws:ec2:*::image/*',
+      ],
       `${runtime} Images are limited by the admission allowlist.`,
     );
-    ack(roleOf('Launch'), [nag(`arn:${Aws.PARTITION}:ssm:${Aws.REGION}::parameter/aws/service/*`)], 'Public AMI parameters (resolve:ssm images).');
+    ack(
+      roleOf('Launch'),
+      [nag(`arn:${Aws.PARTITION}:ssm:${Aws.REGION}::parameter/aws/service/*`)],
+      'Public AMI parameters (resolve:ssm images).',
+    );
     ack(roleOf('Launch'), ['Action::kms:ReEncrypt*'], 'EC2 re-encrypts volume data keys with the same customer key.');
     ack(roleOf('Teardown'), ['*'], 'EC2 Describe* calls do not support resource-level permissions.');
-    ack(roleOf('Teardown'), ['arn:aws:ec2:*:*:instance/*', 'arn:aws:ec2:*:*:volume/*'], `${runtime} Limited to resources tagged with a session id.`);
-    for (const k of ['StageSecrets', 'Teardown', 'Evidence']) ack(roleOf(k), [nag(secretArnPattern)], `Session bundles are named by session id under the prefix. ${runtime}`);
-    ack(roleOf('StageSecrets'), allowedSecrets.map((s) => nag(`arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${s}-??????`)), 'Secrets Manager appends a random 6-character suffix to secret ARNs.');
-    ack(roleOf('Admit'), [nag(`${flagPathArn}/*`)], 'Flags are parameters under the flag prefix, one per cohort and capability.');
-    ack(this.flagAuditFn.fn.role!, [nag(`${flagPathArn}/*`)], 'Flags are parameters under the flag prefix, one per cohort and capability.');
+    ack(
+      roleOf('Teardown'),
+      ['arn:aws:ec2:*:*:instance/*', 'arn:aws:ec2:*:*:volume/*'],
+      `${runtime} Limited to resources tagged with a session id.`,
+    );
+    for (const k of ['StageSecrets', 'Teardown', 'Evidence'])
+      ack(roleOf(k), [nag(secretArnPattern)], `Session bundles are named by session id under the prefix. ${runtime}`);
+    ack(
+      roleOf('StageSecrets'),
+      allowedSecrets.map((s) =>
+        nag(`arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${s}-??????`),
+      ),
+      'Secrets Manager appends a random 6-character suffix to secret ARNs.',
+    );
+    ack(
+      roleOf('Admit'),
+      [nag(`${flagPathArn}/*`)],
+      'Flags are parameters under the flag prefix, one per cohort and capability.',
+    );
+    ack(
+      this.flagAuditFn.fn.role!,
+      [nag(`${flagPathArn}/*`)],
+      'Flags are parameters under the flag prefix, one per cohort and capability.',
+    );
     for (const k of ['StageSecrets', 'Launch', 'Evidence', 'Admit', 'Nonce', 'Record', 'Teardown'])
-      ack(roleOf(k), ['Action::kms:GenerateDataKey*', 'Action::kms:ReEncrypt*'], 'CDK key grants name these action groups; scoped to the one data key.');
+      ack(
+        roleOf(k),
+        ['Action::kms:GenerateDataKey*', 'Action::kms:ReEncrypt*'],
+        'CDK key grants name these action groups; scoped to the one data key.',
+      );
     for (const k of Object.keys(this.functions))
-      ack(roleOf(k), [`<${Stack.of(this).getLogicalId(this.table.node.defaultChild as dynamodb.CfnTable)}.Arn>/index/*`], 'CDK table grants include the (absent) indexes of the session table.');
+      ack(
+        roleOf(k),
+        [`<${Stack.of(this).getLogicalId(this.table.node.defaultChild as dynamodb.CfnTable)}.Arn>/index/*`],
+        'CDK table grants include the (absent) indexes of the session table.',
+      );
   }
 }

@@ -8,6 +8,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct, IConstruct } from 'constructs';
 import { parseTrustPolicy } from '../../lambdas/plugins/policy.ts';
+import { PluginAdmissionWorkflow } from '../../workflows/plugin-admission.ts';
 import { SnapshotWorkflow } from '../../workflows/snapshot.ts';
 import type { AppConfig } from '../config.ts';
 import { Attestation } from '../constructs/attestation.ts';
@@ -17,6 +18,8 @@ import { PROJECT_ROOT } from '../constructs/function.ts';
 import { SessionNetwork } from '../constructs/network.ts';
 import { PluginAdmission } from '../constructs/plugins.ts';
 import { PolicyEngine } from '../constructs/policy.ts';
+import { Remediation } from '../constructs/remediation.ts';
+import { SessionPlatform } from '../constructs/session-platform.ts';
 import { acknowledge } from '../nag.ts';
 
 export interface ControlPlaneStackProps extends StackProps {
@@ -31,10 +34,13 @@ export class ControlPlaneStack extends Stack {
   readonly alarmTopic: sns.Topic;
   readonly snapshot: SnapshotWorkflow;
   readonly network: SessionNetwork;
+  readonly remediation: Remediation;
   readonly auditIngest: AuditIngest;
   readonly attestation: Attestation;
   readonly policy: PolicyEngine;
   readonly plugins: PluginAdmission;
+  readonly pluginAdmission: PluginAdmissionWorkflow;
+  readonly sessions: SessionPlatform;
 
   constructor(scope: Construct, id: string, props: ControlPlaneStackProps) {
     super(scope, id, props);
@@ -52,7 +58,10 @@ export class ControlPlaneStack extends Stack {
       signingKey: props.auditSigningKey,
     });
     this.network = new SessionNetwork(this, 'Network');
-    this.attestation = new Attestation(this, 'Attestation', { key: props.dataKey });
+    this.attestation = new Attestation(this, 'Attestation', {
+      key: props.dataKey,
+      accessLogsBucket: props.audit.accessLogsBucket,
+    });
     this.policy = new PolicyEngine(this, 'Policy', {
       auditBus: this.auditIngest.bus,
       accessLogsBucket: props.audit.accessLogsBucket,
@@ -66,7 +75,29 @@ export class ControlPlaneStack extends Stack {
       accessLogsBucket: props.audit.accessLogsBucket,
       encryptionKey: props.dataKey,
     });
+    this.pluginAdmission = new PluginAdmissionWorkflow(this, 'PluginAdmission', {
+      plugins: this.plugins,
+      auditBus: this.auditIngest.bus,
+      alarmTopic: this.alarmTopic,
+    });
     this.snapshot = new SnapshotWorkflow(this, 'Snapshot', { alarmTopic: this.alarmTopic });
+    this.remediation = new Remediation(this, 'Remediation', {
+      quarantineGroup: this.network.quarantineGroup,
+      isolationTransitionGroup: this.network.isolationTransitionGroup,
+      snapshotMachine: this.snapshot.machine.stateMachine,
+      alarmTopic: this.alarmTopic,
+      eventBus: this.auditIngest.bus,
+      evidence: { bucket: props.audit.bucket, key: props.audit.encryptionKey, retentionDays: props.audit.retentionDays },
+    });
+    this.sessions = new SessionPlatform(this, 'Sessions', {
+      network: this.network,
+      dataKey: props.dataKey,
+      config: props.config.sessions,
+      alarmTopic: this.alarmTopic,
+      auditBus: this.auditIngest.bus,
+      attestation: this.attestation,
+      policyParameterName: this.policy.activeVersion.parameterName,
+    });
     this.acknowledgeFindings(props);
   }
 

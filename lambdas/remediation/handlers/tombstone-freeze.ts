@@ -8,8 +8,9 @@ import { busName } from './env.ts';
 
 const ec2 = new EC2Client(awsClientConfig());
 const ssm = new SSMClient(awsClientConfig());
+const ssmProbe = new SSMClient({ ...awsClientConfig(), maxAttempts: 1 });
 const eventBridge = new EventBridgeClient(awsClientConfig());
-const deps = () => ({ ec2, ssm, eventBridge, busName: busName() });
+const deps = () => ({ ec2, ssm, ssmProbe, eventBridge, busName: busName() });
 
 export const handler = makeHandler({
   inputName: 'freeze input',

@@ -1,7 +1,7 @@
 /**
  * Session workflow step 1: validate and admit.
  * Env: SESSIONS_RUNTIME (JSON, see RuntimeConfig), SESSION_TABLE, FLAG_PREFIX,
- * AUDIT_BUS_NAME, POLICY_PARAMETER (optional: SSM parameter of the active policy; its version is recorded).
+ * FLAG_CACHE_SECONDS (≤ 30), AUDIT_BUS_NAME, POLICY_PARAMETER (optional: SSM parameter of the active policy; its version is recorded).
  */
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
 import * as z from 'zod';
@@ -29,7 +29,7 @@ export const handler = makeHandler({
   core: async (input) => {
     config ??= RuntimeConfig.parse(JSON.parse(env('SESSIONS_RUNTIME')));
     const store = new SsmFlags(ssm(), env('FLAG_PREFIX'));
-    flags ??= new FlagReader(() => store.list());
+    flags ??= new FlagReader(() => store.list(), { ttlMs: Number(process.env.FLAG_CACHE_SECONDS ?? '30') * 1000 });
     return await admit(input, { config, flags, table: table(), audit: audit(), policyVersion });
   },
 });

@@ -13,6 +13,8 @@ export const handler = makeHandler({
     step: z.string().min(1).max(200),
     instanceId: z.string().optional(),
     note: z.string().max(1000).optional(),
+    endToken: z.string().max(8192).optional(),
+    remainingSeconds: z.number().optional(),
   }),
   core: async (input) => await recordStep(input, { table: table(), audit: audit() }),
 });

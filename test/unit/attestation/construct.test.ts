@@ -4,14 +4,17 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Attestation } from '../../../lib/constructs/attestation.ts';
 
 function synth() {
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
   const stack = new Stack(app, 'AttestTest', { env: { account: '123456789012', region: 'us-east-1' } });
   const key = new kms.Key(stack, 'Key');
+  const accessLogsBucket = new s3.Bucket(stack, 'AccessLogs');
   const a = new Attestation(stack, 'Attestation', {
     key,
+    accessLogsBucket,
     stateMachineArns: ['arn:aws:states:us-east-1:123456789012:stateMachine:sessions'],
   });
   key.addToResourcePolicy(
@@ -63,6 +66,101 @@ describe('Attestation construct', () => {
     assert.deepEqual(sfn?.Action, ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat']);
     assert.equal(sfn?.Resource, 'arn:aws:states:us-east-1:123456789012:stateMachine:sessions');
     assert.ok(find('kms:Decrypt'));
+  });
+
+  it('AMD cert cache: SSE-KMS with the key, TLS only, no public access, versioned, access logs, retained', () => {
+    const buckets = t.findResources('AWS::S3::Bucket', {
+      Properties: { BucketEncryption: Match.anyValue(), LoggingConfiguration: Match.anyValue() },
+    });
+    const entries = Object.entries(buckets);
+    assert.equal(entries.length, 1);
+    const [id, b] = entries[0]! as [string, { Properties: Record<string, unknown>; DeletionPolicy: string }];
+    assert.match(id, /AmdCertCache/);
+    assert.equal(b.DeletionPolicy, 'Retain');
+    t.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [
+          {
+            ServerSideEncryptionByDefault: {
+              SSEAlgorithm: 'aws:kms',
+              KMSMasterKeyID: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Key'), 'Arn'] },
+            },
+            BucketKeyEnabled: true,
+          },
+        ],
+      },
+      VersioningConfiguration: { Status: 'Enabled' },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      LoggingConfiguration: {
+        DestinationBucketName: { Ref: Match.stringLikeRegexp('^AccessLogs') },
+        LogFilePrefix: 'amd-cert-cache/',
+      },
+    });
+    t.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: id },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+  });
+
+  it('AMD refresh: a daily EventBridge rule targets the refresh function; env names the bucket and prefix', () => {
+    const fns = t.findResources('AWS::Lambda::Function', {
+      Properties: { Environment: { Variables: Match.objectLike({ AMD_CERT_BUCKET: Match.anyValue() }) } },
+    });
+    const refresh = Object.entries(fns).find(([id]) => /RefreshAmdCerts/.test(id));
+    assert.ok(refresh, 'the refresh function exists');
+    assert.equal(Object.keys(fns).length, 2, 'the attest and refresh functions both know the cache');
+    t.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 day)',
+      State: 'ENABLED',
+      Targets: [
+        Match.objectLike({ Arn: { 'Fn::GetAtt': [refresh[0], 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 2 } }),
+      ],
+    });
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          AMD_CERT_PREFIX: 'amd/',
+          AMD_CERT_MAX_AGE_HOURS: '72',
+          KDS_FETCH_ON_MISS: 'true',
+        }),
+      },
+    });
+  });
+
+  it('AMD cache IAM: the step reads amd/* and writes amd/vcek/*; the refresh writes amd/chains/* only', () => {
+    const policies = t.findResources('AWS::IAM::Policy');
+    const byRole = (re: RegExp) =>
+      Object.entries(policies)
+        .filter(([id]) => re.test(id))
+        .flatMap(
+          ([, p]) =>
+            (p as { Properties: { PolicyDocument: { Statement: Record<string, unknown>[] } } }).Properties
+              .PolicyDocument.Statement,
+        );
+    const s3Resources = (stmts: Record<string, unknown>[], action: string) =>
+      stmts.filter((s) => ([] as unknown[]).concat(s.Action).includes(action)).map((s) => JSON.stringify(s.Resource));
+    const attest = byRole(/AttestRole/);
+    assert.ok(s3Resources(attest, 's3:GetObject*').some((r) => r.includes('"/amd/*"')));
+    assert.deepEqual(
+      s3Resources(attest, 's3:PutObject').map((r) => r.match(/"(\/amd[^"]*)"/)?.[1]),
+      ['/amd/vcek/*'],
+    );
+    const refresh = byRole(/RefreshAmdCertsRole/);
+    assert.deepEqual(
+      s3Resources(refresh, 's3:PutObject').map((r) => r.match(/"(\/amd[^"]*)"/)?.[1]),
+      ['/amd/chains/*'],
+    );
+    assert.deepEqual(s3Resources(refresh, 's3:GetObject*'), [], 'the refresh job never reads');
+    assert.ok(refresh.some((s) => ([] as unknown[]).concat(s.Action).includes('kms:GenerateDataKey*')));
   });
 
   it('the KMS native path: key-policy conditions on kms:RecipientAttestation:*', () => {

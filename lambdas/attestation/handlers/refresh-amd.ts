@@ -1,0 +1,30 @@
+/**
+ * Daily schedule: fetch the AMD VCEK and VLEK chains (ASK/ASVK + ARK) of Milan, Genoa and
+ * Turin from AMD KDS, verify each against the pinned ARK, and cache them in S3.
+ * Input: the schedule event (ignored). Env: AMD_CERT_BUCKET, AMD_CERT_PREFIX (default 'amd/'),
+ * KDS_TIMEOUT_MS (default 10000).
+ */
+import { S3Client } from '@aws-sdk/client-s3';
+import * as z from 'zod';
+import { awsClientConfig } from '../../shared/clients.ts';
+import { makeHandler } from '../../shared/middleware.ts';
+import { httpFetcher, refreshAmdChains } from '../kds.ts';
+
+const s3 = new S3Client(awsClientConfig());
+
+function env(name: string): string {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set`);
+  return v;
+}
+
+export const handler = makeHandler({
+  inputName: 'schedule event',
+  input: z.unknown(),
+  core: async () =>
+    refreshAmdChains(
+      s3,
+      { bucket: env('AMD_CERT_BUCKET'), prefix: process.env.AMD_CERT_PREFIX ?? 'amd/' },
+      httpFetcher({ timeoutMs: Number(process.env.KDS_TIMEOUT_MS ?? 10_000) }),
+    ),
+});

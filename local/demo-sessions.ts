@@ -1,0 +1,134 @@
+/**
+ * Demo: one session of each tier, from request to active to its end, in a
+ * LocalRuntime. Medium and low are attested with REAL documents (a Nitro
+ * Enclave document and a NitroTPM document from ../shared/testdata, each
+ * document's nonce issued to its session and the clock set inside its window).
+ * No public SEV-SNP report binds a nonce this control plane issued, so the high
+ * session's attestation callback is answered by the demo itself (said so in the output).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { DynamoNonceStore } from '../lambdas/attestation/nonce-store.ts';
+import { eventBridgeSink } from '../lambdas/sessions/audit.ts';
+import { handleEvidence } from '../lambdas/sessions/evidence.ts';
+import { SfnCallbacksWithHeartbeat } from '../lambdas/sessions/handlers/deps.ts';
+import { SESSION_MACHINE } from '../lambdas/sessions/model.ts';
+import { SessionTable } from '../lambdas/sessions/table.ts';
+import { Tags, tagValue } from '../lambdas/shared/tags.ts';
+import { PROJECT_ROOT } from './emulator/setup.ts';
+import type { LocalRuntime } from './runtime.ts';
+
+const TESTDATA = join(PROJECT_ROOT, '..', 'shared', 'testdata', 'attestation');
+
+interface RealDocument {
+  readonly evidenceType: 'nitro-enclave' | 'nitrotpm';
+  readonly file: string;
+  readonly encoding: 'hex' | 'raw';
+  readonly nonce: string;
+  readonly at: Date;
+}
+
+const DOCS: Record<string, RealDocument> = {
+  medium: {
+    evidenceType: 'nitro-enclave',
+    file: 'nitro-enclave/confidior-2026-07-07-us-east-2.hex',
+    encoding: 'hex',
+    nonce: '3ee1db6c2f6434596c5e27a66d9fb666be958dc628268f3a221ebb3ac603f7e9',
+    at: new Date(1783456414261 + 5_000),
+  },
+  low: {
+    evidenceType: 'nitrotpm',
+    file: 'nitrotpm/vaportpm-2026-02-03-us-east-1.cbor',
+    encoding: 'raw',
+    nonce: '230af3f7c0ec43ccf99a4cab47ac61469a36ea74b1e79740fdf8ccfc8f56161a',
+    at: new Date(1770113522437 + 5_000),
+  },
+};
+
+const USE_CASES = { low: 'document-summary', medium: 'document-authoring', high: 'financial-operations' } as const;
+
+/** Starts one session per tier, drives each to active and to its end; returns printable lines. */
+export async function runSessionDemo(rt: LocalRuntime, opts: { runId?: string } = {}): Promise<string[]> {
+  const lines: string[] = [];
+  const out = (s: string) => lines.push(s);
+  const cfg = rt.clientConfig();
+  const ddb = new DynamoDBClient(cfg);
+  const sessions = new SessionTable(ddb, 'aidops-sessions');
+  const sfn = new SFNClient(cfg);
+  const ec2 = new EC2Client(cfg);
+  const nonceTable = rt.ref('AttestationNonces');
+  const run = opts.runId ?? Date.now().toString(36);
+  const haveVectors = existsSync(TESTDATA);
+  for (const tier of ['low', 'medium', 'high'] as const) {
+    const sessionId = `ses-demo-${tier}-${run}`;
+    const exec = rt.sfn.start(
+      SESSION_MACHINE,
+      { user: 'demo@example.com', useCase: USE_CASES[tier], ttl: '1h' },
+      sessionId,
+    );
+    const parked = await Promise.race([
+      rt.sfn.waitForPending((p) => p.stateName === 'Wait for attestation' && p.executionArn === exec.executionArn),
+      exec.done.then((e) => {
+        throw new Error(`${sessionId} ended before attestation: ${e.status} ${e.error}: ${e.cause}`);
+      }),
+    ]);
+    const item = await sessions.mustGet(sessionId);
+    const inst = (await ec2.send(new DescribeInstancesCommand({ InstanceIds: [item.instanceId!] }))).Reservations?.[0]
+      ?.Instances?.[0];
+    out(
+      `${tier.padEnd(6)} ${sessionId}: ${item.profile} on ${item.instanceType} ${item.instanceId} (${inst?.State?.Name}), tags tier=${tagValue(inst?.Tags, Tags.Tier)} expires=${tagValue(inst?.Tags, Tags.ExpiresAt)}`,
+    );
+    const doc = DOCS[tier];
+    if (doc && haveVectors) {
+      await new DynamoNonceStore(ddb, { tableName: nonceTable, now: () => doc.at.getTime() }).issue(sessionId, {
+        nonce: Buffer.from(doc.nonce, 'hex'),
+      });
+      const raw = readFileSync(join(TESTDATA, doc.file));
+      const bytes = doc.encoding === 'hex' ? Buffer.from(raw.toString('utf8').trim(), 'hex') : raw;
+      const r = await handleEvidence(
+        { op: 'evidence', sessionId, evidenceType: doc.evidenceType, evidence: bytes.toString('base64') },
+        {
+          table: sessions,
+          nonceStore: new DynamoNonceStore(ddb, { tableName: nonceTable, now: () => doc.at.getTime() }),
+          secrets: new SecretsManagerClient(cfg),
+          callbacks: new SfnCallbacksWithHeartbeat(sfn),
+          audit: eventBridgeSink(new EventBridgeClient(cfg), 'aidops-audit'),
+          secretPrefix: 'aidops/session/',
+          now: () => doc.at,
+        },
+      );
+      out(
+        `       attestation: real ${doc.evidenceType} document ${doc.file}: ${r.op === 'evidence' ? `${r.verdict}${r.reason ? ` (${r.reason})` : ''}` : r.op}`,
+      );
+    } else {
+      rt.sfn.sendTaskSuccess(parked.token, { verdict: 'verified', note: 'answered by the demo' });
+      out(
+        `       attestation: ${tier === 'high' ? 'SEV-SNP: no public report binds a nonce issued here;' : '(vectors not found)'} callback answered by the demo`,
+      );
+    }
+    await rt.sfn.waitForPending(
+      (p) => p.stateName === 'Active: wait for end or TTL' && p.executionArn === exec.executionArn,
+    );
+    const active = await sessions.mustGet(sessionId);
+    out(`       ${active.status}: waiting for the end signal or the TTL (${active.expiresAt})`);
+    await sfn.send(
+      new SendTaskSuccessCommand({
+        taskToken: active.endToken!,
+        output: JSON.stringify({ endedBy: 'demo', reason: 'demo finished' }),
+      }),
+    );
+    const fin = await exec.done;
+    const ended = await sessions.mustGet(sessionId);
+    const states = fin.timeline.filter((e) => e.type === 'StateEntered').length;
+    const torn = (fin.output as { torn?: { terminated?: string[]; secretDeleted?: boolean } } | undefined)?.torn;
+    out(
+      `       ${fin.status}: ${ended.status} (${ended.reason}); ${states} states, ${fin.stopDate! - fin.startDate} ms; terminated ${torn?.terminated?.join(',') || 'none'}, secrets ${torn?.secretDeleted ? 'deleted' : 'none'}`,
+    );
+  }
+  return lines;
+}
