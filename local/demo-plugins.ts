@@ -17,10 +17,10 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { recordAdmission, type VerifyStagedResult, verifyStaged } from '../lambdas/plugins/admission.ts';
 import { parseTrustPolicy, type TrustPolicy } from '../lambdas/plugins/policy.ts';
-import { PluginRegistry, type PluginRecord } from '../lambdas/plugins/registry.ts';
+import { type PluginRecord, PluginRegistry } from '../lambdas/plugins/registry.ts';
 import { PluginVerifier } from '../lambdas/plugins/verify.ts';
-import { PROJECT_ROOT } from './emulator/setup.ts';
 import type { Execution } from './asl/sfn-local.ts';
+import { PROJECT_ROOT } from './emulator/setup.ts';
 import type { LocalRuntime } from './runtime.ts';
 
 const MACHINE = 'aidops-plugin-admission';
@@ -143,7 +143,9 @@ export const pluginDemoSection = {
     );
     out('trusts this publisher redeploys with this policy (context pluginTrustPolicy):');
     out(`  ${JSON.stringify(DEMO_TRUST_POLICY)}`);
-    out('Here the same admission cores the workflow runs are called directly with it (same staging bucket and registry):');
+    out(
+      'Here the same admission cores the workflow runs are called directly with it (same staging bucket and registry):',
+    );
     const policy: TrustPolicy = parseTrustPolicy(DEMO_TRUST_POLICY);
     const deps = {
       s3,

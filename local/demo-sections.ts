@@ -4,6 +4,7 @@
 import { DescribeSnapshotsCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { Tags, tagValue } from '../lambdas/shared/tags.ts';
 import { attestationSection, auditSection, policySection } from './demo-core.ts';
+import { runSessionDemo } from './demo-sessions.ts';
 import type { LocalRuntime } from './runtime.ts';
 
 export interface DemoContext {
@@ -54,4 +55,18 @@ const snapshotSection: DemoSection = {
   },
 };
 
-export const demoSections: DemoSection[] = [snapshotSection, auditSection, attestationSection, policySection];
+const sessionsSection: DemoSection = {
+  title:
+    'Sessions: one per tier (low: hardened, medium: Nitro Enclave parent, high: SEV-SNP), request → attested → active → end',
+  async run({ rt, out }) {
+    for (const line of await runSessionDemo(rt)) out(line);
+  },
+};
+
+export const demoSections: DemoSection[] = [
+  snapshotSection,
+  auditSection,
+  attestationSection,
+  policySection,
+  sessionsSection,
+];

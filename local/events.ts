@@ -63,7 +63,8 @@ function matchRule(r: unknown, values: unknown[], missing: boolean): boolean {
   if ('anything-but' in r) {
     const ab = r['anything-but'];
     if (Array.isArray(ab)) return values.every((x) => !ab.includes(x));
-    if (isObj(ab) && typeof ab.prefix === 'string') return strs.length === values.length && strs.every((s) => !s.startsWith(ab.prefix as string));
+    if (isObj(ab) && typeof ab.prefix === 'string')
+      return strs.length === values.length && strs.every((s) => !s.startsWith(ab.prefix as string));
     return values.every((x) => x !== ab);
   }
   if ('numeric' in r && Array.isArray(r.numeric)) {
@@ -73,14 +74,30 @@ function matchRule(r: unknown, values: unknown[], missing: boolean): boolean {
       for (let i = 0; i + 1 < ops.length; i += 2) {
         const op = ops[i];
         const n = Number(ops[i + 1]);
-        const ok = op === '>' ? x > n : op === '>=' ? x >= n : op === '<' ? x < n : op === '<=' ? x <= n : op === '=' ? x === n : false;
+        const ok =
+          op === '>'
+            ? x > n
+            : op === '>='
+              ? x >= n
+              : op === '<'
+                ? x < n
+                : op === '<='
+                  ? x <= n
+                  : op === '='
+                    ? x === n
+                    : false;
         if (!ok) return false;
       }
       return true;
     });
   }
   if ('wildcard' in r && typeof r.wildcard === 'string') {
-    const re = new RegExp(`^${(r.wildcard as string).split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+    const re = new RegExp(
+      `^${(r.wildcard as string)
+        .split('*')
+        .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+        .join('.*')}$`,
+    );
     return strs.some((s) => re.test(s));
   }
   return false;
@@ -90,7 +107,10 @@ function matchRule(r: unknown, values: unknown[], missing: boolean): boolean {
 function getPath(obj: unknown, path: string): unknown {
   if (path === '$') return obj;
   let cur: unknown = obj;
-  for (const part of path.replace(/^\$\.?/, '').split('.').filter(Boolean)) {
+  for (const part of path
+    .replace(/^\$\.?/, '')
+    .split('.')
+    .filter(Boolean)) {
     const m = /^([^[]+)((\[\d+\])*)$/.exec(part);
     if (!m) return undefined;
     cur = isObj(cur) ? cur[m[1]!] : undefined;
@@ -107,9 +127,10 @@ export function targetInput(route: LocalRoute, event: Obj): Json {
   if (tr?.InputTemplate) {
     const vars = Object.fromEntries(Object.entries(tr.InputPathsMap ?? {}).map(([k, p]) => [k, getPath(event, p)]));
     // Inside quotes a placeholder is the raw string; elsewhere it is the JSON value.
-    const text = tr.InputTemplate.replace(/"<([A-Za-z0-9_.-]+)>"/g, (_, k: string) => JSON.stringify(vars[k] === undefined ? '' : typeof vars[k] === 'string' ? vars[k] : JSON.stringify(vars[k]))).replace(
-      /<([A-Za-z0-9_.-]+)>/g,
-      (_, k: string) => (k === 'aws.events.event' ? JSON.stringify(event) : JSON.stringify(vars[k] ?? null)),
+    const text = tr.InputTemplate.replace(/"<([A-Za-z0-9_.-]+)>"/g, (_, k: string) =>
+      JSON.stringify(vars[k] === undefined ? '' : typeof vars[k] === 'string' ? vars[k] : JSON.stringify(vars[k])),
+    ).replace(/<([A-Za-z0-9_.-]+)>/g, (_, k: string) =>
+      k === 'aws.events.event' ? JSON.stringify(event) : JSON.stringify(vars[k] ?? null),
     );
     try {
       return JSON.parse(text) as Json;
@@ -157,7 +178,11 @@ export function envelope(e: LocalEvent): Obj {
  * waits for the targets (a Lambda's result; a state machine's start). Delivering
  * the same envelope twice is what EventBridge's at-least-once delivery does.
  */
-export async function deliverEvent(rt: LocalRuntime, event: LocalEvent | Obj, busName = 'default'): Promise<Delivery[]> {
+export async function deliverEvent(
+  rt: LocalRuntime,
+  event: LocalEvent | Obj,
+  busName = 'default',
+): Promise<Delivery[]> {
   const full = 'version' in event ? (event as Obj) : envelope(event as LocalEvent);
   const out: Delivery[] = [];
   for (const route of rt.provisioned.routes) {
@@ -184,7 +209,13 @@ export async function putEventsLocally(
   const out: Delivery[] = [];
   for (const e of entries) {
     const bus = (e.EventBusName ?? 'default').split('/').pop()!;
-    out.push(...(await deliverEvent(rt, { source: e.Source, 'detail-type': e.DetailType, detail: JSON.parse(e.Detail) as Obj }, bus)));
+    out.push(
+      ...(await deliverEvent(
+        rt,
+        { source: e.Source, 'detail-type': e.DetailType, detail: JSON.parse(e.Detail) as Obj },
+        bus,
+      )),
+    );
   }
   return out;
 }

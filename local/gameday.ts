@@ -14,7 +14,12 @@ import {
   EC2Client,
   RunInstancesCommand,
 } from '@aws-sdk/client-ec2';
-import { AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRoleCommand, IAMClient } from '@aws-sdk/client-iam';
+import {
+  AddRoleToInstanceProfileCommand,
+  CreateInstanceProfileCommand,
+  CreateRoleCommand,
+  IAMClient,
+} from '@aws-sdk/client-iam';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { Tags } from '../lambdas/shared/tags.ts';
 import type { LocalRuntime } from './runtime.ts';
@@ -41,7 +46,8 @@ export function sessionSubnet(rt: LocalRuntime): string {
 }
 
 export function sessionVpc(rt: LocalRuntime): string {
-  for (const [id, p] of rt.provisioned.resources) if (p.type === 'AWS::EC2::VPC' && id.startsWith('NetworkVpc')) return p.ref;
+  for (const [id, p] of rt.provisioned.resources)
+    if (p.type === 'AWS::EC2::VPC' && id.startsWith('NetworkVpc')) return p.ref;
   throw new Error('no session VPC in the synthesized app');
 }
 
@@ -55,7 +61,11 @@ export async function launchFixtureSession(
   const iam = new IAMClient(cfg);
   const sm = new SecretsManagerClient(cfg);
   const sg = await ec2.send(
-    new CreateSecurityGroupCommand({ GroupName: `session-${sessionId}`, Description: `session ${sessionId}`, VpcId: sessionVpc(rt) }),
+    new CreateSecurityGroupCommand({
+      GroupName: `session-${sessionId}`,
+      Description: `session ${sessionId}`,
+      VpcId: sessionVpc(rt),
+    }),
   );
   await ec2.send(
     new AuthorizeSecurityGroupEgressCommand({
@@ -132,5 +142,7 @@ export async function enisOf(ec2: EC2Client, instanceId: string): Promise<string
 export async function groupsOf(ec2: EC2Client, instanceId: string): Promise<Record<string, string[]>> {
   const ids = await enisOf(ec2, instanceId);
   const d = await ec2.send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: ids }));
-  return Object.fromEntries((d.NetworkInterfaces ?? []).map((n) => [n.NetworkInterfaceId!, (n.Groups ?? []).map((g) => g.GroupId!)]));
+  return Object.fromEntries(
+    (d.NetworkInterfaces ?? []).map((n) => [n.NetworkInterfaceId!, (n.Groups ?? []).map((g) => g.GroupId!)]),
+  );
 }

@@ -401,6 +401,8 @@ export async function loadAmdChain(
       `no cached AMD ${opts.kind.toUpperCase()} chain for ${opts.product} at ${where}; run the AMD certificate refresh job`,
       { bucket: loc.bucket, key, product: opts.product, kind: opts.kind },
     );
+  // Read the (few KiB) body first: an unread stream would pin the connection when we throw.
+  const body = (await obj.Body?.transformToByteArray()) ?? new Uint8Array();
   const fetchedAt = fetchedAtOf(obj);
   const ageMs = Math.max(0, now.getTime() - fetchedAt.getTime());
   if (ageMs > maxAgeMs)
@@ -409,7 +411,6 @@ export async function loadAmdChain(
         `${(ageMs / 3600_000).toFixed(1)} h ago (max ${(maxAgeMs / 3600_000).toFixed(1)} h); the AMD certificate refresh job is failing`,
       { bucket: loc.bucket, key, fetchedAt: fetchedAt.toISOString(), ageMs, maxAgeMs },
     );
-  const body = (await obj.Body?.transformToByteArray()) ?? new Uint8Array();
   // The verifier re-checks the pin anyway; checking here names the object if the cache was tampered with.
   const chain = verifyKdsChain(body, opts.product, opts.kind, now);
   return {

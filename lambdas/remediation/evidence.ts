@@ -244,7 +244,18 @@ export async function writeEvidence(deps: EvidenceDeps, input: z.output<typeof E
       objects: auditObjects.objects,
       truncated: auditObjects.truncated,
     },
+    /** Step Functions' own history of this execution (state names where the API gives them). */
     timeline,
+    /** This workflow's step times as each step recorded them. */
+    steps: [
+      { step: 'validated', time: t.validatedAt },
+      { step: 'isolation started', time: isolation.startedAt },
+      { step: 'quarantine group applied', time: isolation.quarantineAppliedAt },
+      { step: 'isolation finished', time: isolation.finishedAt },
+      { step: 'credentials revoked (tokens issued before)', time: credentials.revokedBefore },
+      { step: `freeze requested (${frozen.mode})`, time: frozen.requestedAt },
+      { step: 'evidence packet written', time: now.toISOString() },
+    ].filter((x) => x.time),
   };
   const body = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`, 'utf8');
   const sha256 = createHash('sha256').update(body).digest('hex');

@@ -261,9 +261,7 @@ export class LocalStepFunctions {
       exec.error = inner?.name ?? err.name;
       exec.cause = inner?.message ?? err.message;
       exec.stopDate = Date.now();
-      for (const [tok, p] of this.pending) {
-        if (p.executionArn === exec.executionArn) this.pending.delete(tok);
-      }
+      this.releasePending(exec.executionArn);
       this.events.emit('done', exec);
       resolveDone(exec);
     };
@@ -395,7 +393,24 @@ export class LocalStepFunctions {
   }
 
   stopAll(): void {
-    for (const e of this.executions.values()) if (e.status === 'RUNNING') e.abort?.();
+    for (const e of this.executions.values()) {
+      if (e.status === 'RUNNING') {
+        e.abort?.();
+        this.releasePending(e.executionArn);
+      }
+    }
+  }
+
+  /**
+   * Rejects an ended execution's parked tokens, so their task promises settle and the
+   * executor clears its task timers (otherwise a long TimeoutSeconds keeps the process alive).
+   */
+  private releasePending(executionArn: string): void {
+    for (const [tok, p] of this.pending) {
+      if (p.executionArn !== executionArn) continue;
+      this.pending.delete(tok);
+      p.reject(new TaskFailure('States.Runtime', 'the execution ended while this task waited for its token'));
+    }
   }
 
   // ---- the Step Functions API stand-in (JSON protocol, served by the gateway) ----
@@ -459,6 +474,7 @@ export class LocalStepFunctions {
           const e = this.executions.get(String(body.executionArn));
           if (!e) return fail('ExecutionDoesNotExist', 'no such execution');
           e.abort?.();
+          this.releasePending(e.executionArn);
           return ok({ stopDate: Date.now() / 1000 });
         }
         case 'GetExecutionHistory': {

@@ -79,7 +79,8 @@ export class OpsItemsStandIn {
     const bad = (type: string, message: string) => ({ status: 400, body: { __type: type, message } });
     switch (action) {
       case 'CreateOpsItem': {
-        if (!body.Title || !body.Source || !body.Description) return bad('ValidationException', 'Title, Source and Description are required');
+        if (!body.Title || !body.Source || !body.Description)
+          return bad('ValidationException', 'Title, Source and Description are required');
         const id = `oi-${randomBytes(6).toString('hex')}`;
         this.items.set(id, {
           OpsItemId: id,
@@ -95,11 +96,16 @@ export class OpsItemsStandIn {
           LastModifiedTime: now,
           Tags: body.Tags,
         });
-        return { status: 200, body: { OpsItemId: id, OpsItemArn: `arn:aws:ssm:${LOCAL_REGION}:123456789012:opsitem/${id}` } };
+        return {
+          status: 200,
+          body: { OpsItemId: id, OpsItemArn: `arn:aws:ssm:${LOCAL_REGION}:123456789012:opsitem/${id}` },
+        };
       }
       case 'GetOpsItem': {
         const it = this.items.get(String(body.OpsItemId));
-        return it ? { status: 200, body: { OpsItem: it } } : bad('OpsItemNotFoundException', `OpsItem ${body.OpsItemId} not found`);
+        return it
+          ? { status: 200, body: { OpsItem: it } }
+          : bad('OpsItemNotFoundException', `OpsItem ${body.OpsItemId} not found`);
       }
       case 'UpdateOpsItem': {
         const it = this.items.get(String(body.OpsItemId));
@@ -112,7 +118,15 @@ export class OpsItemsStandIn {
       case 'DescribeOpsItems': {
         const filters = (body.OpsItemFilters ?? []) as { Key: string; Values: string[]; Operator: string }[];
         const field = (it: LocalOpsItem, k: string): string | undefined =>
-          k === 'Title' ? it.Title : k === 'OpsItemId' ? it.OpsItemId : k === 'Status' ? it.Status : k === 'Source' ? it.Source : undefined;
+          k === 'Title'
+            ? it.Title
+            : k === 'OpsItemId'
+              ? it.OpsItemId
+              : k === 'Status'
+                ? it.Status
+                : k === 'Source'
+                  ? it.Source
+                  : undefined;
         const list = [...this.items.values()].filter((it) =>
           filters.every((f) => {
             const v = field(it, f.Key);

@@ -20,12 +20,16 @@ export class LocalReplaceRootVolume implements RootVolumeReplacer {
   readonly tasks = new Map<string, ReplaceRootVolumeTask & { instanceId: string; oldVolumeId: string | null }>();
   private readonly byToken = new Map<string, string>();
 
-  async start(ec2: EC2Client, req: { instanceId: string; snapshotId: string; clientToken: string }): Promise<ReplaceRootVolumeTask> {
+  async start(
+    ec2: EC2Client,
+    req: { instanceId: string; snapshotId: string; clientToken: string },
+  ): Promise<ReplaceRootVolumeTask> {
     const known = this.byToken.get(req.clientToken);
     if (known) return this.tasks.get(known)!;
     const d = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [req.instanceId] }));
     const inst = d.Reservations?.[0]?.Instances?.[0];
-    if (!inst) throw Object.assign(new Error(`instance ${req.instanceId} not found`), { name: 'InvalidInstanceID.NotFound' });
+    if (!inst)
+      throw Object.assign(new Error(`instance ${req.instanceId} not found`), { name: 'InvalidInstanceID.NotFound' });
     const maps = inst.BlockDeviceMappings ?? [];
     const root = maps.find((b) => b.DeviceName === inst.RootDeviceName) ?? maps[0];
     const device = root?.DeviceName ?? inst.RootDeviceName ?? '/dev/xvda';
@@ -43,7 +47,13 @@ export class LocalReplaceRootVolume implements RootVolumeReplacer {
     }
     await ec2.send(new AttachVolumeCommand({ VolumeId: vol.VolumeId!, InstanceId: req.instanceId, Device: device }));
     const taskId = `replacevol-local${Math.random().toString(16).slice(2, 14)}`;
-    const task = { taskId, state: 'succeeded', newVolumeId: vol.VolumeId, instanceId: req.instanceId, oldVolumeId: root?.Ebs?.VolumeId ?? null };
+    const task = {
+      taskId,
+      state: 'succeeded',
+      newVolumeId: vol.VolumeId,
+      instanceId: req.instanceId,
+      oldVolumeId: root?.Ebs?.VolumeId ?? null,
+    };
     this.tasks.set(taskId, task);
     this.byToken.set(req.clientToken, taskId);
     return task;

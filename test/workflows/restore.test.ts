@@ -1,0 +1,132 @@
+/**
+ * The restore workflow after a tombstone, driven the way a responder drives it:
+ * `aidops incident restore`, then `approve` / `reject` through the Step
+ * Functions API. Root volume replacement uses the named local stand-in
+ * (moto has no CreateReplaceRootVolumeTask).
+ */
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import {
+  DescribeIamInstanceProfileAssociationsCommand,
+  DescribeInstanceAttributeCommand,
+  DescribeInstancesCommand,
+  DescribeVolumesCommand,
+  EC2Client,
+} from '@aws-sdk/client-ec2';
+import { RemediationTags } from '../../lambdas/remediation/common.ts';
+import { tagValue } from '../../lambdas/shared/tags.ts';
+import { main } from '../../cli/aidops.ts';
+import type { CliIo } from '../../cli/args.ts';
+import { type FixtureSession, groupsOf, launchFixtureSession } from '../../local/gameday.ts';
+import { installStandins } from '../../local/standins/index.ts';
+import { useRuntime } from '../helpers/runtime.ts';
+
+describe('restore workflow: approve → release, reject → stay quarantined, approve --terminate', () => {
+  const rt = useRuntime();
+  const ec2 = () => new EC2Client(rt().clientConfig());
+  before(() => {
+    installStandins(rt());
+  });
+
+  async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+    let out = '';
+    let err = '';
+    const io: CliIo = { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), env: { USER: 'tester' } };
+    const code = await main([...args, '--endpoint', rt().endpoint], io);
+    return { code, out, err };
+  }
+
+  /** A session with a known-good snapshot, then tombstoned. */
+  async function quarantined(sessionId: string): Promise<{ s: FixtureSession; knownGood: string[] }> {
+    const s = await launchFixtureSession(rt(), sessionId);
+    const kg = await rt().execute('aidops-snapshot', { sessionId, reason: 'known-good' }, `kg-${sessionId}`);
+    assert.equal(kg.status, 'SUCCEEDED', `${kg.error}: ${kg.cause}`);
+    await new Promise((r) => setTimeout(r, 1100)); // snapshot StartTime has 1 s resolution
+    const t = await rt().execute('aidops-tombstone', { sessionId, reason: 'incident', source: 'evt', requestedBy: 'alice' }, `tomb-${sessionId}`);
+    assert.equal(t.status, 'SUCCEEDED', `${t.error}: ${t.cause}`);
+    return { s, knownGood: (kg.output as any).snapshotIds };
+  }
+
+  async function startRestore(sessionId: string): Promise<string> {
+    const r = await cli(['incident', 'restore', '--session', sessionId, '--json']);
+    assert.equal(r.code, 0, r.err);
+    const { executionArn, name } = JSON.parse(r.out);
+    await rt().sfn.waitForPending((p) => p.executionArn === executionArn && p.stateName === 'Wait for approval');
+    return name;
+  }
+
+  const execution = (name: string) => [...rt().sfn.executions.values()].find((e) => e.name === name)!;
+
+  it('approve: the root volume is replaced from the known-good snapshot and the original groups come back', async () => {
+    const { s, knownGood } = await quarantined('ses-rest-ok');
+    const before = (await ec2().send(new DescribeInstancesCommand({ InstanceIds: [s.instanceId] }))).Reservations![0]!.Instances![0]!;
+    const oldRoot = before.BlockDeviceMappings!.find((b) => b.DeviceName === '/dev/xvda')!.Ebs!.VolumeId!;
+    const name = await startRestore(s.sessionId);
+    const status = await cli(['incident', 'status', name]);
+    assert.match(status.out, /RUNNING at "Wait for approval"/);
+    const ok = await cli(['incident', 'approve', name, '--as', 'bob', '--comment', 'checked the packet']);
+    assert.equal(ok.code, 0, ok.err);
+    const ex = await execution(name).done;
+    assert.equal(ex.status, 'SUCCEEDED', `${ex.error}: ${ex.cause}\n${rt().formatTimeline(ex)}`);
+    const out = ex.output as any;
+    assert.equal(out.outcome, 'released');
+    assert.equal(out.approval.approver, 'bob');
+    assert.ok(knownGood.includes(out.snapshotId), 'restored from the known-good set');
+
+    assert.deepEqual(Object.values(await groupsOf(ec2(), s.instanceId)), [[s.sessionGroupId]], 'original groups back');
+    const inst = (await ec2().send(new DescribeInstancesCommand({ InstanceIds: [s.instanceId] }))).Reservations![0]!.Instances![0]!;
+    const newRoot = inst.BlockDeviceMappings!.find((b) => b.DeviceName === '/dev/xvda')!.Ebs!.VolumeId!;
+    assert.notEqual(newRoot, oldRoot);
+    const vol = (await ec2().send(new DescribeVolumesCommand({ VolumeIds: [newRoot] }))).Volumes![0]!;
+    assert.equal(vol.SnapshotId, out.snapshotId, 'the new root comes from the chosen snapshot');
+    const oldVol = (await ec2().send(new DescribeVolumesCommand({ VolumeIds: [oldRoot] }))).Volumes![0]!;
+    assert.equal(oldVol.State, 'available', 'the replaced root is kept (evidence)');
+    assert.equal(inst.State?.Name, 'running');
+    const tp = await ec2().send(new DescribeInstanceAttributeCommand({ InstanceId: s.instanceId, Attribute: 'disableApiTermination' }));
+    assert.equal(tp.DisableApiTermination?.Value, false);
+    const assoc = await ec2().send(
+      new DescribeIamInstanceProfileAssociationsCommand({ Filters: [{ Name: 'instance-id', Values: [s.instanceId] }] }),
+    );
+    assert.ok(assoc.IamInstanceProfileAssociations?.some((a) => a.IamInstanceProfile?.Arn === s.profileArn && a.State === 'associated'));
+    assert.equal(tagValue(inst.Tags, RemediationTags.QuarantinedAt), undefined);
+    assert.equal(tagValue(inst.Tags, RemediationTags.RootVolumeLineage), oldRoot);
+    const done = await cli(['incident', 'status', name, '--json']);
+    assert.equal(JSON.parse(done.out).status, 'SUCCEEDED');
+  });
+
+  it('reject: nothing changes, the session stays quarantined', async () => {
+    const { s } = await quarantined('ses-rest-no');
+    const name = await startRestore(s.sessionId);
+    const r = await cli(['incident', 'reject', name, '--as', 'carol', '--comment', 'still investigating']);
+    assert.equal(r.code, 0, r.err);
+    const ex = await execution(name).done;
+    assert.equal(ex.status, 'SUCCEEDED', `${ex.error}: ${ex.cause}`);
+    assert.equal((ex.output as any).outcome.outcome, 'rejected');
+    assert.deepEqual(Object.values(await groupsOf(ec2(), s.instanceId)), [[rt().ref('NetworkQuarantineGroup')]]);
+    assert.ok(!ex.timeline.some((t) => t.state === 'Replace the root volume'));
+    const again = await cli(['incident', 'approve', name]);
+    assert.equal(again.code, 1, 'an answered approval cannot be answered twice');
+  });
+
+  it('approve --terminate: the instance is terminated, its volumes kept', async () => {
+    const { s } = await quarantined('ses-rest-term');
+    const vols = (await ec2().send(new DescribeInstancesCommand({ InstanceIds: [s.instanceId] }))).Reservations![0]!.Instances![0]!
+      .BlockDeviceMappings!.map((b) => b.Ebs!.VolumeId!);
+    const name = await startRestore(s.sessionId);
+    assert.equal((await cli(['incident', 'approve', name, '--terminate'])).code, 0);
+    const ex = await execution(name).done;
+    assert.equal(ex.status, 'SUCCEEDED', `${ex.error}: ${ex.cause}`);
+    assert.equal((ex.output as any).outcome, 'terminated');
+    const inst = (await ec2().send(new DescribeInstancesCommand({ InstanceIds: [s.instanceId] }))).Reservations![0]!.Instances![0]!;
+    assert.equal(inst.State?.Name, 'terminated');
+    const left = await ec2().send(new DescribeVolumesCommand({ VolumeIds: vols }));
+    assert.equal(left.Volumes!.length, vols.length, 'DeleteOnTermination was off');
+  });
+
+  it('the CLI refuses bad arguments with exit 2', async () => {
+    assert.equal((await cli(['incident', 'tombstone', '--session', 'ses-x'])).code, 2);
+    assert.equal((await cli(['incident', 'restore', '--session', 'ses-x', '--before', 'yesterday'])).code, 2);
+    assert.equal((await cli(['incident', 'approve'])).code, 2);
+    assert.equal((await cli(['incident', 'frobnicate'])).code, 2);
+  });
+});
