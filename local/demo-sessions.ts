@@ -111,14 +111,15 @@ export async function runSessionDemo(rt: LocalRuntime, opts: { runId?: string } 
         `       attestation: ${tier === 'high' ? 'SEV-SNP: no public report binds a nonce issued here;' : '(vectors not found)'} callback answered by the demo`,
       );
     }
-    await rt.sfn.waitForPending(
+    const activeTask = await rt.sfn.waitForPending(
       (p) => p.stateName === 'Active: wait for end or TTL' && p.executionArn === exec.executionArn,
     );
     const active = await sessions.mustGet(sessionId);
     out(`       ${active.status}: waiting for the end signal or the TTL (${active.expiresAt})`);
     await sfn.send(
       new SendTaskSuccessCommand({
-        taskToken: active.endToken!,
+        // The parked task's own token: the table's copy is written by the task's handler, a moment later.
+        taskToken: activeTask.token,
         output: JSON.stringify({ endedBy: 'demo', reason: 'demo finished' }),
       }),
     );

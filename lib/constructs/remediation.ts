@@ -132,7 +132,9 @@ export class Remediation extends Construct {
     });
     machine.grantStartExecution(this.trigger.fn);
     const executions = `arn:aws:states:${stack.region}:${stack.account}:execution:${TOMBSTONE_MACHINE}:*`;
-    this.trigger.fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:DescribeExecution'], resources: [executions] }));
+    this.trigger.fn.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['states:DescribeExecution'], resources: [executions] }),
+    );
     this.dryRunParameter.grantRead(this.trigger.fn);
     this.incidentTable.grantReadWriteData(this.trigger.fn);
     props.alarmTopic.grantPublish(this.trigger.fn);
@@ -148,9 +150,16 @@ export class Remediation extends Construct {
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
-    Validations.of(dlq).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'This queue is the dead-letter queue of the trigger rules.' });
+    Validations.of(dlq).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is the dead-letter queue of the trigger rules.',
+    });
     const target = () =>
-      new targets.LambdaFunction(this.trigger.fn, { deadLetterQueue: dlq, retryAttempts: 8, maxEventAge: Duration.hours(2) });
+      new targets.LambdaFunction(this.trigger.fn, {
+        deadLetterQueue: dlq,
+        retryAttempts: 8,
+        maxEventAge: Duration.hours(2),
+      });
     this.rules.push(
       new events.Rule(this, 'OwnEvents', {
         eventBus: bus,
@@ -213,7 +222,9 @@ export class Remediation extends Construct {
       },
     });
     props.snapshotMachine.grantStartExecution(this.knownGood.fn);
-    this.knownGood.fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeInstances'], resources: ['*'] }));
+    this.knownGood.fn.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['ec2:DescribeInstances'], resources: ['*'] }),
+    );
     Validations.of(this.knownGood.fn.role!).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason: 'ec2:DescribeInstances does not support resource-level permissions.',
@@ -238,7 +249,8 @@ export class Remediation extends Construct {
     });
     if (props.evidence) {
       const objects = `${nagArn(props.evidence.bucket)}/*`;
-      const why = 'Reads the session audit objects and writes evidence packets in the audit bucket (Object Lock forbids overwrites).';
+      const why =
+        'Reads the session audit objects and writes evidence packets in the audit bucket (Object Lock forbids overwrites).';
       for (const f of [this.tombstone.functions.evidenceFn!, this.restore.functions.plan!]) {
         Validations.of(f.fn.role!).acknowledge({ id: `AwsSolutions-IAM5[Resource::${objects}]`, reason: why });
       }

@@ -87,7 +87,11 @@ export class ControlPlaneStack extends Stack {
       snapshotMachine: this.snapshot.machine.stateMachine,
       alarmTopic: this.alarmTopic,
       eventBus: this.auditIngest.bus,
-      evidence: { bucket: props.audit.bucket, key: props.audit.encryptionKey, retentionDays: props.audit.retentionDays },
+      evidence: {
+        bucket: props.audit.bucket,
+        key: props.audit.encryptionKey,
+        retentionDays: props.audit.retentionDays,
+      },
     });
     this.sessions = new SessionPlatform(this, 'Sessions', {
       network: this.network,

@@ -14,7 +14,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import type { AuditEvent } from '../../lambdas/audit/schema.ts';
+import type { AuditEvent, AuditEventOf } from '../../lambdas/audit/schema.ts';
 import { PluginRegistry, toPolicyPluginFacts } from '../../lambdas/plugins/registry.ts';
 import { createDecider } from '../../lambdas/policy/decide.ts';
 import type { Json } from '../../local/asl/sfn-local.ts';
@@ -54,7 +54,7 @@ const TRUST_POLICY = {
   admissionTtlDays: 30,
 };
 
-describe('plugin admission workflow (synthesized ASL against moto)', () => {
+describe('plugin admission workflow (synthesized ASL against moto)', { timeout: 120_000 }, () => {
   const rt = useRuntime({ config: { pluginTrustPolicy: JSON.stringify(TRUST_POLICY) } });
   const s3 = () => new S3Client(rt().clientConfig());
   const sqs = () => new SQSClient(rt().clientConfig());
@@ -73,7 +73,10 @@ describe('plugin admission workflow (synthesized ASL against moto)', () => {
     }
   }
   const decisionsFor = (pluginVersion: string) =>
-    audit.filter((e) => e.kind === 'decision' && e.detail.resource === `plugin:${PLUGIN}@${pluginVersion}`);
+    audit.filter(
+      (e): e is AuditEventOf<'decision'> =>
+        e.kind === 'decision' && e.detail.resource === `plugin:${PLUGIN}@${pluginVersion}`,
+    );
 
   async function stage(version: string, artifact: Buffer = ARTIFACT) {
     const key = `staging/${PLUGIN}/${version}/artifact`;
