@@ -40,7 +40,8 @@ export function checkWindow(w: Window, at: Date, what: string): void {
 /** Parses one DER certificate; `what` names it in the rejection message. */
 export function parseDer(der: Uint8Array, what: string): ParsedCert {
   // OpenSSL ignores bytes after the certificate; we do not: the bytes received are the bytes checked.
-  if (derLength(der) !== der.length) reject('MALFORMED', `${what} is not exactly one DER certificate (length or trailing bytes).`);
+  if (derLength(der) !== der.length)
+    reject('MALFORMED', `${what} is not exactly one DER certificate (length or trailing bytes).`);
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(der);
