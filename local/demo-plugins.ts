@@ -76,7 +76,7 @@ function printRecord(out: Ctx['out'], r: PluginRecord): void {
 function verdictLine(ex: Execution): string {
   return ex.status === 'SUCCEEDED'
     ? `ADMITTED (${(ex.output as { digest: string }).digest})`
-    : `REFUSED ${ex.error}: ${ex.cause}`;
+    : `REFUSED ${ex.error} (${(ex.cause ?? '').replace(`${ex.error}: `, '')})`;
 }
 
 export const pluginDemoSection = {
@@ -163,6 +163,7 @@ export const pluginDemoSection = {
       { facts: v.facts, admittedBy: 'alice', approvedBy: v.needsApproval ? 'bob@example.com' : null },
     );
     printRecord(out, record);
+    out('  (called outside the workflow: no approval task and no decision event for this record)');
   },
 };
 

@@ -4,6 +4,7 @@
 import { DescribeSnapshotsCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { Tags, tagValue } from '../lambdas/shared/tags.ts';
 import { attestationSection, auditSection, policySection } from './demo-core.ts';
+import { pluginDemoSection } from './demo-plugins.ts';
 import { runSessionDemo } from './demo-sessions.ts';
 import type { LocalRuntime } from './runtime.ts';
 
@@ -69,4 +70,5 @@ export const demoSections: DemoSection[] = [
   attestationSection,
   policySection,
   sessionsSection,
+  pluginDemoSection,
 ];

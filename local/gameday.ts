@@ -1,9 +1,12 @@
 /**
- * A realistic session for the remediation tests, benchmark and game day: an
+ * The remediation game day (`runGameDay(rt)`, for `npm run demo`) and the
+ * realistic session it, the tests and the benchmark use: an
  * instance in the session VPC with its own security group, an instance profile
  * whose role is per session, a data volume that would be deleted on termination,
  * an elastic IP, and a session secret. Everything tombstone touches exists.
  */
+
+import { join } from 'node:path';
 import {
   AllocateAddressCommand,
   AssociateAddressCommand,
@@ -21,8 +24,15 @@ import {
   IAMClient,
 } from '@aws-sdk/client-iam';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { main as aidops } from '../cli/aidops.ts';
+import type { CliIo } from '../cli/args.ts';
+import { createDecider } from '../lambdas/policy/decide.ts';
 import { Tags } from '../lambdas/shared/tags.ts';
+import { PROJECT_ROOT } from '../lib/constructs/function.ts';
+import type { Execution } from './asl/sfn-local.ts';
+import { deliverEvent } from './events.ts';
 import type { LocalRuntime } from './runtime.ts';
+import { installStandins } from './standins/index.ts';
 
 /** An AMI moto knows; in AWS each profile names its images. */
 export const FIXTURE_AMI = 'ami-12c6146b';
@@ -145,4 +155,154 @@ export async function groupsOf(ec2: EC2Client, instanceId: string): Promise<Reco
   return Object.fromEntries(
     (d.NetworkInterfaces ?? []).map((n) => [n.NetworkInterfaceId!, (n.Groups ?? []).map((g) => g.GroupId!)]),
   );
+}
+
+// ---------------------------------------------------------------------------
+// Game day
+
+export interface IsolationFigures {
+  /** Trigger (event delivered) → the quarantine group applied on the last interface. */
+  readonly timeToIsolationMs: number;
+  /** Trigger → evidence packet written. */
+  readonly timeToEvidenceMs: number;
+  /** Every AWS call between the trigger and the quarantine group holding, as `service:Action`. */
+  readonly callsBeforeIsolation: string[];
+  /** Of those, the EC2 calls (the workflow's path to isolation; the trigger makes none). */
+  readonly ec2CallsBeforeIsolation: number;
+  /** States entered before isolation completed. */
+  readonly transitionsBeforeIsolation: number;
+}
+
+/** Measures isolation from the gateway's recorded calls and the execution's own timeline. */
+export function isolationFigures(rt: LocalRuntime, ex: Execution, triggeredAt: number): IsolationFigures {
+  const calls = rt.gateway.calls.filter((c) => c.start >= triggeredAt && c.start <= (ex.stopDate ?? Date.now()));
+  const modifies = calls.filter((c) => c.action === 'ModifyNetworkInterfaceAttribute' && !c.injected && c.status < 300);
+  const last = modifies.at(-1);
+  const isolatedAt = last?.end ?? Number.NaN;
+  const packetAt = calls.find((c) => c.service === 's3' && c.action === 'PUTObject')?.end ?? Number.NaN;
+  const before = calls.filter((c) => c.start < (last?.start ?? 0) && c !== last);
+  return {
+    timeToIsolationMs: isolatedAt - triggeredAt,
+    timeToEvidenceMs: packetAt - triggeredAt,
+    callsBeforeIsolation: before.map((c) => `${c.service}:${c.action}`),
+    ec2CallsBeforeIsolation: before.filter((c) => c.service === 'ec2').length,
+    transitionsBeforeIsolation: ex.timeline.filter((e) => e.type === 'StateEntered' && e.t <= isolatedAt).length,
+  };
+}
+
+function quietIo(lines: string[]): CliIo {
+  return {
+    out: (x) =>
+      lines.push(
+        ...x
+          .trimEnd()
+          .split('\n')
+          .map((l) => `    ${l}`),
+      ),
+    err: (x) => lines.push(`    ! ${x.trimEnd()}`),
+    env: { USER: 'responder' },
+  };
+}
+
+/**
+ * The whole story on the local emulator: a session writes to a protected path,
+ * policy denies it and emits PolicyViolation, the rule starts the tombstone,
+ * evidence lands under legal hold, a person approves a restore from the last
+ * known-good snapshot. Returns printable lines.
+ */
+export async function runGameDay(rt: LocalRuntime): Promise<string[]> {
+  installStandins(rt);
+  const lines: string[] = [];
+  const say = (x: string) => lines.push(x);
+  const sessionId = `ses-gameday-${Date.now().toString(36)}`;
+  const s = await launchFixtureSession(rt, sessionId);
+  say(
+    `session ${sessionId}: instance ${s.instanceId}, group ${s.sessionGroupId}, role ${s.roleName}, an elastic IP and a secret`,
+  );
+  const kg = await rt.execute('aidops-snapshot', { sessionId, reason: 'known-good (game day)' }, `kg-${sessionId}`);
+  say(`known-good snapshots: ${(kg.output as { snapshotIds: string[] }).snapshotIds.join(', ')}`);
+  await new Promise((r) => setTimeout(r, 1100)); // EC2 snapshot times have 1 s resolution
+
+  // 1. The agent asks to write under /finance: the policy engine decides (deny) and emits the violation.
+  // The same decider the decision Lambda runs, on the project's policies (the Lambda's bundle is a deploy artifact).
+  const decider = await createDecider({ engine: 'rego', policies: join(PROJECT_ROOT, 'policies') });
+  const outcome = await decider.decide({
+    session: { id: sessionId, tier: 'standard', cohort: 'pilot', approvedScopes: [] },
+    principal: { id: 'alice@example.com' },
+    action: 'fs_write',
+    resource: { kind: 'file', path: '/finance/q3-board.xlsx' },
+    context: { time: new Date().toISOString(), flags: {}, attestation: { status: 'verified' } },
+  });
+  const decided = {
+    decisions: [outcome.decision],
+    violations: outcome.events.violation ? [outcome.events.violation] : [],
+  };
+  const d = decided.decisions[0]!;
+  say(`policy: fs_write /finance/q3-board.xlsx → ${d.effect.toUpperCase()} (${d.reasons.join('; ')})`);
+  const v = decided.violations[0];
+  if (!v) throw new Error('policy did not emit a PolicyViolation for the denied write');
+
+  // 2. EventBridge: the violation matches the remediation rule on the audit bus → trigger → tombstone.
+  const triggeredAt = Date.now();
+  const delivered = await deliverEvent(
+    rt,
+    { source: v.source, 'detail-type': v.detailType, detail: v.detail },
+    'aidops-audit',
+  );
+  const result = delivered[0]?.result as { outcome: string; executionName: string; executionArn: string } | undefined;
+  if (!result) throw new Error('no rule matched the PolicyViolation');
+  say(`rule ${delivered[0]!.rule} → trigger: ${result.outcome} ${result.executionName}`);
+  const ex = await rt.sfn.executions.get(result.executionArn)!.done;
+  const again = await deliverEvent(
+    rt,
+    { source: v.source, 'detail-type': v.detailType, detail: v.detail },
+    'aidops-audit',
+  );
+  say(
+    `(another violation from the same session: ${(again[0]?.result as { outcome?: string })?.outcome ?? 'none'} — one tombstone per session)`,
+  );
+  if (ex.status !== 'SUCCEEDED') throw new Error(`tombstone ${ex.status}: ${ex.error}: ${ex.cause}`);
+  say('');
+  say(rt.formatTimeline(ex));
+  say('');
+  const f = isolationFigures(rt, ex, triggeredAt);
+  const out = ex.output as Record<string, any>;
+  say(
+    `time to isolation (event → quarantine group applied): ${f.timeToIsolationMs} ms; ${f.ec2CallsBeforeIsolation} EC2 calls before it (all calls: ${f.callsBeforeIsolation.join(', ')})`,
+  );
+  say(`time to evidence (event → packet under legal hold): ${f.timeToEvidenceMs} ms`);
+  const groups = await groupsOf(new EC2Client(rt.clientConfig()), s.instanceId);
+  say(`interfaces now: ${JSON.stringify(groups)} (quarantine group only)`);
+  say(
+    `evidence packet: ${out.packet.s3Uri} version ${out.packet.versionId} (COMPLIANCE lock + legal hold, sha256 ${out.packet.sha256.slice(0, 16)}…)`,
+  );
+  say(`evidence snapshots: ${(out.snapshots.snapshotIds as string[]).join(', ')}`);
+  say(`incident ticket: OpsItem ${out.opsItem.id} (local stand-in for SSM OpsItems)`);
+
+  // 3. A person restores from the last known-good snapshot after approving.
+  const cli: string[] = [];
+  const endpoint = ['--endpoint', rt.endpoint];
+  await aidops(['incident', 'restore', '--session', sessionId, '--json', ...endpoint], quietIo(cli));
+  const started = JSON.parse(cli.join('\n')) as { executionArn: string; name: string };
+  say('');
+  say(`$ aidops incident restore --session ${sessionId}   → ${started.name}, waiting for approval`);
+  await rt.sfn.waitForPending((p) => p.executionArn === started.executionArn && p.stateName === 'Wait for approval');
+  const approveOut: string[] = [];
+  await aidops(
+    ['incident', 'approve', started.name, '--as', 'bob', '--comment', 'packet reviewed', ...endpoint],
+    quietIo(approveOut),
+  );
+  say(`$ aidops incident approve ${started.name} --as bob`);
+  lines.push(...approveOut);
+  const rex = await rt.sfn.executions.get(started.executionArn)!.done;
+  if (rex.status !== 'SUCCEEDED') throw new Error(`restore ${rex.status}: ${rex.error}: ${rex.cause}`);
+  const rout = rex.output as Record<string, any>;
+  say(
+    `restore: ${rout.outcome} from ${rout.snapshotId} (root volume replaced by the local stand-in for CreateReplaceRootVolumeTask)`,
+  );
+  say(
+    `interfaces now: ${JSON.stringify(await groupsOf(new EC2Client(rt.clientConfig()), s.instanceId))} (the original group)`,
+  );
+  say(`look: aidops incident status ${result.executionName} --endpoint ${rt.endpoint}`);
+  return lines;
 }

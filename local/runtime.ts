@@ -231,8 +231,13 @@ export class LocalRuntime {
     const end = exec.stopDate ?? Date.now();
     const rows: TimelineRow[] = [];
     const entered = new Map<string, number>();
-    for (const e of exec.timeline) {
-      if (e.type === 'StateEntered' && e.state) entered.set(e.state, e.t);
+    const enteredSeq = new Map<string, number>();
+    const seqOf = new Map<TimelineRow, number>();
+    for (const [i, e] of exec.timeline.entries()) {
+      if (e.type === 'StateEntered' && e.state) {
+        entered.set(e.state, e.t);
+        enteredSeq.set(e.state, i);
+      }
       if (
         e.type === 'StateExited' ||
         e.type === 'StateFailed' ||
@@ -240,7 +245,7 @@ export class LocalRuntime {
         e.type === 'StateCaught'
       ) {
         const t0 = e.state ? (entered.get(e.state) ?? e.t) : e.t;
-        rows.push({
+        const row: TimelineRow = {
           t: t0,
           kind: 'state',
           what: e.state ?? '',
@@ -249,13 +254,24 @@ export class LocalRuntime {
               ? 'ok'
               : `${e.type.replace('State', '').toLowerCase()}${e.error ? `: ${e.error}` : ''}`,
           ms: e.t - t0,
-        });
+        };
+        rows.push(row);
+        seqOf.set(row, e.state ? (enteredSeq.get(e.state) ?? i) : i);
       }
     }
     for (const c of this.gateway.calls) {
       if (c.start >= exec.startDate && c.start <= end && c.service !== 'states') rows.push(awsRow(c));
     }
-    return rows.sort((a, b) => a.t - b.t || (a.kind === 'state' ? -1 : 1));
+    // Same-millisecond states keep the order they were entered in; AWS calls follow the state they ran in.
+    return rows.sort(
+      (a, b) =>
+        a.t - b.t ||
+        (a.kind === 'state' && b.kind === 'state'
+          ? (seqOf.get(a) ?? 0) - (seqOf.get(b) ?? 0)
+          : a.kind === 'state'
+            ? -1
+            : 1),
+    );
   }
 
   formatTimeline(exec: Execution): string {

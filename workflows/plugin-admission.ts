@@ -21,6 +21,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { APPROVAL_DENIED_ERROR } from '../lambdas/plugins/workflow.ts';
 import { ErrorNames } from '../lambdas/shared/errors.ts';
 import { AidopsFunction } from '../lib/constructs/function.ts';
 import type { PluginAdmission } from '../lib/constructs/plugins.ts';
@@ -139,8 +140,7 @@ export class PluginAdmissionWorkflow extends Construct {
     ).next(refused);
     const refuse = (name: string, reason: string, message: string | { path: string }) =>
       new sfn.Pass(this, name, {
-        parameters:
-          typeof message === 'string' ? { reason, message } : { reason, 'message.$': message.path },
+        parameters: typeof message === 'string' ? { reason, message } : { reason, 'message.$': message.path },
         resultPath: '$.refusal',
       }).next(publishRefusal);
 
@@ -160,10 +160,10 @@ export class PluginAdmissionWorkflow extends Construct {
     });
     // A failed notification is retried (with a fresh token); answering an old token is then refused.
     waitForApproval.addRetry(transientRetry(3));
-    waitForApproval.addCatch(
-      refuse('Approval denied', 'APPROVAL_DENIED', { path: '$.approvalError.Cause' }),
-      { errors: ['ApprovalDenied'], resultPath: '$.approvalError' },
-    );
+    waitForApproval.addCatch(refuse('Approval denied', 'APPROVAL_DENIED', { path: '$.approvalError.Cause' }), {
+      errors: [APPROVAL_DENIED_ERROR],
+      resultPath: '$.approvalError',
+    });
     waitForApproval.addCatch(
       refuse(
         'Approval lapsed',
@@ -238,10 +238,7 @@ export class PluginAdmissionWorkflow extends Construct {
       .next(
         new sfn.Choice(this, 'Verdict?')
           .when(sfn.Condition.stringEquals('$.verification.verdict', 'reject'), verificationRefusal.next(refused))
-          .when(
-            sfn.Condition.booleanEquals('$.verification.needsApproval', true),
-            waitForApproval.next(checkApproval),
-          )
+          .when(sfn.Condition.booleanEquals('$.verification.needsApproval', true), waitForApproval.next(checkApproval))
           .otherwise(noApproval),
       );
 

@@ -86,9 +86,15 @@ export class RestoreWorkflow extends Construct {
       return t;
     };
     const failed = new sfn.Fail(this, 'Restore failed', { errorPath: '$.failure.Error', causePath: '$.failure.Cause' });
-    const catchAll = (t: sfn.TaskStateBase) => t.addCatch(failed, { errors: [sfn.Errors.ALL], resultPath: '$.failure' });
+    const catchAll = (t: sfn.TaskStateBase) =>
+      t.addCatch(failed, { errors: [sfn.Errors.ALL], resultPath: '$.failure' });
 
-    const plan = task('Choose the snapshot', f.plan, { 'request.$': '$$.Execution.Input', 'executionId.$': '$$.Execution.Id' }, '$.plan');
+    const plan = task(
+      'Choose the snapshot',
+      f.plan,
+      { 'request.$': '$$.Execution.Input', 'executionId.$': '$$.Execution.Id' },
+      '$.plan',
+    );
     catchAll(plan);
     const approval = new tasks.LambdaInvoke(this, 'Wait for approval', {
       lambdaFunction: f.approval.fn,
@@ -97,14 +103,22 @@ export class RestoreWorkflow extends Construct {
       resultPath: '$.approval',
       taskTimeout: sfn.Timeout.duration(props.approvalTimeout ?? Duration.days(3)),
     });
-    const keep = task('Keep the session quarantined', f.keep, { 'plan.$': '$.plan', 'rejection.$': '$.rejection' }, '$.outcome');
+    const keep = task(
+      'Keep the session quarantined',
+      f.keep,
+      { 'plan.$': '$.plan', 'rejection.$': '$.rejection' },
+      '$.outcome',
+    );
     catchAll(keep);
     approval.addCatch(keep, { errors: [APPROVAL_REJECTED, sfn.Errors.TIMEOUT], resultPath: '$.rejection' });
     catchAll(approval);
     const rejected = new sfn.Succeed(this, 'Session stays quarantined');
     keep.next(rejected);
 
-    const startReplace = new sfn.Pass(this, 'Start the replacement', { result: sfn.Result.fromObject({ phase: 'not-started' }), resultPath: '$.replace' });
+    const startReplace = new sfn.Pass(this, 'Start the replacement', {
+      result: sfn.Result.fromObject({ phase: 'not-started' }),
+      resultPath: '$.replace',
+    });
     const replace = task(
       'Replace the root volume',
       f.replace,
@@ -112,7 +126,9 @@ export class RestoreWorkflow extends Construct {
       '$.replace',
     );
     catchAll(replace);
-    const waitReplace = new sfn.Wait(this, 'Wait for the replacement', { time: sfn.WaitTime.duration(Duration.seconds(10)) });
+    const waitReplace = new sfn.Wait(this, 'Wait for the replacement', {
+      time: sfn.WaitTime.duration(Duration.seconds(10)),
+    });
     const replaceFailed = new sfn.Fail(this, 'Root volume replacement failed', {
       error: 'ReplaceRootVolumeFailed',
       cause: 'the replace-root-volume task failed; the instance stays quarantined',
@@ -149,29 +165,38 @@ export class RestoreWorkflow extends Construct {
         },
       });
 
-    const definition = plan
-      .next(approval)
-      .next(
-        new sfn.Choice(this, 'Release or terminate?')
-          .when(sfn.Condition.stringEquals('$.approval.decision', 'terminate'), terminateT.next(summary('Terminated', 'terminated')))
-          .when(
-            sfn.Condition.stringEquals('$.approval.decision', 'release'),
-            startReplace.next(replace).next(
-              new sfn.Choice(this, 'Replacement done?')
-                .when(sfn.Condition.stringEquals('$.replace.phase', 'failed'), replaceFailed)
-                .when(
-                  sfn.Condition.booleanEquals('$.replace.done', true),
-                  check.next(
-                    new sfn.Choice(this, 'Instance healthy?')
-                      .when(sfn.Condition.booleanEquals('$.check.healthy', true), releaseT.next(summary('Restored and released', 'released')))
-                      .otherwise(unhealthy),
-                  ),
-                )
-                .otherwise(waitReplace.next(replace)),
-            ),
-          )
-          .otherwise(new sfn.Fail(this, 'Unknown decision', { error: 'InvalidApproval', cause: 'decision must be release or terminate' })),
-      );
+    const definition = plan.next(approval).next(
+      new sfn.Choice(this, 'Release or terminate?')
+        .when(
+          sfn.Condition.stringEquals('$.approval.decision', 'terminate'),
+          terminateT.next(summary('Terminated', 'terminated')),
+        )
+        .when(
+          sfn.Condition.stringEquals('$.approval.decision', 'release'),
+          startReplace.next(replace).next(
+            new sfn.Choice(this, 'Replacement done?')
+              .when(sfn.Condition.stringEquals('$.replace.phase', 'failed'), replaceFailed)
+              .when(
+                sfn.Condition.booleanEquals('$.replace.done', true),
+                check.next(
+                  new sfn.Choice(this, 'Instance healthy?')
+                    .when(
+                      sfn.Condition.booleanEquals('$.check.healthy', true),
+                      releaseT.next(summary('Restored and released', 'released')),
+                    )
+                    .otherwise(unhealthy),
+                ),
+              )
+              .otherwise(waitReplace.next(replace)),
+          ),
+        )
+        .otherwise(
+          new sfn.Fail(this, 'Unknown decision', {
+            error: 'InvalidApproval',
+            cause: 'decision must be release or terminate',
+          }),
+        ),
+    );
 
     this.machine = new AidopsStateMachine(this, 'Machine', {
       stateMachineName: props.stateMachineName ?? 'aidops-restore',
@@ -180,7 +205,10 @@ export class RestoreWorkflow extends Construct {
       comment: 'Restore a quarantined session from its last known-good snapshot, after a person approves',
       alarmTopic: props.alarmTopic,
     });
-    acknowledgeInvokeVersions(this.machine, Object.values(f).map((x) => x.fn));
+    acknowledgeInvokeVersions(
+      this.machine,
+      Object.values(f).map((x) => x.fn),
+    );
     Validations.of(this.machine.stateMachine).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason: 'X-Ray tracing (xray:PutTraceSegments, GetSamplingRules, ...) has no resource-level permissions.',
@@ -190,10 +218,18 @@ export class RestoreWorkflow extends Construct {
   private grant(props: RestoreWorkflowProps, stack: Stack): void {
     const f = this.functions;
     const ec2Arn = (type: string) => `arn:aws:ec2:${stack.region}:${stack.account}:${type}/*`;
-    const describe = ['ec2:DescribeInstances', 'ec2:DescribeSnapshots', 'ec2:DescribeIamInstanceProfileAssociations', 'ec2:DescribeReplaceRootVolumeTasks'];
+    const describe = [
+      'ec2:DescribeInstances',
+      'ec2:DescribeSnapshots',
+      'ec2:DescribeIamInstanceProfileAssociations',
+      'ec2:DescribeReplaceRootVolumeTasks',
+    ];
     for (const x of Object.values(f)) {
       x.fn.addToRolePolicy(new iam.PolicyStatement({ actions: describe, resources: ['*'] }));
-      Validations.of(x.fn.role!).acknowledge({ id: 'AwsSolutions-IAM5[Resource::*]', reason: 'EC2 Describe* calls do not support resource-level permissions.' });
+      Validations.of(x.fn.role!).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'EC2 Describe* calls do not support resource-level permissions.',
+      });
       props.eventBus.grantPutEventsTo(x.fn);
       props.notifyTopic.grantPublish(x.fn);
       props.incidentTable.grantReadWriteData(x.fn);
@@ -206,9 +242,22 @@ export class RestoreWorkflow extends Construct {
           reason: 'Session instances, volumes, snapshots, interfaces and their groups are created at run time.',
         });
     };
-    add(f.replace!, ['ec2:StartInstances', 'ec2:CreateReplaceRootVolumeTask', 'ec2:CreateTags'], [ec2Arn('instance'), ec2Arn('volume'), `arn:aws:ec2:${stack.region}::snapshot/*`, ec2Arn('replace-root-volume-task')]);
+    add(
+      f.replace!,
+      ['ec2:StartInstances', 'ec2:CreateReplaceRootVolumeTask', 'ec2:CreateTags'],
+      [
+        ec2Arn('instance'),
+        ec2Arn('volume'),
+        `arn:aws:ec2:${stack.region}::snapshot/*`,
+        ec2Arn('replace-root-volume-task'),
+      ],
+    );
     add(f.release!, ['ec2:ModifyNetworkInterfaceAttribute'], [ec2Arn('network-interface'), ec2Arn('security-group')]);
-    add(f.release!, ['ec2:ModifyInstanceAttribute', 'ec2:CreateTags', 'ec2:DeleteTags', 'ec2:AssociateIamInstanceProfile'], [ec2Arn('instance')]);
+    add(
+      f.release!,
+      ['ec2:ModifyInstanceAttribute', 'ec2:CreateTags', 'ec2:DeleteTags', 'ec2:AssociateIamInstanceProfile'],
+      [ec2Arn('instance')],
+    );
     add(f.terminate!, ['ec2:ModifyInstanceAttribute', 'ec2:TerminateInstances'], [ec2Arn('instance')]);
     // Re-associating the profile passes its role to EC2.
     f.release!.fn.addToRolePolicy(

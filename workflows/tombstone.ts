@@ -97,7 +97,13 @@ export class TombstoneWorkflow extends Construct {
       QUARANTINE_GROUP_ID: props.quarantineGroup.securityGroupId,
       TRANSITION_GROUP_ID: props.isolationTransitionGroup.securityGroupId,
     };
-    const fn = (fid: string, entry: string, description: string, extra: Record<string, string> = {}, handler?: string) =>
+    const fn = (
+      fid: string,
+      entry: string,
+      description: string,
+      extra: Record<string, string> = {},
+      handler?: string,
+    ) =>
       new AidopsFunction(this, fid, {
         entry: `lambdas/remediation/handlers/${entry}`,
         handler,
@@ -105,9 +111,23 @@ export class TombstoneWorkflow extends Construct {
         environment: { ...common, ...extra },
         timeout: Duration.seconds(60),
       });
-    const validateFn = fn('Validate', 'tombstone-validate.ts', 'Tombstone: validate the request, read the instance once', isolationEnv);
-    const isolateFn = fn('Isolate', 'tombstone-isolate.ts', 'Tombstone: quarantine group first, then protection, volumes, EIPs', isolationEnv);
-    const revokeFn = fn('Revoke', 'tombstone-revoke.ts', 'Tombstone: deny-before-now on the role, detach the profile, delete secrets');
+    const validateFn = fn(
+      'Validate',
+      'tombstone-validate.ts',
+      'Tombstone: validate the request, read the instance once',
+      isolationEnv,
+    );
+    const isolateFn = fn(
+      'Isolate',
+      'tombstone-isolate.ts',
+      'Tombstone: quarantine group first, then protection, volumes, EIPs',
+      isolationEnv,
+    );
+    const revokeFn = fn(
+      'Revoke',
+      'tombstone-revoke.ts',
+      'Tombstone: deny-before-now on the role, detach the profile, delete secrets',
+    );
     const freezeFn = fn('Freeze', 'tombstone-freeze.ts', 'Tombstone: stop the agent through SSM or stop the instance');
     const freezeCheckFn = fn('FreezeCheck', 'tombstone-freeze.ts', 'Tombstone: has the freeze taken hold', {}, 'check');
     const evidenceEnv: Record<string, string> = props.evidence
@@ -119,15 +139,42 @@ export class TombstoneWorkflow extends Construct {
           EVIDENCE_PREFIX: props.evidence.prefix ?? 'evidence/',
         }
       : {};
-    const evidenceFn = fn('Evidence', 'tombstone-evidence.ts', 'Tombstone: write the evidence packet under Object Lock and legal hold', evidenceEnv);
+    const evidenceFn = fn(
+      'Evidence',
+      'tombstone-evidence.ts',
+      'Tombstone: write the evidence packet under Object Lock and legal hold',
+      evidenceEnv,
+    );
     const ticketEnv = { NOTIFY_TOPIC_ARN: props.notifyTopic.topicArn };
     const ticketFn = fn('Ticket', 'tombstone-ticket.ts', 'Tombstone: open the SSM OpsItem and notify', ticketEnv);
-    const failureFn = fn('Failure', 'tombstone-ticket.ts', 'Remediation: audit a failed workflow and page a person', ticketEnv, 'failure');
-    const claimFn = fn('ClaimSlot', 'trigger.ts', 'Tombstone: claim a blast-radius slot for a held request', {
-      INCIDENT_TABLE: props.incidentTable.tableName,
-      MAX_TOMBSTONES_PER_MINUTE: String(props.maxTombstonesPerMinute ?? 5),
-    }, 'claimSlot');
-    this.functions = { validateFn, isolateFn, revokeFn, freezeFn, freezeCheckFn, evidenceFn, ticketFn, failureFn, claimFn };
+    const failureFn = fn(
+      'Failure',
+      'tombstone-ticket.ts',
+      'Remediation: audit a failed workflow and page a person',
+      ticketEnv,
+      'failure',
+    );
+    const claimFn = fn(
+      'ClaimSlot',
+      'trigger.ts',
+      'Tombstone: claim a blast-radius slot for a held request',
+      {
+        INCIDENT_TABLE: props.incidentTable.tableName,
+        MAX_TOMBSTONES_PER_MINUTE: String(props.maxTombstonesPerMinute ?? 5),
+      },
+      'claimSlot',
+    );
+    this.functions = {
+      validateFn,
+      isolateFn,
+      revokeFn,
+      freezeFn,
+      freezeCheckFn,
+      evidenceFn,
+      ticketFn,
+      failureFn,
+      claimFn,
+    };
     this.grant(props, stack, name);
 
     // ---- definition
@@ -164,7 +211,9 @@ export class TombstoneWorkflow extends Construct {
       result: sfn.Result.fromObject({ attempt: 0, granted: false }),
       resultPath: '$.guard',
     });
-    const waitSlot = new sfn.Wait(this, 'Wait for a blast-radius slot', { time: sfn.WaitTime.duration(Duration.seconds(60)) });
+    const waitSlot = new sfn.Wait(this, 'Wait for a blast-radius slot', {
+      time: sfn.WaitTime.duration(Duration.seconds(60)),
+    });
     const claim = new tasks.LambdaInvoke(this, 'Claim a blast-radius slot', {
       lambdaFunction: claimFn.fn,
       payloadResponseOnly: true,
@@ -205,7 +254,10 @@ export class TombstoneWorkflow extends Construct {
       payload: sfn.TaskInput.fromObject({ 'target.$': '$.target', recheck: true, ...ctxPayload }),
       resultPath: '$.isolation',
     });
-    isolateAgain.addRetry({ ...transientRetry(6), errors: [ErrorNames.Transient, ErrorNames.EndpointUnreachable, ...LAMBDA_TRANSIENT] });
+    isolateAgain.addRetry({
+      ...transientRetry(6),
+      errors: [ErrorNames.Transient, ErrorNames.EndpointUnreachable, ...LAMBDA_TRANSIENT],
+    });
     isolate.addCatch(isolateAgain, {
       errors: [ErrorNames.Transient, ErrorNames.EndpointUnreachable, ...LAMBDA_TRANSIENT],
       resultPath: '$.isolationFirstAttempt',
@@ -242,7 +294,9 @@ export class TombstoneWorkflow extends Construct {
     });
     checkFreeze.addRetry(transientRetry());
     catchAll(checkFreeze);
-    const waitFreeze = new sfn.Wait(this, 'Wait for the instance to stop', { time: sfn.WaitTime.duration(Duration.seconds(5)) });
+    const waitFreeze = new sfn.Wait(this, 'Wait for the instance to stop', {
+      time: sfn.WaitTime.duration(Duration.seconds(5)),
+    });
     const countFreeze = new sfn.Pass(this, 'Count the freeze checks', {
       parameters: { 'attempt.$': 'States.MathAdd($.freezePoll.attempt, 1)' },
       resultPath: '$.freezePoll',
@@ -383,7 +437,9 @@ export class TombstoneWorkflow extends Construct {
     const definition = new sfn.Choice(this, 'Held by the guard?')
       .when(
         sfn.Condition.isPresent('$.held'),
-        new sfn.Choice(this, 'Held?').when(sfn.Condition.booleanEquals('$.held', true), startHolding).otherwise(validate),
+        new sfn.Choice(this, 'Held?')
+          .when(sfn.Condition.booleanEquals('$.held', true), startHolding)
+          .otherwise(validate),
       )
       .otherwise(main);
 
@@ -394,15 +450,20 @@ export class TombstoneWorkflow extends Construct {
       comment: 'Tombstone a session: isolate first, revoke, freeze, snapshot, evidence under legal hold, ticket',
       alarmTopic: props.alarmTopic,
     });
-    acknowledgeInvokeVersions(this.machine, Object.values(this.functions).map((f) => f.fn));
+    acknowledgeInvokeVersions(
+      this.machine,
+      Object.values(this.functions).map((f) => f.fn),
+    );
     const snapId = stack.resolve((props.snapshotMachine.node.defaultChild as CfnElement).logicalId) as string;
     Validations.of(this.machine.stateMachine).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${nagId(stack, `arn:<AWS::Partition>:states:${stack.region}:${stack.account}:execution:`)}{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${snapId}"}]}]}*]`,
-      reason: 'states:startExecution.sync describes and stops the child snapshot executions it starts (names made at run time).',
+      reason:
+        'states:startExecution.sync describes and stops the child snapshot executions it starts (names made at run time).',
     });
     Validations.of(this.machine.stateMachine).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'states:startExecution.sync needs events:PutTargets/PutRule on the Step Functions managed rule, whose ARN has no fixed name.',
+      reason:
+        'states:startExecution.sync needs events:PutTargets/PutRule on the Step Functions managed rule, whose ARN has no fixed name.',
     });
   }
 
@@ -412,19 +473,33 @@ export class TombstoneWorkflow extends Construct {
       fnc.fn.addToRolePolicy(new iam.PolicyStatement({ actions, resources: ['*'] }));
       Validations.of(fnc.fn.role!).acknowledge({ id: 'AwsSolutions-IAM5[Resource::*]', reason });
     };
-    const arns = (fnc: AidopsFunction, actions: string[], resources: string[], reason: string, conditions?: Record<string, unknown>) => {
+    const arns = (
+      fnc: AidopsFunction,
+      actions: string[],
+      resources: string[],
+      reason: string,
+      conditions?: Record<string, unknown>,
+    ) => {
       fnc.fn.addToRolePolicy(new iam.PolicyStatement({ actions, resources, conditions }));
       for (const r of resources.filter((x) => x.includes('*')))
         Validations.of(fnc.fn.role!).acknowledge({ id: `AwsSolutions-IAM5[Resource::${nagId(stack, r)}]`, reason });
     };
     const describe = 'EC2 Describe* calls do not support resource-level permissions.';
-    const runtime = 'Session instances, interfaces and volumes are created at run time; their ids are unknown at deploy.';
+    const runtime =
+      'Session instances, interfaces and volumes are created at run time; their ids are unknown at deploy.';
     const ec2Arn = (type: string) => `arn:aws:ec2:${stack.region}:${stack.account}:${type}/*`;
 
     any(f.validateFn!, ['ec2:DescribeInstances'], describe);
     any(
       f.isolateFn!,
-      ['ec2:DescribeInstances', 'ec2:DescribeInstanceAttribute', 'ec2:DescribeAddresses', 'ec2:DescribeNetworkInterfaces', 'ec2:DescribeNetworkAcls', 'ec2:DisassociateAddress'],
+      [
+        'ec2:DescribeInstances',
+        'ec2:DescribeInstanceAttribute',
+        'ec2:DescribeAddresses',
+        'ec2:DescribeNetworkInterfaces',
+        'ec2:DescribeNetworkAcls',
+        'ec2:DisassociateAddress',
+      ],
       `${describe} DisassociateAddress takes an association id, which has no ARN.`,
     );
     arns(
@@ -447,12 +522,26 @@ export class TombstoneWorkflow extends Construct {
 
     any(
       f.revokeFn!,
-      ['ec2:DescribeIamInstanceProfileAssociations', 'ec2:DisassociateIamInstanceProfile', 'secretsmanager:ListSecrets'],
+      [
+        'ec2:DescribeIamInstanceProfileAssociations',
+        'ec2:DisassociateIamInstanceProfile',
+        'secretsmanager:ListSecrets',
+      ],
       'These calls do not support resource-level permissions (association ids and ListSecrets have no ARN).',
     );
-    arns(f.revokeFn!, ['iam:GetInstanceProfile'], [`arn:aws:iam::${stack.account}:instance-profile/*`], 'Session instance profiles are created per session at run time.');
+    arns(
+      f.revokeFn!,
+      ['iam:GetInstanceProfile'],
+      [`arn:aws:iam::${stack.account}:instance-profile/*`],
+      'Session instance profiles are created per session at run time.',
+    );
     const roles = props.sessionRoleArns ?? [`arn:aws:iam::${stack.account}:role/*aidops-session*`];
-    arns(f.revokeFn!, ['iam:PutRolePolicy'], [...roles], 'Only session roles (by name pattern) may get the deny-before-now policy.');
+    arns(
+      f.revokeFn!,
+      ['iam:PutRolePolicy'],
+      [...roles],
+      'Only session roles (by name pattern) may get the deny-before-now policy.',
+    );
     arns(
       f.revokeFn!,
       ['secretsmanager:DeleteSecret'],
@@ -462,7 +551,11 @@ export class TombstoneWorkflow extends Construct {
     );
 
     for (const fr of [f.freezeFn!, f.freezeCheckFn!]) {
-      any(fr, ['ec2:DescribeInstances', 'ssm:DescribeInstanceInformation', 'ssm:GetCommandInvocation'], `${describe} SSM reads likewise.`);
+      any(
+        fr,
+        ['ec2:DescribeInstances', 'ssm:DescribeInstanceInformation', 'ssm:GetCommandInvocation'],
+        `${describe} SSM reads likewise.`,
+      );
       arns(fr, ['ec2:StopInstances'], [ec2Arn('instance')], runtime);
       arns(
         fr,

@@ -83,7 +83,11 @@ async function machineArn(c: Clients, name: string): Promise<string> {
 }
 
 /** An ARN, or a bare name: tried as a restore, then as a tombstone execution. */
-async function executionArn(c: Clients, ref: string, prefer: readonly string[] = [RESTORE_MACHINE, TOMBSTONE_MACHINE]): Promise<string> {
+async function executionArn(
+  c: Clients,
+  ref: string,
+  prefer: readonly string[] = [RESTORE_MACHINE, TOMBSTONE_MACHINE],
+): Promise<string> {
   if (ref.startsWith('arn:')) return ref;
   if (!/^[A-Za-z0-9_-]{1,80}$/.test(ref)) throw new UsageError(`not an execution name or ARN: ${ref}`);
   for (const m of prefer) {
@@ -116,7 +120,8 @@ async function tombstone(argv: string[], io: CliIo): Promise<number> {
   });
   if (!values.session && !values.instance) throw new UsageError('--session (or --instance) is required');
   if (!values.reason) throw new UsageError('--reason is required');
-  if (values.freeze && !['auto', 'stop', 'none'].includes(values.freeze)) throw new UsageError('--freeze must be auto, stop or none');
+  if (values.freeze && !['auto', 'stop', 'none'].includes(values.freeze))
+    throw new UsageError('--freeze must be auto, stop or none');
   const c = clients(values.endpoint);
   const requestedBy = who(io, values.as);
   const subject = values.session ?? values.instance!;
@@ -132,7 +137,9 @@ async function tombstone(argv: string[], io: CliIo): Promise<number> {
     ...(values.freeze ? { freeze: values.freeze } : {}),
   };
   const arn = await machineArn(c, TOMBSTONE_MACHINE);
-  const out = await call(c, () => c.sfn.send(new StartExecutionCommand({ stateMachineArn: arn, name, input: JSON.stringify(input) })));
+  const out = await call(c, () =>
+    c.sfn.send(new StartExecutionCommand({ stateMachineArn: arn, name, input: JSON.stringify(input) })),
+  );
   print(io, values.json, { executionArn: out.executionArn, name, input }, [
     `tombstone started${values['dry-run'] ? ' (DRY RUN: nothing will change)' : ''}: ${name}`,
     `  execution: ${out.executionArn}`,
@@ -151,7 +158,8 @@ async function restore(argv: string[], io: CliIo): Promise<number> {
     reason: { type: 'string' },
   });
   if (!values.session && !values.instance) throw new UsageError('--session (or --instance) is required');
-  if (values.before && Number.isNaN(Date.parse(values.before))) throw new UsageError(`--before must be an ISO 8601 time, got "${values.before}"`);
+  if (values.before && Number.isNaN(Date.parse(values.before)))
+    throw new UsageError(`--before must be an ISO 8601 time, got "${values.before}"`);
   const c = clients(values.endpoint);
   const requestedBy = who(io, values.as);
   const name = `restore-${values.session ?? values.instance}-${stamp()}`.slice(0, 80);
@@ -164,7 +172,9 @@ async function restore(argv: string[], io: CliIo): Promise<number> {
     requestedBy,
   };
   const arn = await machineArn(c, RESTORE_MACHINE);
-  const out = await call(c, () => c.sfn.send(new StartExecutionCommand({ stateMachineArn: arn, name, input: JSON.stringify(input) })));
+  const out = await call(c, () =>
+    c.sfn.send(new StartExecutionCommand({ stateMachineArn: arn, name, input: JSON.stringify(input) })),
+  );
   print(io, values.json, { executionArn: out.executionArn, name, input }, [
     `restore started: ${name} (it waits for approval)`,
     `  approve: aidops incident approve ${name} [--terminate]`,
@@ -197,18 +207,43 @@ async function answer(argv: string[], io: CliIo, approve: boolean): Promise<numb
   const comment = (values.comment as string | undefined) ?? '';
   if (approve) {
     const decision = (values as { terminate?: boolean }).terminate ? 'terminate' : 'release';
-    await call(c, () => c.sfn.send(new SendTaskSuccessCommand({ taskToken: token, output: JSON.stringify({ decision, approver, comment }) })));
-    print(io, values.json, { executionArn: arn, decision, approver }, [`approved (${decision}) by ${approver}: ${summary}`]);
+    await call(c, () =>
+      c.sfn.send(
+        new SendTaskSuccessCommand({ taskToken: token, output: JSON.stringify({ decision, approver, comment }) }),
+      ),
+    );
+    print(io, values.json, { executionArn: arn, decision, approver }, [
+      `approved (${decision}) by ${approver}: ${summary}`,
+    ]);
   } else {
     await call(c, () =>
-      c.sfn.send(new SendTaskFailureCommand({ taskToken: token, error: APPROVAL_REJECTED, cause: `rejected by ${approver}${comment ? `: ${comment}` : ''}` })),
+      c.sfn.send(
+        new SendTaskFailureCommand({
+          taskToken: token,
+          error: APPROVAL_REJECTED,
+          cause: `rejected by ${approver}${comment ? `: ${comment}` : ''}`,
+        }),
+      ),
     );
-    print(io, values.json, { executionArn: arn, decision: 'reject', approver }, [`rejected by ${approver}: ${summary} (the session stays quarantined)`]);
+    print(io, values.json, { executionArn: arn, decision: 'reject', approver }, [
+      `rejected by ${approver}: ${summary} (the session stays quarantined)`,
+    ]);
   }
-  await dynamoIncidentStore(c.ddb, (await c.ssm.send(new GetParameterCommand({ Name: INCIDENT_TABLE_PARAMETER }))).Parameter!.Value!)
+  await dynamoIncidentStore(
+    c.ddb,
+    (await c.ssm.send(new GetParameterCommand({ Name: INCIDENT_TABLE_PARAMETER }))).Parameter!.Value!,
+  )
     .deleteApproval(arn)
     .catch(() => undefined);
   return Exit.Ok;
+}
+
+interface StatusOutput {
+  packet?: { s3Uri?: string; versionId?: string; legalHold?: boolean };
+  opsItem?: { id?: string; url?: string };
+  snapshots?: { snapshotIds?: string[] };
+  quarantinedAt?: string;
+  outcome?: unknown;
 }
 
 async function status(argv: string[], io: CliIo): Promise<number> {
@@ -222,15 +257,20 @@ async function status(argv: string[], io: CliIo): Promise<number> {
   const entered = (h.events ?? []).filter((e) => String(e.type).endsWith('StateEntered'));
   const last = entered.at(-1) as (typeof entered)[number] & { stateName?: string };
   const current = last?.stateEnteredEventDetails?.name ?? last?.stateName ?? '-';
-  const output = d.output ? (JSON.parse(d.output) as Record<string, any>) : null;
+  const output = d.output ? (JSON.parse(d.output) as StatusOutput) : null;
   const obj = { executionArn: arn, status: d.status, currentStep: current, error: d.error, cause: d.cause, output };
-  const lines = [`${arn.split(':').slice(-2).join(' / ')}: ${d.status}${d.status === 'RUNNING' ? ` at "${current}"` : ''}`];
+  const lines = [
+    `${arn.split(':').slice(-2).join(' / ')}: ${d.status}${d.status === 'RUNNING' ? ` at "${current}"` : ''}`,
+  ];
   if (d.error) lines.push(`  error: ${d.error}: ${d.cause ?? ''}`);
-  if (output?.packet?.s3Uri) lines.push(`  evidence: ${output.packet.s3Uri} (version ${output.packet.versionId}, legal hold ${output.packet.legalHold})`);
+  if (output?.packet?.s3Uri)
+    lines.push(
+      `  evidence: ${output.packet.s3Uri} (version ${output.packet.versionId}, legal hold ${output.packet.legalHold})`,
+    );
   if (output?.opsItem?.id) lines.push(`  OpsItem:  ${output.opsItem.id} ${output.opsItem.url ?? ''}`);
   if (output?.snapshots?.snapshotIds) lines.push(`  snapshots: ${output.snapshots.snapshotIds.join(', ') || '-'}`);
   if (output?.quarantinedAt) lines.push(`  quarantined at ${output.quarantinedAt}`);
-  if (output?.outcome) lines.push(`  outcome: ${output.outcome}`);
+  if (output?.outcome) lines.push(`  outcome: ${JSON.stringify(output.outcome)}`);
   print(io, values.json, obj, lines);
   return d.status === 'FAILED' || d.status === 'TIMED_OUT' || d.status === 'ABORTED' ? Exit.Rejected : Exit.Ok;
 }

@@ -21,7 +21,12 @@ import { PluginId, PluginVersion } from './registry.ts';
 export const APPROVAL_DENIED_ERROR = 'ApprovalDenied';
 
 /** Reason codes the workflow itself decides (the verifier's are in errors.ts). */
-export const WorkflowReasons = ['APPROVAL_DENIED', 'APPROVAL_TIMEOUT', 'APPROVAL_INVALID', 'REGISTRY_CONFLICT'] as const;
+export const WorkflowReasons = [
+  'APPROVAL_DENIED',
+  'APPROVAL_TIMEOUT',
+  'APPROVAL_INVALID',
+  'REGISTRY_CONFLICT',
+] as const;
 
 const Refusal = z.strictObject({
   pluginId: PluginId,

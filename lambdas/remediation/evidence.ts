@@ -7,7 +7,12 @@
  * and this workflow's own timeline.
  */
 import { createHash } from 'node:crypto';
-import { CreateTagsCommand, DescribeInstancesCommand, DescribeSnapshotsCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import {
+  CreateTagsCommand,
+  DescribeInstancesCommand,
+  DescribeSnapshotsCommand,
+  type EC2Client,
+} from '@aws-sdk/client-ec2';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import {
   GetObjectCommand,
@@ -101,7 +106,14 @@ export async function listAuditObjects(
   let truncated = false;
   do {
     const page = await awsCall('s3:ListObjectVersions', () =>
-      s3.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionMarker })),
+      s3.send(
+        new ListObjectVersionsCommand({
+          Bucket: bucket,
+          Prefix: prefix,
+          KeyMarker: keyMarker,
+          VersionIdMarker: versionMarker,
+        }),
+      ),
     );
     for (const v of page.Versions ?? []) {
       if (!v.Key || !v.VersionId) continue;
@@ -148,7 +160,8 @@ export async function executionTimeline(sfn: SFNClient, executionArn: string): P
       if (!/StateEntered|StateExited|Retried|Failed|Caught|ExecutionStarted|TaskSubmitted/.test(type)) continue;
       const ev = e as typeof e & { stateName?: string; error?: string };
       const state = e.stateEnteredEventDetails?.name ?? e.stateExitedEventDetails?.name ?? ev.stateName;
-      const time = e.timestamp instanceof Date ? e.timestamp.toISOString() : new Date(Number(e.timestamp) * 1000).toISOString();
+      const time =
+        e.timestamp instanceof Date ? e.timestamp.toISOString() : new Date(Number(e.timestamp) * 1000).toISOString();
       out.push({ time, type, ...(state ? { state } : {}), ...(ev.error ? { error: ev.error } : {}) });
     }
     next = page.nextToken;
@@ -156,7 +169,10 @@ export async function executionTimeline(sfn: SFNClient, executionArn: string): P
   return out;
 }
 
-export async function writeEvidence(deps: EvidenceDeps, input: z.output<typeof EvidenceInput>): Promise<EvidenceResult> {
+export async function writeEvidence(
+  deps: EvidenceDeps,
+  input: z.output<typeof EvidenceInput>,
+): Promise<EvidenceResult> {
   const now = (deps.now ?? (() => new Date()))();
   const t = input.target as unknown as Target;
   const isolation = input.isolation as unknown as IsolationResult;
@@ -175,7 +191,9 @@ export async function writeEvidence(deps: EvidenceDeps, input: z.output<typeof E
   const snapshotIds = input.snapshots?.snapshotIds ?? [];
   const snaps =
     snapshotIds.length > 0
-      ? await awsCall('ec2:DescribeSnapshots', () => deps.ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: snapshotIds })))
+      ? await awsCall('ec2:DescribeSnapshots', () =>
+          deps.ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: snapshotIds })),
+        )
       : { Snapshots: [] };
   const auditObjects = t.sessionId
     ? await listAuditObjects(deps.s3, cfg.bucket, cfg.auditPrefix ?? 'audit/', t.sessionId)
@@ -261,8 +279,20 @@ export async function writeEvidence(deps: EvidenceDeps, input: z.output<typeof E
   const sha256 = createHash('sha256').update(body).digest('hex');
   const s3Uri = `s3://${cfg.bucket}/${key}`;
   const url = consoleUrl.s3Object(region, cfg.bucket, key);
-  const ctx: StepContext = { executionId: t.executionId, stateMachine: input.stateMachine, sessionId: t.sessionId, requestedBy: t.request.requestedBy };
-  const base = { bucket: cfg.bucket, key, s3Uri, url, auditObjects: auditObjects.objects.length, timelineEntries: timeline.length };
+  const ctx: StepContext = {
+    executionId: t.executionId,
+    stateMachine: input.stateMachine,
+    sessionId: t.sessionId,
+    requestedBy: t.request.requestedBy,
+  };
+  const base = {
+    bucket: cfg.bucket,
+    key,
+    s3Uri,
+    url,
+    auditObjects: auditObjects.objects.length,
+    timelineEntries: timeline.length,
+  };
 
   if (dryRun) {
     await audit(deps.eventBridge, deps.busName, [stepEvent(ctx, 'Write the evidence packet (dry run)', 'succeeded')]);
@@ -287,10 +317,14 @@ export async function writeEvidence(deps: EvidenceDeps, input: z.output<typeof E
   } catch (e) {
     if (!(e instanceof ObjectExistsError)) throw e;
     // A retried step: the first packet stands (it cannot be replaced anyway).
-    const head = await awsCall('s3:HeadObject', () => deps.s3.send(new HeadObjectCommand({ Bucket: cfg.bucket, Key: key })));
+    const head = await awsCall('s3:HeadObject', () =>
+      deps.s3.send(new HeadObjectCommand({ Bucket: cfg.bucket, Key: key })),
+    );
     versionId = head.VersionId ?? '';
     const obj = await deps.s3.send(new GetObjectCommand({ Bucket: cfg.bucket, Key: key, VersionId: versionId }));
-    written = createHash('sha256').update(await obj.Body!.transformToByteArray()).digest('hex');
+    written = createHash('sha256')
+      .update(await obj.Body!.transformToByteArray())
+      .digest('hex');
     reused = true;
   }
   // The hold is what keeps the packet past its retention; make sure it is on (a retried write may predate it).
@@ -301,9 +335,14 @@ export async function writeEvidence(deps: EvidenceDeps, input: z.output<typeof E
     await awsCall('s3:PutObjectLegalHold', () => legalHold(deps.s3, cfg.bucket, key, versionId, true));
   await awsCall('ec2:CreateTags', () =>
     deps.ec2.send(
-      new CreateTagsCommand({ Resources: [t.instanceId], Tags: [{ Key: RemediationTags.EvidencePacket, Value: `${s3Uri}`.slice(0, 256) }] }),
+      new CreateTagsCommand({
+        Resources: [t.instanceId],
+        Tags: [{ Key: RemediationTags.EvidencePacket, Value: `${s3Uri}`.slice(0, 256) }],
+      }),
     ),
   );
-  await audit(deps.eventBridge, deps.busName, [stepEvent(ctx, 'Write the evidence packet under legal hold', 'succeeded')]);
+  await audit(deps.eventBridge, deps.busName, [
+    stepEvent(ctx, 'Write the evidence packet under legal hold', 'succeeded'),
+  ]);
   return { ...base, dryRun, versionId, sha256: written, legalHold: true, reused };
 }

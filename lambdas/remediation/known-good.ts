@@ -30,7 +30,12 @@ export function knownGoodExecutionName(sessionId: string, bucket: number): strin
   return `kg-${sessionId.slice(0, 64)}-${bucket}`.slice(0, 80);
 }
 
-export async function startKnownGood(ec2: EC2Client, sfn: SFNClient, cfg: KnownGoodConfig, now: Date = new Date()): Promise<KnownGoodResult> {
+export async function startKnownGood(
+  ec2: EC2Client,
+  sfn: SFNClient,
+  cfg: KnownGoodConfig,
+  now: Date = new Date(),
+): Promise<KnownGoodResult> {
   const started: KnownGoodResult['started'] = [];
   const skipped: KnownGoodResult['skipped'] = [];
   let considered = 0;
@@ -73,7 +78,9 @@ export async function startKnownGood(ec2: EC2Client, sfn: SFNClient, cfg: KnownG
       };
       try {
         await awsCall('states:StartExecution', () =>
-          sfn.send(new StartExecutionCommand({ stateMachineArn: cfg.snapshotMachineArn, name, input: JSON.stringify(input) })),
+          sfn.send(
+            new StartExecutionCommand({ stateMachineArn: cfg.snapshotMachineArn, name, input: JSON.stringify(input) }),
+          ),
         );
         started.push({ sessionId, executionName: name });
       } catch (e) {

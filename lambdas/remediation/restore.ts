@@ -127,13 +127,17 @@ async function readPacket(s3: S3Client, uri: string): Promise<{ packet: PacketVi
   }
 }
 
-function rootOf(i: { RootDeviceName?: string; BlockDeviceMappings?: { DeviceName?: string; Ebs?: { VolumeId?: string } }[] }) {
+function rootOf(i: {
+  RootDeviceName?: string;
+  BlockDeviceMappings?: { DeviceName?: string; Ebs?: { VolumeId?: string } }[];
+}) {
   const maps = i.BlockDeviceMappings ?? [];
   const m = maps.find((b) => b.DeviceName === i.RootDeviceName) ?? maps[0];
   return { device: m?.DeviceName ?? i.RootDeviceName ?? '/dev/xvda', volumeId: m?.Ebs?.VolumeId ?? null };
 }
 
-const time = (s: Snapshot) => (s.StartTime instanceof Date ? s.StartTime.getTime() : Date.parse(String(s.StartTime ?? 0)));
+const time = (s: Snapshot) =>
+  s.StartTime instanceof Date ? s.StartTime.getTime() : Date.parse(String(s.StartTime ?? 0));
 
 export async function planRestore(deps: RestoreDeps, input: z.output<typeof PlanInput>): Promise<RestorePlan> {
   const request = parseOrThrow(RestoreRequest, input.request, 'restore request');
@@ -206,7 +210,8 @@ export async function planRestore(deps: RestoreDeps, input: z.output<typeof Plan
       );
     }
   }
-  if (chosen.State !== 'completed') throw new SnapshotNotUsableError(`snapshot ${chosen.SnapshotId} is ${chosen.State}`);
+  if (chosen.State !== 'completed')
+    throw new SnapshotNotUsableError(`snapshot ${chosen.SnapshotId} is ${chosen.State}`);
   const plan: RestorePlan = {
     executionId: input.executionId,
     request,
@@ -227,7 +232,9 @@ export async function planRestore(deps: RestoreDeps, input: z.output<typeof Plan
     instanceProfileArn,
     chosenBefore: before.toISOString(),
   };
-  await audit(deps.eventBridge, deps.busName, [stepEvent(ctxOf(plan), `Choose the snapshot: ${plan.snapshot.id}`, 'succeeded')]);
+  await audit(deps.eventBridge, deps.busName, [
+    stepEvent(ctxOf(plan), `Choose the snapshot: ${plan.snapshot.id}`, 'succeeded'),
+  ]);
   return plan;
 }
 
@@ -239,7 +246,10 @@ export const ApprovalRequestInput = z.strictObject({
 });
 
 /** Parks the approval: the token goes to the incident table (for `aidops incident approve`) and to SNS. */
-export async function requestApproval(deps: RestoreDeps, input: z.output<typeof ApprovalRequestInput>): Promise<{ requested: true }> {
+export async function requestApproval(
+  deps: RestoreDeps,
+  input: z.output<typeof ApprovalRequestInput>,
+): Promise<{ requested: true }> {
   const plan = input.plan as unknown as RestorePlan;
   const now = (deps.now ?? (() => new Date()))();
   const summary = `restore ${plan.sessionId ?? plan.instanceId} (${plan.instanceId}) from ${plan.snapshot.id} taken ${plan.snapshot.startTime ?? '?'}`;
@@ -302,7 +312,10 @@ export interface ReplaceProgress {
  * instance if stopped (it is still quarantined), then start the replacement task
  * (idempotent by client token), then report the task's state.
  */
-export async function advanceReplacement(deps: RestoreDeps, input: z.output<typeof ReplaceInput>): Promise<ReplaceProgress> {
+export async function advanceReplacement(
+  deps: RestoreDeps,
+  input: z.output<typeof ReplaceInput>,
+): Promise<ReplaceProgress> {
   const plan = input.plan as unknown as RestorePlan;
   parseOrThrow(ApprovalDecision, input.approval, 'approval decision');
   const replacer = deps.replacer!;
@@ -324,14 +337,25 @@ export async function advanceReplacement(deps: RestoreDeps, input: z.output<type
   const state = cur.Reservations?.[0]?.Instances?.[0]?.State?.Name ?? 'unknown';
   if (state === 'stopped') {
     // Replacing a root volume needs a running instance; it is still on the quarantine group.
-    await awsCall('ec2:StartInstances', () => deps.ec2.send(new StartInstancesCommand({ InstanceIds: [plan.instanceId] })));
+    await awsCall('ec2:StartInstances', () =>
+      deps.ec2.send(new StartInstancesCommand({ InstanceIds: [plan.instanceId] })),
+    );
     return { phase: 'starting-instance', taskId: null, taskState: null, replacer: replacer.name, done: false };
   }
-  if (state !== 'running') return { phase: 'starting-instance', taskId: null, taskState: state, replacer: replacer.name, done: false };
+  if (state !== 'running')
+    return { phase: 'starting-instance', taskId: null, taskState: state, replacer: replacer.name, done: false };
   const clientToken = `${plan.executionId.split(':').pop()}`.slice(0, 64);
   const t = await replacer.start(deps.ec2, { instanceId: plan.instanceId, snapshotId: plan.snapshot.id, clientToken });
-  await audit(deps.eventBridge, deps.busName, [stepEvent(ctxOf(plan), `Replace the root volume from ${plan.snapshot.id} (${replacer.name})`, 'started')]);
-  return { phase: t.state === 'succeeded' ? 'done' : 'replacing', taskId: t.taskId, taskState: t.state, replacer: replacer.name, done: t.state === 'succeeded' };
+  await audit(deps.eventBridge, deps.busName, [
+    stepEvent(ctxOf(plan), `Replace the root volume from ${plan.snapshot.id} (${replacer.name})`, 'started'),
+  ]);
+  return {
+    phase: t.state === 'succeeded' ? 'done' : 'replacing',
+    taskId: t.taskId,
+    taskState: t.state,
+    replacer: replacer.name,
+    done: t.state === 'succeeded',
+  };
 }
 
 export const CheckInstanceInput = z.strictObject({ plan: z.looseObject({}) });
@@ -345,7 +369,10 @@ export interface InstanceCheck {
 }
 
 /** After the replacement: running, a new root volume, and still isolated (release comes next). */
-export async function checkInstance(deps: RestoreDeps & { quarantineGroupId: string }, input: z.output<typeof CheckInstanceInput>): Promise<InstanceCheck> {
+export async function checkInstance(
+  deps: RestoreDeps & { quarantineGroupId: string },
+  input: z.output<typeof CheckInstanceInput>,
+): Promise<InstanceCheck> {
   const plan = input.plan as unknown as RestorePlan;
   const cur = await awsCall('ec2:DescribeInstances', () =>
     deps.ec2.send(new DescribeInstancesCommand({ InstanceIds: [plan.instanceId] })),
@@ -359,7 +386,11 @@ export async function checkInstance(deps: RestoreDeps & { quarantineGroupId: str
   const rootReplaced = !!root.volumeId && root.volumeId !== plan.rootVolumeId;
   const healthy = state === 'running' && rootReplaced;
   await audit(deps.eventBridge, deps.busName, [
-    stepEvent(ctxOf(plan), `Check the instance: ${state}, root ${root.volumeId ?? '-'}`, healthy ? 'succeeded' : 'failed'),
+    stepEvent(
+      ctxOf(plan),
+      `Check the instance: ${state}, root ${root.volumeId ?? '-'}`,
+      healthy ? 'succeeded' : 'failed',
+    ),
   ]);
   return { healthy, state, rootVolumeId: root.volumeId, rootReplaced, onlyQuarantine };
 }
@@ -407,7 +438,9 @@ export async function release(deps: RestoreDeps, input: z.output<typeof FinishIn
   }
   if (!plan.terminationProtectionBefore) {
     await awsCall('ec2:ModifyInstanceAttribute', () =>
-      deps.ec2.send(new ModifyInstanceAttributeCommand({ InstanceId: plan.instanceId, DisableApiTermination: { Value: false } })),
+      deps.ec2.send(
+        new ModifyInstanceAttributeCommand({ InstanceId: plan.instanceId, DisableApiTermination: { Value: false } }),
+      ),
     );
   }
   let associated = false;
@@ -426,7 +459,10 @@ export async function release(deps: RestoreDeps, input: z.output<typeof FinishIn
       // Tokens issued from now on pass the deny-before-now statement; the old ones stay revoked.
       await awsCall('ec2:AssociateIamInstanceProfile', () =>
         deps.ec2.send(
-          new AssociateIamInstanceProfileCommand({ InstanceId: plan.instanceId, IamInstanceProfile: { Arn: plan.instanceProfileArn! } }),
+          new AssociateIamInstanceProfileCommand({
+            InstanceId: plan.instanceId,
+            IamInstanceProfile: { Arn: plan.instanceProfileArn! },
+          }),
         ),
       );
     }
@@ -464,7 +500,12 @@ export async function release(deps: RestoreDeps, input: z.output<typeof FinishIn
     `Restored from ${plan.snapshot.id}; approved by ${approval.approver}${approval.comment ? `: ${approval.comment}` : ''}.`,
     `Groups restored: ${JSON.stringify(restored)}`,
   ]);
-  return { released: true, groupsRestored: restored, terminationProtection: plan.terminationProtectionBefore, instanceProfileAssociated: associated };
+  return {
+    released: true,
+    groupsRestored: restored,
+    terminationProtection: plan.terminationProtectionBefore,
+    instanceProfileAssociated: associated,
+  };
 }
 
 /** The approver chose to end the session: the volumes stay (DeleteOnTermination is off), as do the snapshots. */
@@ -472,13 +513,21 @@ export async function terminate(deps: RestoreDeps, input: z.output<typeof Finish
   const plan = input.plan as unknown as RestorePlan;
   const approval = parseOrThrow(ApprovalDecision, input.approval, 'approval decision');
   await awsCall('ec2:ModifyInstanceAttribute', () =>
-    deps.ec2.send(new ModifyInstanceAttributeCommand({ InstanceId: plan.instanceId, DisableApiTermination: { Value: false } })),
+    deps.ec2.send(
+      new ModifyInstanceAttributeCommand({ InstanceId: plan.instanceId, DisableApiTermination: { Value: false } }),
+    ),
   );
-  await awsCall('ec2:TerminateInstances', () => deps.ec2.send(new TerminateInstancesCommand({ InstanceIds: [plan.instanceId] })));
+  await awsCall('ec2:TerminateInstances', () =>
+    deps.ec2.send(new TerminateInstancesCommand({ InstanceIds: [plan.instanceId] })),
+  );
   if (plan.sessionId) await deps.store?.releaseSession(plan.sessionId);
   await audit(deps.eventBridge, deps.busName, [
     stepEvent(ctxOf(plan), `Terminate the instance (approved by ${approval.approver})`, 'succeeded'),
-    newEvent('health', { source: REMEDIATION_SOURCE, sessionId: plan.sessionId, detail: { type: 'lifecycle', state: 'stopped', reason: 'terminated after incident' } }),
+    newEvent('health', {
+      source: REMEDIATION_SOURCE,
+      sessionId: plan.sessionId,
+      detail: { type: 'lifecycle', state: 'stopped', reason: 'terminated after incident' },
+    }),
   ]);
   await notify(deps, `aidops: session ${plan.sessionId ?? plan.instanceId} terminated`, [
     `Approved by ${approval.approver}${approval.comment ? `: ${approval.comment}` : ''}. Volumes and snapshots are kept.`,
@@ -492,18 +541,27 @@ export const KeepInput = z.strictObject({
 });
 
 /** Rejected (or no answer in time): nothing changes, the session stays quarantined. */
-export async function keepQuarantined(deps: RestoreDeps, input: z.output<typeof KeepInput>): Promise<{ outcome: 'rejected' | 'timed-out'; reason: string }> {
+export async function keepQuarantined(
+  deps: RestoreDeps,
+  input: z.output<typeof KeepInput>,
+): Promise<{ outcome: 'rejected' | 'timed-out'; reason: string }> {
   const plan = input.plan as unknown as RestorePlan;
   const outcome = input.rejection.Error === APPROVAL_REJECTED ? 'rejected' : 'timed-out';
   const reason = (input.rejection.Cause ?? '').slice(0, 512);
-  await audit(deps.eventBridge, deps.busName, [stepEvent(ctxOf(plan), `Restore ${outcome}: keep the session quarantined`, 'succeeded')]);
-  await notify(deps, `aidops: restore of ${plan.sessionId ?? plan.instanceId} ${outcome}`, [`The session stays quarantined. ${reason}`]);
+  await audit(deps.eventBridge, deps.busName, [
+    stepEvent(ctxOf(plan), `Restore ${outcome}: keep the session quarantined`, 'succeeded'),
+  ]);
+  await notify(deps, `aidops: restore of ${plan.sessionId ?? plan.instanceId} ${outcome}`, [
+    `The session stays quarantined. ${reason}`,
+  ]);
   return { outcome, reason };
 }
 
 async function notify(deps: RestoreDeps, subject: string, lines: string[]): Promise<void> {
   if (!deps.sns || !deps.topicArn) return;
   await awsCall('sns:Publish', () =>
-    deps.sns!.send(new PublishCommand({ TopicArn: deps.topicArn, Subject: subject.slice(0, 99), Message: lines.join('\n') })),
+    deps.sns!.send(
+      new PublishCommand({ TopicArn: deps.topicArn, Subject: subject.slice(0, 99), Message: lines.join('\n') }),
+    ),
   );
 }

@@ -21,7 +21,10 @@ export interface ReplaceRootVolumeTask {
 
 export interface RootVolumeReplacer {
   readonly name: string;
-  start(ec2: EC2Client, req: { instanceId: string; snapshotId: string; clientToken: string }): Promise<ReplaceRootVolumeTask>;
+  start(
+    ec2: EC2Client,
+    req: { instanceId: string; snapshotId: string; clientToken: string },
+  ): Promise<ReplaceRootVolumeTask>;
   describe(ec2: EC2Client, taskId: string): Promise<ReplaceRootVolumeTask>;
 }
 

@@ -51,13 +51,20 @@ export async function openTicket(deps: TicketDeps, input: z.output<typeof Ticket
   const region = regionOf();
   const account = t.executionId.split(':')[4] ?? '';
   const title = ticketTitle(t);
-  const ctx: StepContext = { executionId: t.executionId, stateMachine: input.stateMachine, sessionId: t.sessionId, requestedBy: t.request.requestedBy };
+  const ctx: StepContext = {
+    executionId: t.executionId,
+    stateMachine: input.stateMachine,
+    sessionId: t.sessionId,
+    requestedBy: t.request.requestedBy,
+  };
   if (t.request.dryRun) {
     await audit(deps.eventBridge, deps.busName, [stepEvent(ctx, 'Open the incident ticket (dry run)', 'succeeded')]);
     return { dryRun: true, opsItemId: null, opsItemUrl: null, notified: false, reused: false };
   }
   const found = await awsCall('ssm:DescribeOpsItems', () =>
-    deps.ssm.send(new DescribeOpsItemsCommand({ OpsItemFilters: [{ Key: 'Title', Operator: 'Equal', Values: [title] }] })),
+    deps.ssm.send(
+      new DescribeOpsItemsCommand({ OpsItemFilters: [{ Key: 'Title', Operator: 'Equal', Values: [title] }] }),
+    ),
   );
   let opsItemId = found.OpsItemSummaries?.find((s) => s.Title === title)?.OpsItemId ?? null;
   const reused = opsItemId !== null;
@@ -82,7 +89,9 @@ export async function openTicket(deps: TicketDeps, input: z.output<typeof Ticket
             `Evidence packet (legal hold): ${ev.s3Uri} version ${ev.versionId ?? '-'} sha256 ${ev.sha256}`,
             `Snapshots: ${snapshotIds.join(', ') || '-'}`,
             `Execution: ${t.executionId}`,
-          ].join('\n').slice(0, 2048),
+          ]
+            .join('\n')
+            .slice(0, 2048),
           OperationalData: {
             '/aws/resources': { Type: 'SearchableString', Value: JSON.stringify(resources) },
             'aidops:incident-id': { Type: 'SearchableString', Value: t.incidentId },
@@ -157,7 +166,9 @@ export async function recordFailure(
     sessionId: sessionId && /^[A-Za-z0-9][A-Za-z0-9._:-]*$/.test(sessionId) ? sessionId.slice(0, 128) : null,
     requestedBy: typeof req.requestedBy === 'string' && req.requestedBy ? req.requestedBy : undefined,
   };
-  await audit(deps.eventBridge, deps.busName, [stepEvent(ctx, `${machine} failed`, 'failed', { error: `${error}: ${cause}` })]);
+  await audit(deps.eventBridge, deps.busName, [
+    stepEvent(ctx, `${machine} failed`, 'failed', { error: `${error}: ${cause}` }),
+  ]);
   let paged = false;
   if (input.page && deps.topicArn) {
     await awsCall('sns:Publish', () =>

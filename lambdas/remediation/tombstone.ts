@@ -12,8 +12,10 @@
  * state. A dry run makes every read and returns what it would change (`planned`).
  */
 import {
-  type DescribeAddressesCommandOutput,
+  CreateNetworkAclCommand,
+  CreateTagsCommand,
   DescribeAddressesCommand,
+  type DescribeAddressesCommandOutput,
   DescribeIamInstanceProfileAssociationsCommand,
   DescribeInstanceAttributeCommand,
   DescribeInstancesCommand,
@@ -21,8 +23,6 @@ import {
   DescribeNetworkInterfacesCommand,
   DisassociateAddressCommand,
   DisassociateIamInstanceProfileCommand,
-  CreateNetworkAclCommand,
-  CreateTagsCommand,
   type EC2Client,
   ModifyInstanceAttributeCommand,
   ModifyNetworkInterfaceAttributeCommand,
@@ -294,8 +294,16 @@ export async function isolate(deps: IsolateDeps, input: z.output<typeof IsolateI
   let quarantineAppliedAt: string | null = null;
   if (dryRun) {
     for (const id of toMove) {
-      planned.push({ action: 'ec2:ModifyNetworkInterfaceAttribute', resource: id, detail: `groups → [${config.transitionGroupId}] (transition)` });
-      planned.push({ action: 'ec2:ModifyNetworkInterfaceAttribute', resource: id, detail: `groups → [${q}] (quarantine)` });
+      planned.push({
+        action: 'ec2:ModifyNetworkInterfaceAttribute',
+        resource: id,
+        detail: `groups → [${config.transitionGroupId}] (transition)`,
+      });
+      planned.push({
+        action: 'ec2:ModifyNetworkInterfaceAttribute',
+        resource: id,
+        detail: `groups → [${q}] (quarantine)`,
+      });
     }
   } else {
     // All interfaces at once: the per-interface order (transition, then quarantine) is what matters.
@@ -317,16 +325,28 @@ export async function isolate(deps: IsolateDeps, input: z.output<typeof IsolateI
   );
   const protectedBefore = tp.DisableApiTermination?.Value === true;
   if (!protectedBefore) {
-    if (dryRun) planned.push({ action: 'ec2:ModifyInstanceAttribute', resource: t.instanceId, detail: 'DisableApiTermination → true' });
+    if (dryRun)
+      planned.push({
+        action: 'ec2:ModifyInstanceAttribute',
+        resource: t.instanceId,
+        detail: 'DisableApiTermination → true',
+      });
     else
       await awsCall('ec2:ModifyInstanceAttribute', () =>
-        ec2.send(new ModifyInstanceAttributeCommand({ InstanceId: t.instanceId, DisableApiTermination: { Value: true } })),
+        ec2.send(
+          new ModifyInstanceAttributeCommand({ InstanceId: t.instanceId, DisableApiTermination: { Value: true } }),
+        ),
       );
   }
   const dot = t.volumes.filter((v) => v.deleteOnTermination && v.device);
   if (dot.length > 0) {
     if (dryRun)
-      for (const v of dot) planned.push({ action: 'ec2:ModifyInstanceAttribute', resource: v.id, detail: `${v.device} DeleteOnTermination → false` });
+      for (const v of dot)
+        planned.push({
+          action: 'ec2:ModifyInstanceAttribute',
+          resource: v.id,
+          detail: `${v.device} DeleteOnTermination → false`,
+        });
     else
       await awsCall('ec2:ModifyInstanceAttribute', () =>
         ec2.send(
@@ -342,9 +362,14 @@ export async function isolate(deps: IsolateDeps, input: z.output<typeof IsolateI
   );
   const elasticIps = (addrs.Addresses ?? [])
     .filter((a) => a.AssociationId)
-    .map((a) => ({ allocationId: a.AllocationId ?? null, associationId: a.AssociationId!, publicIp: a.PublicIp ?? null }));
+    .map((a) => ({
+      allocationId: a.AllocationId ?? null,
+      associationId: a.AssociationId!,
+      publicIp: a.PublicIp ?? null,
+    }));
   for (const a of elasticIps) {
-    if (dryRun) planned.push({ action: 'ec2:DisassociateAddress', resource: a.associationId, detail: a.publicIp ?? '' });
+    if (dryRun)
+      planned.push({ action: 'ec2:DisassociateAddress', resource: a.associationId, detail: a.publicIp ?? '' });
     else
       await awsCall('ec2:DisassociateAddress', async () => {
         try {
@@ -356,7 +381,8 @@ export async function isolate(deps: IsolateDeps, input: z.output<typeof IsolateI
         }
       });
   }
-  const networkAcl = t.request.isolateSubnet && t.subnetId && t.vpcId ? await isolateSubnet(ec2, t, dryRun, planned) : null;
+  const networkAcl =
+    t.request.isolateSubnet && t.subnetId && t.vpcId ? await isolateSubnet(ec2, t, dryRun, planned) : null;
 
   if (!dryRun) {
     const tags: { Key: string; Value: string }[] = [
@@ -365,7 +391,8 @@ export async function isolate(deps: IsolateDeps, input: z.output<typeof IsolateI
     ];
     const original = JSON.stringify(t.originalGroups);
     // Tag values are at most 256 characters; the packet keeps the groups either way.
-    if (!t.alreadyQuarantined && original.length <= 256) tags.push({ Key: RemediationTags.PreQuarantineGroups, Value: original });
+    if (!t.alreadyQuarantined && original.length <= 256)
+      tags.push({ Key: RemediationTags.PreQuarantineGroups, Value: original });
     await awsCall('ec2:CreateTags', () => ec2.send(new CreateTagsCommand({ Resources: [t.instanceId], Tags: tags })));
   }
 
@@ -373,21 +400,35 @@ export async function isolate(deps: IsolateDeps, input: z.output<typeof IsolateI
   if (!dryRun) {
     const open = eniIds.filter((id) => !onlyQuarantine(after[id], q));
     if (open.length > 0)
-      throw new IsolationIncompleteError(`interfaces not on the quarantine group alone: ${open.join(', ')}`, { open, after });
+      throw new IsolationIncompleteError(`interfaces not on the quarantine group alone: ${open.join(', ')}`, {
+        open,
+        after,
+      });
   }
   const finished = now();
-  const ctx: StepContext = { executionId: t.executionId, stateMachine: input.stateMachine, sessionId: t.sessionId, requestedBy: t.request.requestedBy };
+  const ctx: StepContext = {
+    executionId: t.executionId,
+    stateMachine: input.stateMachine,
+    sessionId: t.sessionId,
+    requestedBy: t.request.requestedBy,
+  };
   const suffix = dryRun ? ' (dry run)' : '';
   const events = [
     stepEvent(ctx, `Validate the request${suffix}`, 'succeeded', { time: new Date(t.validatedAt) }),
-    stepEvent(ctx, `Isolate the instance${suffix}`, 'succeeded', { durationMs: finished.getTime() - started.getTime() }),
+    stepEvent(ctx, `Isolate the instance${suffix}`, 'succeeded', {
+      durationMs: finished.getTime() - started.getTime(),
+    }),
   ];
   if (!dryRun)
     events.push(
       newEvent('health', {
         source: REMEDIATION_SOURCE,
         sessionId: t.sessionId,
-        detail: { type: 'lifecycle', state: 'quarantined', reason: `${t.incidentId}: ${t.request.reason}`.slice(0, 1024) },
+        detail: {
+          type: 'lifecycle',
+          state: 'quarantined',
+          reason: `${t.incidentId}: ${t.request.reason}`.slice(0, 1024),
+        },
       }),
     );
   await audit(deps.eventBridge, deps.busName, events);
@@ -521,11 +562,20 @@ export async function revokeCredentials(deps: RevokeDeps, input: z.output<typeof
     role = ip.InstanceProfile?.Roles?.[0]?.RoleName ?? null;
     if (role) {
       policyName = revocationPolicyName(t.instanceId);
-      if (dryRun) planned.push({ action: 'iam:PutRolePolicy', resource: role, detail: `${policyName}: deny tokens issued before now` });
+      if (dryRun)
+        planned.push({
+          action: 'iam:PutRolePolicy',
+          resource: role,
+          detail: `${policyName}: deny tokens issued before now`,
+        });
       else
         await awsCall('iam:PutRolePolicy', () =>
           deps.iam.send(
-            new PutRolePolicyCommand({ RoleName: role!, PolicyName: policyName!, PolicyDocument: revocationPolicy(instanceArn, now) }),
+            new PutRolePolicyCommand({
+              RoleName: role!,
+              PolicyName: policyName!,
+              PolicyDocument: revocationPolicy(instanceArn, now),
+            }),
           ),
         );
     }
@@ -574,19 +624,33 @@ export async function revokeCredentials(deps: RevokeDeps, input: z.output<typeof
           secrets.push({ arn: s.ARN, name: s.Name ?? '', action: 'already-deleted' });
           continue;
         }
-        if (dryRun) planned.push({ action: 'secretsmanager:DeleteSecret', resource: s.ARN, detail: 'scheduled deletion (recoverable)' });
+        if (dryRun)
+          planned.push({
+            action: 'secretsmanager:DeleteSecret',
+            resource: s.ARN,
+            detail: 'scheduled deletion (recoverable)',
+          });
         else
           await awsCall('secretsmanager:DeleteSecret', () =>
-            deps.secrets.send(new DeleteSecretCommand({ SecretId: s.ARN!, RecoveryWindowInDays: deps.secretRecoveryDays ?? 30 })),
+            deps.secrets.send(
+              new DeleteSecretCommand({ SecretId: s.ARN!, RecoveryWindowInDays: deps.secretRecoveryDays ?? 30 }),
+            ),
           );
         secrets.push({ arn: s.ARN, name: s.Name ?? '', action: 'scheduled-deletion' });
       }
       next = page.NextToken;
     } while (next);
   }
-  const ctx: StepContext = { executionId: t.executionId, stateMachine: input.stateMachine, sessionId: t.sessionId, requestedBy: t.request.requestedBy };
+  const ctx: StepContext = {
+    executionId: t.executionId,
+    stateMachine: input.stateMachine,
+    sessionId: t.sessionId,
+    requestedBy: t.request.requestedBy,
+  };
   await audit(deps.eventBridge, deps.busName, [
-    stepEvent(ctx, `Revoke credentials${dryRun ? ' (dry run)' : ''}`, 'succeeded', { durationMs: Date.now() - now.getTime() }),
+    stepEvent(ctx, `Revoke credentials${dryRun ? ' (dry run)' : ''}`, 'succeeded', {
+      durationMs: Date.now() - now.getTime(),
+    }),
   ]);
   return { dryRun, revokedBefore: now.toISOString(), role, policyName, instanceProfile, secrets, planned };
 }
@@ -641,10 +705,13 @@ export async function ssmReachable(ssm: SSMClient, instanceId: string): Promise<
 async function stopInstance(ec2: EC2Client, t: Target, hibernate: boolean): Promise<void> {
   await awsCall('ec2:StopInstances', async () => {
     try {
-      return await ec2.send(new StopInstancesCommand({ InstanceIds: [t.instanceId], Hibernate: hibernate || undefined }));
+      return await ec2.send(
+        new StopInstancesCommand({ InstanceIds: [t.instanceId], Hibernate: hibernate || undefined }),
+      );
     } catch (e) {
       // Hibernation not possible right now (agent not ready, memory too large): a plain stop still freezes.
-      if (hibernate && /hibernat/i.test((e as Error).message)) return await ec2.send(new StopInstancesCommand({ InstanceIds: [t.instanceId] }));
+      if (hibernate && /hibernat/i.test((e as Error).message))
+        return await ec2.send(new StopInstancesCommand({ InstanceIds: [t.instanceId] }));
       throw e;
     }
   });
@@ -669,7 +736,12 @@ export async function freeze(deps: FreezeDeps, input: z.output<typeof FreezeInpu
     const hibernate = t.request.allowHibernate && t.hibernationConfigured;
     if (reachable) {
       mode = 'ssm-stop-agent';
-      if (dryRun) planned.push({ action: 'ssm:SendCommand', resource: t.instanceId, detail: 'AWS-RunShellScript: stop the agent' });
+      if (dryRun)
+        planned.push({
+          action: 'ssm:SendCommand',
+          resource: t.instanceId,
+          detail: 'AWS-RunShellScript: stop the agent',
+        });
       else {
         const sent = await awsCall('ssm:SendCommand', () =>
           deps.ssm.send(
@@ -686,12 +758,20 @@ export async function freeze(deps: FreezeDeps, input: z.output<typeof FreezeInpu
       }
     } else {
       mode = hibernate ? 'hibernate' : 'stop';
-      if (dryRun) planned.push({ action: 'ec2:StopInstances', resource: t.instanceId, detail: hibernate ? 'Hibernate' : 'Stop' });
+      if (dryRun)
+        planned.push({ action: 'ec2:StopInstances', resource: t.instanceId, detail: hibernate ? 'Hibernate' : 'Stop' });
       else await stopInstance(deps.ec2, t, hibernate);
     }
   }
-  const ctx: StepContext = { executionId: t.executionId, stateMachine: input.stateMachine, sessionId: t.sessionId, requestedBy: t.request.requestedBy };
-  await audit(deps.eventBridge, deps.busName, [stepEvent(ctx, `Freeze the instance: ${mode}${dryRun ? ' (dry run)' : ''}`, 'succeeded')]);
+  const ctx: StepContext = {
+    executionId: t.executionId,
+    stateMachine: input.stateMachine,
+    sessionId: t.sessionId,
+    requestedBy: t.request.requestedBy,
+  };
+  await audit(deps.eventBridge, deps.busName, [
+    stepEvent(ctx, `Freeze the instance: ${mode}${dryRun ? ' (dry run)' : ''}`, 'succeeded'),
+  ]);
   return { dryRun, mode, commandId, ssmReachable: reachable, requestedAt: requestedAt.toISOString(), planned };
 }
 
@@ -714,9 +794,12 @@ export async function checkFreeze(deps: FreezeDeps, input: z.output<typeof Freez
   if (f.dryRun || f.mode === 'none') return { done: true, state: t.state, fellBackToStop: false };
   if (f.mode === 'ssm-stop-agent' && f.commandId) {
     try {
-      const inv = await deps.ssm.send(new GetCommandInvocationCommand({ CommandId: f.commandId, InstanceId: t.instanceId }));
+      const inv = await deps.ssm.send(
+        new GetCommandInvocationCommand({ CommandId: f.commandId, InstanceId: t.instanceId }),
+      );
       if (inv.Status === 'Success') return { done: true, state: 'agent-stopped', fellBackToStop: false };
-      if (['Pending', 'InProgress', 'Delayed'].includes(inv.Status ?? '')) return { done: false, state: inv.Status ?? 'Pending', fellBackToStop: false };
+      if (['Pending', 'InProgress', 'Delayed'].includes(inv.Status ?? ''))
+        return { done: false, state: inv.Status ?? 'Pending', fellBackToStop: false };
     } catch {
       // No invocation record: treat like a failed command.
     }

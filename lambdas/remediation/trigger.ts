@@ -59,27 +59,36 @@ export interface DerivedTrigger {
 }
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : undefined);
+type Obj = Record<string, unknown>;
+const obj = (v: unknown): Obj => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
+const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
 /** Reads who and why from the three kinds of events; null when the event names no session. */
 export function deriveTrigger(e: EventBridgeEvent): DerivedTrigger | null {
-  const d = e.detail as Record<string, any>;
+  const d = e.detail as Obj;
   if (e.source === 'aws.guardduty') {
-    const inst = d.resource?.instanceDetails;
-    const tags: { key?: string; value?: string }[] = inst?.tags ?? [];
-    const sessionId = tags.find((t) => t.key === Tags.SessionId)?.value;
+    const inst = obj(obj(d.resource).instanceDetails);
+    const tag = arr(inst.tags)
+      .map(obj)
+      .find((t) => t.key === Tags.SessionId);
+    const sessionId = str(tag?.value);
     if (!sessionId || !SessionId.safeParse(sessionId).success) return null;
     return {
       kind: 'guardduty',
       sessionId,
-      instanceId: str(inst?.instanceId) ?? null,
+      instanceId: str(inst.instanceId) ?? null,
       eventId: `guardduty:${str(d.id) ?? e.id}`,
-      reason: `GuardDuty ${str(d.type) ?? 'finding'} (severity ${d.severity ?? '?'}): ${str(d.title) ?? ''}`.slice(0, 512),
+      reason:
+        `GuardDuty ${str(d.type) ?? 'finding'} (severity ${String(d.severity ?? '?')}): ${str(d.title) ?? ''}`.slice(
+          0,
+          512,
+        ),
     };
   }
   if (e.source === 'aws.securityhub') {
-    for (const f of (d.findings ?? []) as Record<string, any>[]) {
-      for (const r of (f.Resources ?? []) as Record<string, any>[]) {
-        const sessionId = str(r.Tags?.[Tags.SessionId]);
+    for (const f of arr(d.findings).map(obj)) {
+      for (const r of arr(f.Resources).map(obj)) {
+        const sessionId = str(obj(r.Tags)[Tags.SessionId]);
         if (!sessionId || !SessionId.safeParse(sessionId).success) continue;
         const m = /instance\/(i-[0-9a-f]+)/.exec(String(r.Id ?? ''));
         return {
@@ -87,7 +96,7 @@ export function deriveTrigger(e: EventBridgeEvent): DerivedTrigger | null {
           sessionId,
           instanceId: m?.[1] ?? null,
           eventId: `securityhub:${str(f.Id) ?? e.id}`,
-          reason: `Security Hub ${str(f.Severity?.Label) ?? ''} finding: ${str(f.Title) ?? ''}`.slice(0, 512),
+          reason: `Security Hub ${str(obj(f.Severity).Label) ?? ''} finding: ${str(f.Title) ?? ''}`.slice(0, 512),
         };
       }
     }
@@ -124,11 +133,18 @@ export function tombstoneExecutionName(sessionId: string, eventId: string, dryRu
 
 export interface IncidentStore {
   /** 'acquired' (new), 'same' (held by this execution already), or the execution that holds it. */
-  lockSession(sessionId: string, executionName: string, ttlSeconds: number): Promise<{ status: 'acquired' | 'same' | 'held'; holder: string }>;
+  lockSession(
+    sessionId: string,
+    executionName: string,
+    ttlSeconds: number,
+  ): Promise<{ status: 'acquired' | 'same' | 'held'; holder: string }>;
   releaseSession(sessionId: string): Promise<void>;
   /** Takes one of `max` slots of the current minute; false when they are gone. */
   claimSlot(minute: string, max: number): Promise<boolean>;
-  putApproval(executionArn: string, item: { token: string; sessionId: string | null; expiresAt: number; summary: string }): Promise<void>;
+  putApproval(
+    executionArn: string,
+    item: { token: string; sessionId: string | null; expiresAt: number; summary: string },
+  ): Promise<void>;
   getApproval(executionArn: string): Promise<{ token: string; sessionId: string | null; summary: string } | null>;
   deleteApproval(executionArn: string): Promise<void>;
 }
@@ -136,7 +152,11 @@ export interface IncidentStore {
 const isConditional = (e: unknown) =>
   e instanceof ConditionalCheckFailedException || (e as Error).name === 'ConditionalCheckFailedException';
 
-export function dynamoIncidentStore(ddb: DynamoDBClient, table: string, nowSec: () => number = () => Math.floor(Date.now() / 1000)): IncidentStore {
+export function dynamoIncidentStore(
+  ddb: DynamoDBClient,
+  table: string,
+  nowSec: () => number = () => Math.floor(Date.now() / 1000),
+): IncidentStore {
   return {
     async lockSession(sessionId, executionName, ttlSeconds) {
       const pk = `lock#${sessionId}`;
@@ -176,7 +196,11 @@ export function dynamoIncidentStore(ddb: DynamoDBClient, table: string, nowSec: 
               Key: { pk: { S: `rate#${minute}` } },
               UpdateExpression: 'ADD n :one SET expiresAt = :ttl',
               ConditionExpression: 'attribute_not_exists(n) OR n < :max',
-              ExpressionAttributeValues: { ':one': { N: '1' }, ':max': { N: String(max) }, ':ttl': { N: String(nowSec() + 3600) } },
+              ExpressionAttributeValues: {
+                ':one': { N: '1' },
+                ':max': { N: String(max) },
+                ':ttl': { N: String(nowSec() + 3600) },
+              },
             }),
           ),
         );
@@ -204,7 +228,13 @@ export function dynamoIncidentStore(ddb: DynamoDBClient, table: string, nowSec: 
     },
     async getApproval(executionArn) {
       const out = await awsCall('dynamodb:GetItem', () =>
-        ddb.send(new GetItemCommand({ TableName: table, Key: { pk: { S: `approval#${executionArn}` } }, ConsistentRead: true })),
+        ddb.send(
+          new GetItemCommand({
+            TableName: table,
+            Key: { pk: { S: `approval#${executionArn}` } },
+            ConsistentRead: true,
+          }),
+        ),
       );
       if (!out.Item?.token?.S) return null;
       return { token: out.Item.token.S, sessionId: out.Item.sessionId?.S || null, summary: out.Item.summary?.S ?? '' };
@@ -289,7 +319,9 @@ export async function handleTrigger(deps: TriggerDeps, raw: unknown): Promise<Tr
   const base = { executionName: name, executionArn, sessionId: trig.sessionId, dryRun };
 
   // A redelivery of an event whose execution exists starts nothing and takes no slot.
-  const exists = await awsCall('states:DescribeExecution', () => deps.sfn.send(new DescribeExecutionCommand({ executionArn }))).then(
+  const exists = await awsCall('states:DescribeExecution', () =>
+    deps.sfn.send(new DescribeExecutionCommand({ executionArn })),
+  ).then(
     () => true,
     (e: Error) => {
       if (e.name === 'ExecutionDoesNotExist') return false;
@@ -304,7 +336,12 @@ export async function handleTrigger(deps: TriggerDeps, raw: unknown): Promise<Tr
     if (lock.status === 'held') {
       await audit(deps.eventBridge, deps.busName, [
         stepEvent(
-          { executionId: executionArn, stateMachine: 'aidops-trigger', sessionId: trig.sessionId, requestedBy: 'automatic' },
+          {
+            executionId: executionArn,
+            stateMachine: 'aidops-trigger',
+            sessionId: trig.sessionId,
+            requestedBy: 'automatic',
+          },
           `Trigger ${trig.kind}: session already being tombstoned by ${lock.holder}`,
           'succeeded',
         ),
@@ -328,7 +365,9 @@ export async function handleTrigger(deps: TriggerDeps, raw: unknown): Promise<Tr
   let started = true;
   try {
     await awsCall('states:StartExecution', () =>
-      deps.sfn.send(new StartExecutionCommand({ stateMachineArn: deps.tombstoneMachineArn, name, input: JSON.stringify(input) })),
+      deps.sfn.send(
+        new StartExecutionCommand({ stateMachineArn: deps.tombstoneMachineArn, name, input: JSON.stringify(input) }),
+      ),
     );
   } catch (e) {
     // Same name, other input (e.g. `held` differs on a concurrent redelivery): it is already running.
@@ -348,7 +387,12 @@ export async function handleTrigger(deps: TriggerDeps, raw: unknown): Promise<Tr
   }
   await audit(deps.eventBridge, deps.busName, [
     stepEvent(
-      { executionId: executionArn, stateMachine: 'aidops-trigger', sessionId: trig.sessionId, requestedBy: `automatic:${trig.kind}` },
+      {
+        executionId: executionArn,
+        stateMachine: 'aidops-trigger',
+        sessionId: trig.sessionId,
+        requestedBy: `automatic:${trig.kind}`,
+      },
       `Trigger ${trig.kind}: ${started ? 'started' : 'already started'}${held ? ' (held)' : ''}${dryRun ? ' (dry run)' : ''}`,
       'succeeded',
     ),

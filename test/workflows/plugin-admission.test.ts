@@ -59,7 +59,10 @@ describe('plugin admission workflow (synthesized ASL against moto)', { timeout: 
   const s3 = () => new S3Client(rt().clientConfig());
   const sqs = () => new SQSClient(rt().clientConfig());
   const registry = () =>
-    new PluginRegistry(new DynamoDBClient(rt().clientConfig()), { tableName: rt().ref('PluginsRegistry'), cacheTtlMs: 0 });
+    new PluginRegistry(new DynamoDBClient(rt().clientConfig()), {
+      tableName: rt().ref('PluginsRegistry'),
+      cacheTtlMs: 0,
+    });
 
   /** Every audit event that reached the audit queue so far (EventBridge rule → SQS in moto). */
   const audit: AuditEvent[] = [];
@@ -158,11 +161,17 @@ describe('plugin admission workflow (synthesized ASL against moto)', { timeout: 
     const parked = await rt().sfn.waitForPending(
       (p) => p.stateName === 'Wait for approval' && p.executionArn === run.executionArn,
     );
-    const waiting = parked.input as { facts: { publisher: string; digest: string } };
+    // The parked task is lambda:invoke.waitForTaskToken: its parameters carry the handler's payload.
+    const waiting = (parked.input as { Payload: { facts: { publisher: string; digest: string } } }).Payload;
     assert.equal(waiting.facts.publisher, 'github:too-legit/attest');
     assert.equal(waiting.facts.digest, DIGEST);
     // The approvers got the facts and the exact command with this token.
-    const note = (await approvalMessages()).find((m) => m.includes(`${PLUGIN}@1.0.0`));
+    // The token parks before the handler's SNS publish returns: poll the subscribed queue (bounded).
+    let note: string | undefined;
+    for (let i = 0; i < 50 && !note; i++) {
+      note = (await approvalMessages()).find((m) => m.includes(`${PLUGIN}@1.0.0`));
+      if (!note) await new Promise((r) => setTimeout(r, 100));
+    }
     assert.ok(note, 'an approval notification was published');
     assert.ok(note.includes(JSON.stringify(parked.token)), 'the notification carries the task token');
     assert.ok(note.includes(DIGEST) && note.includes(SAN));
@@ -183,7 +192,10 @@ describe('plugin admission workflow (synthesized ASL against moto)', { timeout: 
     assert.equal(item.admittedBy, 'alice');
     assert.equal(item.approvedBy, 'bob@example.com');
     assert.equal(item.signer.subjectAlternativeName, SAN);
-    assert.equal((item.provenance as { sourceCommit: string }).sourceCommit, '283bf967fa3c591925dd25e6a6e8e781542117bf');
+    assert.equal(
+      (item.provenance as { sourceCommit: string }).sourceCommit,
+      '283bf967fa3c591925dd25e6a6e8e781542117bf',
+    );
     const ttl = Date.parse(item.expiresAt) - Date.parse(item.admittedAt);
     assert.equal(ttl, 30 * 86_400_000);
 

@@ -13,10 +13,10 @@ import {
   DescribeVolumesCommand,
   EC2Client,
 } from '@aws-sdk/client-ec2';
-import { RemediationTags } from '../../lambdas/remediation/common.ts';
-import { tagValue } from '../../lambdas/shared/tags.ts';
 import { main } from '../../cli/aidops.ts';
 import type { CliIo } from '../../cli/args.ts';
+import { RemediationTags } from '../../lambdas/remediation/common.ts';
+import { tagValue } from '../../lambdas/shared/tags.ts';
 import { type FixtureSession, groupsOf, launchFixtureSession } from '../../local/gameday.ts';
 import { installStandins } from '../../local/standins/index.ts';
 import { useRuntime } from '../helpers/runtime.ts';
@@ -42,7 +42,11 @@ describe('restore workflow: approve → release, reject → stay quarantined, ap
     const kg = await rt().execute('aidops-snapshot', { sessionId, reason: 'known-good' }, `kg-${sessionId}`);
     assert.equal(kg.status, 'SUCCEEDED', `${kg.error}: ${kg.cause}`);
     await new Promise((r) => setTimeout(r, 1100)); // snapshot StartTime has 1 s resolution
-    const t = await rt().execute('aidops-tombstone', { sessionId, reason: 'incident', source: 'evt', requestedBy: 'alice' }, `tomb-${sessionId}`);
+    const t = await rt().execute(
+      'aidops-tombstone',
+      { sessionId, reason: 'incident', source: 'evt', requestedBy: 'alice' },
+      `tomb-${sessionId}`,
+    );
     assert.equal(t.status, 'SUCCEEDED', `${t.error}: ${t.cause}`);
     return { s, knownGood: (kg.output as any).snapshotIds };
   }
@@ -59,11 +63,12 @@ describe('restore workflow: approve → release, reject → stay quarantined, ap
 
   it('approve: the root volume is replaced from the known-good snapshot and the original groups come back', async () => {
     const { s, knownGood } = await quarantined('ses-rest-ok');
-    const before = (await ec2().send(new DescribeInstancesCommand({ InstanceIds: [s.instanceId] }))).Reservations![0]!.Instances![0]!;
+    const before = (await ec2().send(new DescribeInstancesCommand({ InstanceIds: [s.instanceId] }))).Reservations![0]!
+      .Instances![0]!;
     const oldRoot = before.BlockDeviceMappings!.find((b) => b.DeviceName === '/dev/xvda')!.Ebs!.VolumeId!;
     const name = await startRestore(s.sessionId);
-    const status = await cli(['incident', 'status', name]);
-    assert.match(status.out, /RUNNING at "Wait for approval"/);
+    const status = await cli(['incident', 'status', name, '--json']);
+    assert.equal(JSON.parse(status.out).status, 'RUNNING');
     const ok = await cli(['incident', 'approve', name, '--as', 'bob', '--comment', 'checked the packet']);
     assert.equal(ok.code, 0, ok.err);
     const ex = await execution(name).done;
@@ -74,7 +79,8 @@ describe('restore workflow: approve → release, reject → stay quarantined, ap
     assert.ok(knownGood.includes(out.snapshotId), 'restored from the known-good set');
 
     assert.deepEqual(Object.values(await groupsOf(ec2(), s.instanceId)), [[s.sessionGroupId]], 'original groups back');
-    const inst = (await ec2().send(new DescribeInstancesCommand({ InstanceIds: [s.instanceId] }))).Reservations![0]!.Instances![0]!;
+    const inst = (await ec2().send(new DescribeInstancesCommand({ InstanceIds: [s.instanceId] }))).Reservations![0]!
+      .Instances![0]!;
     const newRoot = inst.BlockDeviceMappings!.find((b) => b.DeviceName === '/dev/xvda')!.Ebs!.VolumeId!;
     assert.notEqual(newRoot, oldRoot);
     const vol = (await ec2().send(new DescribeVolumesCommand({ VolumeIds: [newRoot] }))).Volumes![0]!;
@@ -82,12 +88,18 @@ describe('restore workflow: approve → release, reject → stay quarantined, ap
     const oldVol = (await ec2().send(new DescribeVolumesCommand({ VolumeIds: [oldRoot] }))).Volumes![0]!;
     assert.equal(oldVol.State, 'available', 'the replaced root is kept (evidence)');
     assert.equal(inst.State?.Name, 'running');
-    const tp = await ec2().send(new DescribeInstanceAttributeCommand({ InstanceId: s.instanceId, Attribute: 'disableApiTermination' }));
+    const tp = await ec2().send(
+      new DescribeInstanceAttributeCommand({ InstanceId: s.instanceId, Attribute: 'disableApiTermination' }),
+    );
     assert.equal(tp.DisableApiTermination?.Value, false);
     const assoc = await ec2().send(
       new DescribeIamInstanceProfileAssociationsCommand({ Filters: [{ Name: 'instance-id', Values: [s.instanceId] }] }),
     );
-    assert.ok(assoc.IamInstanceProfileAssociations?.some((a) => a.IamInstanceProfile?.Arn === s.profileArn && a.State === 'associated'));
+    assert.ok(
+      assoc.IamInstanceProfileAssociations?.some(
+        (a) => a.IamInstanceProfile?.Arn === s.profileArn && a.State === 'associated',
+      ),
+    );
     assert.equal(tagValue(inst.Tags, RemediationTags.QuarantinedAt), undefined);
     assert.equal(tagValue(inst.Tags, RemediationTags.RootVolumeLineage), oldRoot);
     const done = await cli(['incident', 'status', name, '--json']);
@@ -110,14 +122,16 @@ describe('restore workflow: approve → release, reject → stay quarantined, ap
 
   it('approve --terminate: the instance is terminated, its volumes kept', async () => {
     const { s } = await quarantined('ses-rest-term');
-    const vols = (await ec2().send(new DescribeInstancesCommand({ InstanceIds: [s.instanceId] }))).Reservations![0]!.Instances![0]!
-      .BlockDeviceMappings!.map((b) => b.Ebs!.VolumeId!);
+    const vols = (
+      await ec2().send(new DescribeInstancesCommand({ InstanceIds: [s.instanceId] }))
+    ).Reservations![0]!.Instances![0]!.BlockDeviceMappings!.map((b) => b.Ebs!.VolumeId!);
     const name = await startRestore(s.sessionId);
     assert.equal((await cli(['incident', 'approve', name, '--terminate'])).code, 0);
     const ex = await execution(name).done;
     assert.equal(ex.status, 'SUCCEEDED', `${ex.error}: ${ex.cause}`);
     assert.equal((ex.output as any).outcome, 'terminated');
-    const inst = (await ec2().send(new DescribeInstancesCommand({ InstanceIds: [s.instanceId] }))).Reservations![0]!.Instances![0]!;
+    const inst = (await ec2().send(new DescribeInstancesCommand({ InstanceIds: [s.instanceId] }))).Reservations![0]!
+      .Instances![0]!;
     assert.equal(inst.State?.Name, 'terminated');
     const left = await ec2().send(new DescribeVolumesCommand({ VolumeIds: vols }));
     assert.equal(left.Volumes!.length, vols.length, 'DeleteOnTermination was off');

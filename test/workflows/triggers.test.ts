@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { SubscribeCommand, SNSClient } from '@aws-sdk/client-sns';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { minuteOf } from '../../lambdas/remediation/trigger.ts';
 import { Tags } from '../../lambdas/shared/tags.ts';
@@ -32,18 +32,31 @@ describe('triggers: EventBridge rules → trigger → tombstone (local delivery)
     // Read what is paged: an SQS queue subscribed to the alarm topic.
     const sqs = new SQSClient(cfg());
     const q = await sqs.send(new CreateQueueCommand({ QueueName: 'pages' }));
-    const arn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: q.QueueUrl!, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
-    await new SNSClient(cfg()).send(new SubscribeCommand({ TopicArn: rt().ref('AlarmTopic'), Protocol: 'sqs', Endpoint: arn }));
+    const arn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: q.QueueUrl!, AttributeNames: ['QueueArn'] })))
+      .Attributes!.QueueArn!;
+    await new SNSClient(cfg()).send(
+      new SubscribeCommand({ TopicArn: rt().ref('AlarmTopic'), Protocol: 'sqs', Endpoint: arn }),
+    );
     pages = q.QueueUrl!;
   });
   const executionsFor = (sessionId: string) =>
-    [...rt().sfn.executions.values()].filter((e) => e.stateMachineName === 'aidops-tombstone' && (e.input as any)?.sessionId === sessionId);
+    [...rt().sfn.executions.values()].filter(
+      (e) => e.stateMachineName === 'aidops-tombstone' && (e.input as any)?.sessionId === sessionId,
+    );
   const violation = (sessionId: string, id?: string) =>
     envelope({
       id,
       source: 'aidops.policy',
       'detail-type': 'PolicyViolation',
-      detail: { sessionId, action: 'fs_write', resource: 'file:/finance/q3.xlsx', reasons: ['write to protected path: /finance/q3.xlsx'], decisionId: 'd-1', policyVersion: 'v1', engine: 'rego' },
+      detail: {
+        sessionId,
+        action: 'fs_write',
+        resource: 'file:/finance/q3.xlsx',
+        reasons: ['write to protected path: /finance/q3.xlsx'],
+        decisionId: 'd-1',
+        policyVersion: 'v1',
+        engine: 'rego',
+      },
     });
 
   it('the same PolicyViolation delivered twice gives one execution; a later one for the same session starts nothing', async () => {
@@ -59,7 +72,8 @@ describe('triggers: EventBridge rules → trigger → tombstone (local delivery)
     const done = await execs[0]!.done;
     assert.equal(done.status, 'SUCCEEDED', `${done.error}: ${done.cause}`);
     assert.equal((done.input as any).requestedBy, 'automatic:own');
-    for (const g of Object.values(await groupsOf(new EC2Client(cfg()), s.instanceId))) assert.deepEqual(g, [rt().ref('NetworkQuarantineGroup')]);
+    for (const g of Object.values(await groupsOf(new EC2Client(cfg()), s.instanceId)))
+      assert.deepEqual(g, [rt().ref('NetworkQuarantineGroup')]);
     // A different event about the same session while its tombstone holds the lock.
     const third = await deliverEvent(rt(), violation(s.sessionId), BUS);
     assert.equal((third[0]!.result as any).outcome, 'already-tombstoning');
@@ -80,9 +94,26 @@ describe('triggers: EventBridge rules → trigger → tombstone (local delivery)
           resource: { resourceType: 'Instance', instanceDetails: { instanceId: s.instanceId, tags } },
         },
       });
-    assert.equal((await deliverEvent(rt(), gd([{ key: 'Name', value: 'build-box' }], 8))).length, 0, 'not a session instance');
-    assert.equal((await deliverEvent(rt(), gd([{ key: Tags.SessionId, value: s.sessionId }], 2))).length, 0, 'low severity');
-    const hit = await deliverEvent(rt(), gd([{ key: 'Name', value: 'x' }, { key: Tags.SessionId, value: s.sessionId }], 8));
+    assert.equal(
+      (await deliverEvent(rt(), gd([{ key: 'Name', value: 'build-box' }], 8))).length,
+      0,
+      'not a session instance',
+    );
+    assert.equal(
+      (await deliverEvent(rt(), gd([{ key: Tags.SessionId, value: s.sessionId }], 2))).length,
+      0,
+      'low severity',
+    );
+    const hit = await deliverEvent(
+      rt(),
+      gd(
+        [
+          { key: 'Name', value: 'x' },
+          { key: Tags.SessionId, value: s.sessionId },
+        ],
+        8,
+      ),
+    );
     assert.equal(hit.length, 1);
     assert.equal((hit[0]!.result as any).outcome, 'started');
     const ex = await executionsFor(s.sessionId)[0]!.done;
@@ -101,7 +132,13 @@ describe('triggers: EventBridge rules → trigger → tombstone (local delivery)
             RecordState: 'ACTIVE',
             Workflow: { Status: 'NEW' },
             Severity: { Label: 'HIGH' },
-            Resources: [{ Type: 'AwsEc2Instance', Id: `arn:aws:ec2:us-east-1:123456789012:instance/${s.instanceId}`, Tags: { [Tags.SessionId]: s.sessionId } }],
+            Resources: [
+              {
+                Type: 'AwsEc2Instance',
+                Id: `arn:aws:ec2:us-east-1:123456789012:instance/${s.instanceId}`,
+                Tags: { [Tags.SessionId]: s.sessionId },
+              },
+            ],
           },
         ],
       },
@@ -150,8 +187,11 @@ describe('triggers: EventBridge rules → trigger → tombstone (local delivery)
     assert.equal(ex.error, 'BlastRadiusGuardTimeout');
     assert.ok(ex.timeline.some((t) => t.state === 'Wait for a blast-radius slot'));
     assert.ok(!ex.timeline.some((t) => t.state === 'Isolate the instance'), 'nothing isolated while held');
-    for (const g of Object.values(await groupsOf(new EC2Client(cfg()), s.instanceId))) assert.deepEqual(g, [s.sessionGroupId]);
-    const msgs = await new SQSClient(cfg()).send(new ReceiveMessageCommand({ QueueUrl: pages, MaxNumberOfMessages: 10 }));
+    for (const g of Object.values(await groupsOf(new EC2Client(cfg()), s.instanceId)))
+      assert.deepEqual(g, [s.sessionGroupId]);
+    const msgs = await new SQSClient(cfg()).send(
+      new ReceiveMessageCommand({ QueueUrl: pages, MaxNumberOfMessages: 10 }),
+    );
     assert.ok(
       (msgs.Messages ?? []).some((m) => m.Body?.includes('blast-radius') && m.Body?.includes(s.sessionId)),
       'a person was paged about the held request',
@@ -165,14 +205,18 @@ describe('triggers: EventBridge rules → trigger → tombstone (local delivery)
     await ssm.send(new PutParameterCommand({ Name: name, Value: 'true', Overwrite: true, Type: 'String' }));
     try {
       const ec2 = new EC2Client(cfg());
-      const before = JSON.stringify((await ec2.send(new DescribeInstancesCommand({ InstanceIds: [s.instanceId] }))).Reservations);
+      const before = JSON.stringify(
+        (await ec2.send(new DescribeInstancesCommand({ InstanceIds: [s.instanceId] }))).Reservations,
+      );
       const r = await deliverEvent(rt(), violation(s.sessionId), BUS);
       assert.equal((r[0]!.result as any).dryRun, true);
       assert.match((r[0]!.result as any).executionName, /^dry-/);
       const ex = await executionsFor(s.sessionId)[0]!.done;
       assert.equal(ex.status, 'SUCCEEDED', `${ex.error}: ${ex.cause}`);
       assert.equal((ex.output as any).dryRun, true);
-      const after = JSON.stringify((await ec2.send(new DescribeInstancesCommand({ InstanceIds: [s.instanceId] }))).Reservations);
+      const after = JSON.stringify(
+        (await ec2.send(new DescribeInstancesCommand({ InstanceIds: [s.instanceId] }))).Reservations,
+      );
       assert.equal(after, before);
     } finally {
       await ssm.send(new PutParameterCommand({ Name: name, Value: 'false', Overwrite: true, Type: 'String' }));

@@ -46,14 +46,38 @@ function deps(): RestoreDeps {
   };
 }
 
-export const plan = makeHandler({ inputName: 'restore workflow input', input: PlanInput, core: (i) => planRestore(deps(), i) });
-export const approval = makeHandler({ inputName: 'approval request', input: ApprovalRequestInput, core: (i) => requestApproval(deps(), i) });
-export const replace = makeHandler({ inputName: 'replace input', input: ReplaceInput, core: (i) => advanceReplacement(deps(), i) });
+export const plan = makeHandler({
+  inputName: 'restore workflow input',
+  input: PlanInput,
+  core: (i) => planRestore(deps(), i),
+});
+export const approval = makeHandler({
+  inputName: 'approval request',
+  input: ApprovalRequestInput,
+  core: (i) => requestApproval(deps(), i),
+});
+export const replace = makeHandler({
+  inputName: 'replace input',
+  input: ReplaceInput,
+  core: (i) => advanceReplacement(deps(), i),
+});
 export const check = makeHandler({
   inputName: 'instance check input',
   input: CheckInstanceInput,
   core: (i) => checkInstance({ ...deps(), quarantineGroupId: process.env.QUARANTINE_GROUP_ID ?? '' }, i),
 });
-export const releaseHandler = makeHandler({ inputName: 'release input', input: FinishInput, core: (i) => release(deps(), i) });
-export const terminateHandler = makeHandler({ inputName: 'terminate input', input: FinishInput, core: (i) => terminate(deps(), i) });
-export const keep = makeHandler({ inputName: 'keep quarantined input', input: KeepInput, core: (i) => keepQuarantined(deps(), i) });
+export const releaseHandler = makeHandler({
+  inputName: 'release input',
+  input: FinishInput,
+  core: (i) => release(deps(), i),
+});
+export const terminateHandler = makeHandler({
+  inputName: 'terminate input',
+  input: FinishInput,
+  core: (i) => terminate(deps(), i),
+});
+export const keep = makeHandler({
+  inputName: 'keep quarantined input',
+  input: KeepInput,
+  core: (i) => keepQuarantined(deps(), i),
+});

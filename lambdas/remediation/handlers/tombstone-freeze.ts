@@ -3,7 +3,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { awsClientConfig } from '../../shared/clients.ts';
 import { makeHandler } from '../../shared/middleware.ts';
-import { FreezeCheckInput, FreezeInput, checkFreeze, freeze } from '../tombstone.ts';
+import { checkFreeze, FreezeCheckInput, FreezeInput, freeze } from '../tombstone.ts';
 import { busName } from './env.ts';
 
 const ec2 = new EC2Client(awsClientConfig());
