@@ -6,6 +6,7 @@ import { Tags, tagValue } from '../lambdas/shared/tags.ts';
 import { attestationSection, auditSection, policySection } from './demo-core.ts';
 import { pluginDemoSection } from './demo-plugins.ts';
 import { runSessionDemo } from './demo-sessions.ts';
+import { runGameDay } from './gameday.ts';
 import type { LocalRuntime } from './runtime.ts';
 
 export interface DemoContext {
@@ -71,4 +72,11 @@ export const demoSections: DemoSection[] = [
   policySection,
   sessionsSection,
   pluginDemoSection,
+  {
+    title:
+      'Game day: a protected write → policy deny → PolicyViolation → rule → tombstone → evidence under legal hold → approval → restore',
+    async run({ rt, out }) {
+      for (const line of await runGameDay(rt)) out(line);
+    },
+  },
 ];

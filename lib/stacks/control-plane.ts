@@ -81,18 +81,6 @@ export class ControlPlaneStack extends Stack {
       alarmTopic: this.alarmTopic,
     });
     this.snapshot = new SnapshotWorkflow(this, 'Snapshot', { alarmTopic: this.alarmTopic });
-    this.remediation = new Remediation(this, 'Remediation', {
-      quarantineGroup: this.network.quarantineGroup,
-      isolationTransitionGroup: this.network.isolationTransitionGroup,
-      snapshotMachine: this.snapshot.machine.stateMachine,
-      alarmTopic: this.alarmTopic,
-      eventBus: this.auditIngest.bus,
-      evidence: {
-        bucket: props.audit.bucket,
-        key: props.audit.encryptionKey,
-        retentionDays: props.audit.retentionDays,
-      },
-    });
     this.sessions = new SessionPlatform(this, 'Sessions', {
       network: this.network,
       dataKey: props.dataKey,
@@ -101,6 +89,20 @@ export class ControlPlaneStack extends Stack {
       auditBus: this.auditIngest.bus,
       attestation: this.attestation,
       policyParameterName: this.policy.activeVersion.parameterName,
+    });
+    this.remediation = new Remediation(this, 'Remediation', {
+      quarantineGroup: this.network.quarantineGroup,
+      isolationTransitionGroup: this.network.isolationTransitionGroup,
+      snapshotMachine: this.snapshot.machine.stateMachine,
+      alarmTopic: this.alarmTopic,
+      eventBus: this.auditIngest.bus,
+      // The deny-before-now revocation goes on the session instances' role, by ARN.
+      sessionRoleArns: [this.sessions.instanceRole.roleArn],
+      evidence: {
+        bucket: props.audit.bucket,
+        key: props.audit.encryptionKey,
+        retentionDays: props.audit.retentionDays,
+      },
     });
     this.acknowledgeFindings(props);
   }

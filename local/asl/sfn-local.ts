@@ -481,13 +481,14 @@ export class LocalStepFunctions {
           const e = this.executions.get(String(body.executionArn));
           if (!e) return fail('ExecutionDoesNotExist', 'no such execution');
           return ok({
+            // Shaped like the real API: state names live in the *EventDetails the SDK keeps.
             events: e.timeline.map((t, i) => ({
               id: i + 1,
               timestamp: t.t / 1000,
               type: t.type,
-              stateName: t.state,
-              error: t.error,
-              cause: t.cause,
+              ...(t.type === 'StateEntered' ? { stateEnteredEventDetails: { name: t.state } } : {}),
+              ...(t.type === 'StateExited' ? { stateExitedEventDetails: { name: t.state } } : {}),
+              ...(t.error ? { executionFailedEventDetails: { error: t.error, cause: t.cause } } : {}),
             })),
           });
         }
