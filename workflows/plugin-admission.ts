@@ -16,11 +16,13 @@
  * errors (NotFoundError, TrustedRootStaleError, ValidationError, …) fail it with their own name.
  */
 import { Duration, Validations } from 'aws-cdk-lib';
-import type * as events from 'aws-cdk-lib/aws-events';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { BUNDLE_SUFFIX } from '../lambdas/plugins/upload.ts';
 import { APPROVAL_DENIED_ERROR } from '../lambdas/plugins/workflow.ts';
 import { ErrorNames } from '../lambdas/shared/errors.ts';
 import { AidopsFunction } from '../lib/constructs/function.ts';
@@ -42,6 +44,8 @@ export interface PluginAdmissionWorkflowProps {
   readonly approvalHeartbeat?: Duration;
   /** @default 'aidops-plugin-admission' */
   readonly stateMachineName?: string;
+  /** Start an admission when a bundle lands under plugins/ in the staging bucket. @default true */
+  readonly startOnUpload?: boolean;
 }
 
 export class PluginAdmissionWorkflow extends Construct {
@@ -49,6 +53,9 @@ export class PluginAdmissionWorkflow extends Construct {
   readonly approvalTopic: sns.ITopic;
   readonly publishFn: AidopsFunction;
   readonly requestApprovalFn: AidopsFunction;
+  /** Starts admissions on upload (absent when `startOnUpload` is false). */
+  readonly onUploadFn?: AidopsFunction;
+  readonly uploadRule?: events.Rule;
 
   constructor(scope: Construct, id: string, props: PluginAdmissionWorkflowProps) {
     super(scope, id);
@@ -261,5 +268,27 @@ export class PluginAdmissionWorkflow extends Construct {
       reason:
         'Only the X-Ray trace and CloudWatch Logs vended-delivery actions CDK adds for tracing and logging; they take no resource ARNs.',
     });
+
+    if (props.startOnUpload ?? true) {
+      // A bundle landing under plugins/ starts its admission (S3 → EventBridge → this function → StartExecution).
+      this.onUploadFn = new AidopsFunction(this, 'OnUpload', {
+        entry: 'lambdas/plugins/handlers/on-upload.ts',
+        description: 'Plugin admission: start the workflow when a Sigstore bundle lands in the staging bucket',
+        environment: { ADMISSION_MACHINE_ARN: this.machine.stateMachine.stateMachineArn },
+      });
+      this.machine.stateMachine.grantStartExecution(this.onUploadFn.fn);
+      this.uploadRule = new events.Rule(this, 'BundleUploaded', {
+        description: 'A Sigstore bundle landed in the plugin staging bucket → start plugin admission',
+        eventPattern: {
+          source: ['aws.s3'],
+          detailType: ['Object Created'],
+          detail: {
+            bucket: { name: [plugins.stagingBucket.bucketName] },
+            object: { key: events.Match.suffix(BUNDLE_SUFFIX) },
+          },
+        },
+        targets: [new targets.LambdaFunction(this.onUploadFn.fn, { retryAttempts: 8, maxEventAge: Duration.hours(6) })],
+      });
+    }
   }
 }

@@ -182,7 +182,19 @@ async function end(argv: string[], io: CliIo): Promise<number> {
   if (!id || positionals.length > 1) throw new UsageError('end takes one session id');
   const by = values.by ?? io.env.AIDOPS_USER ?? io.env.USER ?? 'operator';
   const { ddb, sfn } = clients(values.endpoint, io);
-  const s = await new SessionTable(ddb, values.table).mustGet(id);
+  const table = new SessionTable(ddb, values.table);
+  let s = await table.mustGet(id);
+  // A session still launching reaches its attestation wait within seconds: wait for it rather than refuse.
+  const deadline = Date.now() + 15_000;
+  while (
+    !s.endToken &&
+    !s.attestToken &&
+    !['ended', 'failed', 'tombstoned'].includes(s.status) &&
+    Date.now() < deadline
+  ) {
+    await new Promise((r) => setTimeout(r, 250));
+    s = await table.mustGet(id);
+  }
   let how: string;
   if (s.endToken) {
     await awsCall('SendTaskSuccess', () =>
@@ -209,7 +221,9 @@ async function end(argv: string[], io: CliIo): Promise<number> {
   } else if (['ended', 'failed', 'tombstoned'].includes(s.status)) {
     throw new ConflictError(`session ${id} has already ${s.status === 'ended' ? 'ended' : s.status}`);
   } else {
-    throw new ConflictError(`session ${id} is ${s.status}; it can be ended once it waits for attestation (seconds)`);
+    throw new ConflictError(
+      `session ${id} is ${s.status}; it did not reach a state that can be ended within 15 s; retry`,
+    );
   }
   const out = { sessionId: id, status: s.status, action: how };
   io.out(values.json ? JSON.stringify(out) : `${id}: ${how}`);

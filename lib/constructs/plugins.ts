@@ -67,9 +67,15 @@ export class PluginAdmission extends Construct {
       versioned: true,
       serverAccessLogsBucket: props.accessLogsBucket,
       serverAccessLogsPrefix: 'plugin-staging/',
+
       lifecycleRules: [{ noncurrentVersionExpiration: Duration.days(90) }],
       removalPolicy,
     });
+    // Uploads reach EventBridge, which starts admission (workflows/plugin-admission.ts). Set on the
+    // CfnBucket: the L2 `eventBridgeEnabled` adds a notifications custom-resource Lambda we do not control.
+    (this.stagingBucket.node.defaultChild as s3.CfnBucket).notificationConfiguration = {
+      eventBridgeConfiguration: { eventBridgeEnabled: true },
+    };
     this.trustedRootBucket = props.trustedRootBucket ?? this.stagingBucket;
 
     this.table = new dynamodb.Table(this, 'Registry', {

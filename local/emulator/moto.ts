@@ -1,14 +1,15 @@
 /**
  * Starts and stops moto server (the AWS API emulator) on 127.0.0.1.
  *
- * The server runs from the project's own venv (see setup.ts) on a free port.
- * It is started through a tiny Python shim that asks Linux to SIGTERM it when
- * its parent dies (PR_SET_PDEATHSIG), so a crashed or killed test run leaves
- * no moto process behind; `stop()` also kills it by PID.
+ * The server runs from the project's own venv (see setup.ts) on a free port,
+ * through moto_shim.py: Linux SIGTERMs it when its parent dies (PR_SET_PDEATHSIG),
+ * so a crashed or killed test run leaves no moto process behind, and it serializes
+ * requests so conditional writes are atomic as in AWS; `stop()` also kills it by PID.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { ensureMotoVenv } from './setup.ts';
 
 export const LOCAL_REGION = 'us-east-1';
@@ -34,13 +35,8 @@ export interface StartMotoOptions {
   readonly startTimeoutMs?: number;
 }
 
-const SHIM = [
-  'import ctypes, signal, sys',
-  // PR_SET_PDEATHSIG = 1: die with the parent
-  "ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGTERM)",
-  'from moto.server import main',
-  'sys.exit(main(sys.argv[1:]))',
-].join('\n');
+/** The launcher: PDEATHSIG and per-request serialization (see the file's docstring). */
+const SHIM = fileURLToPath(new URL('./moto_shim.py', import.meta.url));
 
 export async function freePort(): Promise<number> {
   return await new Promise((resolve, reject) => {
@@ -70,7 +66,7 @@ export async function startMoto(opts: StartMotoOptions = {}): Promise<MotoServer
   const python = ensureMotoVenv();
   const port = opts.port ?? (await freePort());
   const endpoint = `http://127.0.0.1:${port}`;
-  const child = spawn(python, ['-c', SHIM, '-H', '127.0.0.1', '-p', String(port)], {
+  const child = spawn(python, [SHIM, '127.0.0.1', String(port)], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: {
       ...process.env,
