@@ -19,7 +19,7 @@ import {
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { parseAuditEvent } from '../../lambdas/audit/schema.ts';
 import { createDecider } from '../../lambdas/policy/decide.ts';
-import { packBundle } from '../../lambdas/policy/source.ts';
+import { packBundle, parseBundleDoc } from '../../lambdas/policy/source.ts';
 import { approveHeld, listHeld, rejectHeld, stageWrites } from '../../lambdas/policy/staging.ts';
 import { awsClientConfig } from '../../lambdas/shared/clients.ts';
 import { NotFoundError } from '../../lambdas/shared/errors.ts';
@@ -123,6 +123,45 @@ describe('policy source in S3', () => {
     const out = await d.decide(egress('example.org'));
     assert.equal(out.decision.policyVersion, 'ssm-v2');
     assert.equal(out.decision.effect, 'allow');
+  });
+});
+
+describe('policy source: the bundle shipped with the function', () => {
+  it('decides with the shipped bundle while the parameter says {"bundled":true}; repointing to S3 switches', async () => {
+    const Name = '/aidops/policy/active-bundled';
+    await ssm.send(new PutParameterCommand({ Name, Type: 'String', Value: JSON.stringify({ bundled: true }) }));
+    const shipped = parseBundleDoc({ ...packBundle(POLICIES), version: 'shipped', data: { egress_allowlist: [] } });
+    let now = 0;
+    const d = await createDecider({
+      engine: 'rego',
+      policies: { type: 'ssm', ssm, s3, parameterName: Name, bundled: shipped },
+      clock: () => now,
+    });
+    const first = await d.decide(egress('example.org'));
+    assert.equal(first.decision.policyVersion, 'shipped');
+    assert.equal(first.decision.effect, 'deny');
+    const key = 'bundles/after-bundled.json';
+    const v = await putBundle(key, 'published', ['example.org:443']);
+    await ssm.send(
+      new PutParameterCommand({
+        Name,
+        Type: 'String',
+        Overwrite: true,
+        Value: JSON.stringify({ bucket: BUCKET, key, versionId: v }),
+      }),
+    );
+    now += 30_000;
+    const second = await d.decide(egress('example.org'));
+    assert.equal(second.decision.policyVersion, 'published');
+    assert.equal(second.decision.effect, 'allow');
+  });
+
+  it('refuses {"bundled":true} when no bundle was shipped', async () => {
+    const Name = '/aidops/policy/active-bundled-missing';
+    await ssm.send(new PutParameterCommand({ Name, Type: 'String', Value: JSON.stringify({ bundled: true }) }));
+    await assert.rejects(createDecider({ engine: 'rego', policies: { type: 'ssm', ssm, s3, parameterName: Name } }), {
+      name: 'NotFoundError',
+    });
   });
 });
 
