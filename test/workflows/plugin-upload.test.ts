@@ -46,8 +46,8 @@ describe('plugin admission starts when a bundle lands in the staging bucket', ()
     assert.equal(first[0]?.error, undefined, first[0]?.error);
     // StartExecution with the same name and input is idempotent (a closed run answers ExecutionAlreadyExists).
     assert.equal(
-      (again[0]?.result as { executionName: string }).executionName,
-      (first[0]?.result as { executionName: string }).executionName,
+      (again[0]!.result as { executionName: string }).executionName,
+      (first[0]!.result as { executionName: string }).executionName,
     );
 
     const runs = [...rt().sfn.executions.values()].filter((e) => e.stateMachineName === 'aidops-plugin-admission');
