@@ -187,9 +187,17 @@ async function tokenFor(c: Clients, arn: string): Promise<{ token: string; summa
   const p = await call(c, () => c.ssm.send(new GetParameterCommand({ Name: INCIDENT_TABLE_PARAMETER })));
   const table = p.Parameter?.Value;
   if (!table) throw new NotFoundError(`SSM parameter ${INCIDENT_TABLE_PARAMETER} is empty`);
-  const item = await call(c, () => dynamoIncidentStore(c.ddb, table).getApproval(arn));
-  if (!item) throw new NotFoundError(`execution ${arn} is not waiting for approval (or was answered already)`);
-  return item;
+  // A restore started seconds ago may not have reached its approval step yet: wait a little, while it runs.
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const item = await call(c, () => dynamoIncidentStore(c.ddb, table).getApproval(arn));
+    if (item) return item;
+    const ex = await call(c, () => c.sfn.send(new DescribeExecutionCommand({ executionArn: arn })));
+    if (ex.status !== 'RUNNING' || Date.now() > deadline) {
+      throw new NotFoundError(`execution ${arn} is not waiting for approval (or was answered already)`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 async function answer(argv: string[], io: CliIo, approve: boolean): Promise<number> {

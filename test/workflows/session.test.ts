@@ -145,8 +145,23 @@ describe('session workflow (synthesized ASL against moto)', () => {
     return { code, out, err };
   }
 
-  const waitFor = (r: LocalRuntime, sessionId: string, state: string) =>
-    r.sfn.waitForPending((p) => p.stateName === state && p.executionArn.endsWith(`:${sessionId}`), 20_000);
+  /**
+   * Waits until the session's task parks its token AND its handler has stored that token in the
+   * session table (the guest and the CLI find it there; the two happen a moment apart).
+   */
+  const waitFor = async (r: LocalRuntime, executionName: string, state: string, sessionId = executionName) => {
+    const parked = await r.sfn.waitForPending(
+      (p) => p.stateName === state && p.executionArn.endsWith(`:${executionName}`),
+      20_000,
+    );
+    const field = state === 'Wait for attestation' ? 'attestToken' : 'endToken';
+    for (let i = 0; i < 200; i++) {
+      const item = (await sessions().get(sessionId)) as Record<string, unknown> | undefined;
+      if (item?.[field] === parked.token) return parked;
+      await new Promise((res) => setTimeout(res, 25));
+    }
+    throw new Error(`${sessionId}: ${field} never reached the session table`);
+  };
 
   it('medium: request → active (real Nitro Enclave document) → end → teardown, enclave requested at the call', async () => {
     recordRunInstances();
@@ -381,14 +396,14 @@ describe('session workflow (synthesized ASL against moto)', () => {
     const sid = 'ses-restart';
     const input = { sessionId: sid, user: 'erin', useCase: 'document-summary', ttl: '1h' };
     const first = rt().sfn.start(MACHINE, input, `${sid}-a`);
-    await waitFor(rt(), `${sid}-a`, 'Wait for attestation');
+    await waitFor(rt(), `${sid}-a`, 'Wait for attestation', sid);
     first.abort?.();
     assert.equal((await first.done).status, 'ABORTED');
     const [before] = await instancesOf(sid);
     assert.ok(before?.InstanceId);
 
     const second = rt().sfn.start(MACHINE, input, `${sid}-b`);
-    await waitFor(rt(), `${sid}-b`, 'Wait for attestation');
+    await waitFor(rt(), `${sid}-b`, 'Wait for attestation', sid);
     const all = await instancesOf(sid);
     assert.equal(all.length, 1, 'still one instance');
     assert.equal(all[0]?.InstanceId, before.InstanceId);
