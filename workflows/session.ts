@@ -26,7 +26,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { SESSION_MACHINE, SessionErrorNames } from '../lambdas/sessions/model.ts';
 import { AidopsStateMachine, acknowledgeInvokeVersions } from '../lib/constructs/workflow.ts';
-import { transientRetry } from './common.ts';
+import { ec2ReadRetry, transientRetry } from './common.ts';
 
 export interface SessionWorkflowFunctions {
   readonly admit: lambda.IFunction;
@@ -156,13 +156,7 @@ export class SessionWorkflow extends Construct {
       resultSelector: { 'state.$': '$.Reservations[0].Instances[0].State.Name' },
       resultPath: '$.instance',
     });
-    check.addRetry({
-      errors: ['Ec2.Ec2Exception', 'Ec2.RequestLimitExceededException'],
-      interval: Duration.seconds(2),
-      backoffRate: 2,
-      maxAttempts: 4,
-      jitterStrategy: sfn.JitterType.FULL,
-    });
+    check.addRetry(ec2ReadRetry());
     catchInto(check, 'launch');
     const backoff = new sfn.Pass(this, 'Back off', {
       parameters: {

@@ -16,7 +16,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { AidopsFunction } from '../lib/constructs/function.ts';
 import { AidopsStateMachine, acknowledgeInvokeVersions } from '../lib/constructs/workflow.ts';
-import { transientRetry } from './common.ts';
+import { ec2ReadRetry, transientRetry } from './common.ts';
 
 export interface SnapshotWorkflowProps {
   /** @default 'aidops-snapshot' */
@@ -91,14 +91,7 @@ export class SnapshotWorkflow extends Construct {
       resultSelector: { 'states.$': '$.Snapshots[*].State' },
       resultPath: '$.progress',
     });
-    // EC2 reports every SDK error as Ec2.Ec2Exception; a read is safe to retry a few times.
-    check.addRetry({
-      errors: ['Ec2.Ec2Exception', 'Ec2.RequestLimitExceededException'],
-      interval: Duration.seconds(2),
-      backoffRate: 2,
-      maxAttempts: 4,
-      jitterStrategy: sfn.JitterType.FULL,
-    });
+    check.addRetry(ec2ReadRetry());
     const summarize = new sfn.Pass(this, 'Summarize progress', {
       parameters: {
         'pending.$': "States.ArrayContains($.progress.states, 'pending')",

@@ -10,6 +10,7 @@
 import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { GetPublicKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { GetObjectCommand, ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
+import { mapLimit } from '../shared/concurrency.ts';
 import { AidopsError } from '../shared/errors.ts';
 import {
   type ChainHeader,
@@ -229,19 +230,6 @@ async function scan(store: AuditStore, v: VersionInfo, order: number, keep: bool
     retainUntil: obj.retainUntil,
     legalHold: obj.legalHold,
   };
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 // ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import * as z from 'zod';
+import { mapLimit } from '../shared/concurrency.ts';
 import { AidopsError, TransientError, ValidationError } from '../shared/errors.ts';
 import { parseOrThrow } from '../shared/validation.ts';
 import {
@@ -279,19 +280,6 @@ async function adoptExisting(
   }
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   await deps.heads.advance({ chain, seq, key, versionId: out.VersionId, sha256 });
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 async function redactorFor(deps: WriterDeps): Promise<Redactor> {
