@@ -11,7 +11,7 @@ import * as z from 'zod';
 import type { NonceStore } from '../attestation/nonce-store.ts';
 import { type AttestationStepInput, runAttestationStep, type TaskCallbacks } from '../attestation/step.ts';
 import type { ChainCache } from '../attestation/x509.ts';
-import { ConflictError } from '../shared/errors.ts';
+import { ConflictError, ForbiddenError, ValidationError } from '../shared/errors.ts';
 import { SessionId } from '../shared/ids.ts';
 import { type AuditSink, attestationEvent } from './audit.ts';
 import type { SessionTable } from './table.ts';
@@ -47,6 +47,11 @@ export interface EvidenceDeps {
   /** The verification clock (certificates in evidence expire within hours). @default now */
   readonly now?: () => Date;
   readonly cache?: ChainCache;
+  /**
+   * The instance that called (from a Function URL's IAM identity). When set, the request
+   * must be about that instance's own session: a guest cannot act for another session.
+   */
+  readonly caller?: { readonly instanceId: string };
 }
 
 export type EvidenceResult =
@@ -65,6 +70,11 @@ export type EvidenceResult =
 export async function handleEvidence(raw: EvidenceRequest, deps: EvidenceDeps): Promise<EvidenceResult> {
   const req = EvidenceRequest.parse(raw);
   const item = await deps.table.mustGet(req.sessionId);
+  if (deps.caller && deps.caller.instanceId !== item.instanceId) {
+    throw new ForbiddenError(`caller ${deps.caller.instanceId} is not the instance of session ${req.sessionId}`, {
+      caller: deps.caller.instanceId,
+    });
+  }
   if (item.status !== 'attesting' || !item.attestToken)
     throw new ConflictError(`session ${req.sessionId} is ${item.status}, not waiting for attestation`, {
       status: item.status,
@@ -136,4 +146,40 @@ export async function handleEvidence(raw: EvidenceRequest, deps: EvidenceDeps): 
     message: r.message,
     sealedSecrets: r.sealedSecrets,
   };
+}
+
+/** A Lambda Function URL request, as far as this door reads it. */
+export const FunctionUrlEvent = z.object({
+  requestContext: z.object({
+    http: z.object({ method: z.string() }),
+    authorizer: z.object({ iam: z.object({ userArn: z.string(), accountId: z.string().optional() }) }).optional(),
+  }),
+  body: z.string().max(400_000).optional(),
+  isBase64Encoded: z.boolean().optional(),
+});
+export type FunctionUrlEvent = z.output<typeof FunctionUrlEvent>;
+
+/**
+ * The calling instance, from the Function URL's IAM identity. EC2 instance-profile credentials
+ * are role sessions named after the instance: `arn:aws:sts::ACCOUNT:assumed-role/ROLE/i-0123…`.
+ * Only the session instances' role is accepted.
+ */
+export function callerFromUrlEvent(event: FunctionUrlEvent, instanceRoleName: string): { instanceId: string } {
+  const arn = event.requestContext.authorizer?.iam.userArn;
+  const m = arn ? /^arn:aws[a-z-]*:sts::\d{12}:assumed-role\/([^/]+)\/(i-[0-9a-f]{8,17})$/.exec(arn) : null;
+  if (!m || m[1] !== instanceRoleName) {
+    throw new ForbiddenError(`caller ${arn ?? '(unsigned)'} is not a session instance (role ${instanceRoleName})`);
+  }
+  return { instanceId: m[2]! };
+}
+
+/** The JSON body of a Function URL request. */
+export function bodyOf(event: FunctionUrlEvent): unknown {
+  if (event.requestContext.http.method !== 'POST') throw new ValidationError('use POST with a JSON body');
+  const text = event.isBase64Encoded ? Buffer.from(event.body ?? '', 'base64').toString('utf8') : (event.body ?? '');
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ValidationError('the request body is not JSON', [{ path: '(body)', message: 'invalid JSON' }]);
+  }
 }

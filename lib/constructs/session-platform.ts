@@ -12,6 +12,7 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as route53resolver from 'aws-cdk-lib/aws-route53resolver';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
@@ -56,6 +57,8 @@ export class SessionPlatform extends Construct {
   readonly instanceRole: iam.Role;
   readonly profiles: Record<string, ProfileResources> = {};
   readonly evidenceFn: AidopsFunction;
+  /** The guests' door: IAM-authenticated, callable by the session instance role only. */
+  readonly evidenceUrl: lambda.FunctionUrl;
   readonly flagAuditFn: AidopsFunction;
   readonly sweeper: OrphanSweeper;
   readonly attestation?: Attestation;
@@ -338,7 +341,12 @@ export class SessionPlatform extends Construct {
     this.evidenceFn = fn('Evidence', 'evidence', 'Guest evidence door: nonce, boot heartbeat, attestation', {
       NONCE_TABLE: nonceTable.tableName,
       SECRET_PREFIX: secretPrefix,
+      INSTANCE_ROLE_NAME: this.instanceRole.roleName,
     });
+    // Guests call through a Function URL signed with their instance-profile credentials; the
+    // handler binds the caller (role session = instance id) to the session it asks about.
+    this.evidenceUrl = this.evidenceFn.fn.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.AWS_IAM });
+    this.evidenceUrl.grantInvokeUrl(this.instanceRole);
     nonceTable.grantReadWriteData(this.evidenceFn.fn);
     props.dataKey.grantDecrypt(this.evidenceFn.fn);
     this.evidenceFn.fn.addToRolePolicy(
