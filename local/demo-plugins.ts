@@ -57,12 +57,6 @@ interface Ctx {
   bold: (s: string) => string;
 }
 
-function fnName(rt: LocalRuntime, prefix: string): string {
-  const n = [...rt.provisioned.functions.keys()].find((k) => k.startsWith(prefix));
-  if (!n) throw new Error(`no function ${prefix}* in the synthesized app`);
-  return n;
-}
-
 function printRecord(out: Ctx['out'], r: PluginRecord): void {
   const p = (r.provenance ?? {}) as Record<string, string>;
   out(`    registry   ${r.pluginId}@${r.version}: ${r.status}, ${r.digest}`);
@@ -101,7 +95,7 @@ export const pluginDemoSection = {
       return { pluginId: 'attest-demo', version, key, bundleKey: `${key}.sigstore.json`, requestedBy: 'alice' };
     };
 
-    const deployed = parseTrustPolicy(rt.functionEnv(fnName(rt, 'PluginsVerifyStaged')).TRUST_POLICY ?? '{}');
+    const deployed = parseTrustPolicy(rt.functionEnv(rt.functionName('PluginsVerifyStaged')).TRUST_POLICY ?? '{}');
     out(`artifact   custom-issuer-artifact, sha256:${createHash('sha256').update(artifact).digest('hex')}`);
     out(`bundle     GitHub artifact attestation (bundle v0.3, DSSE, SLSA v1), trusted root: Sigstore public-good`);
     out(`deployed trust policy signers: ${deployed.signers.map(signerText).join('; ')}`);

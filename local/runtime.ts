@@ -101,6 +101,12 @@ export class LocalRuntime {
     throw new Error(`no local resource with logical id ${prefix}*`);
   }
 
+  /** Logical id (the local function name) of the first function whose logical id starts with `prefix`. */
+  functionName(prefix: string): string {
+    for (const id of this.provisioned.functions.keys()) if (id.startsWith(prefix)) return id;
+    throw new Error(`no function ${prefix}* in the synthesized app`);
+  }
+
   /** Invokes a function's real handler in-process, with its environment from the template. */
   async invoke(functionRef: string, payload: Json): Promise<Json> {
     const name = functionRef.includes(':function:') ? functionRef.split(':function:')[1]!.split(':')[0]! : functionRef;
@@ -136,7 +142,12 @@ export class LocalRuntime {
     }
   }
 
+  private readonly envs = new Map<string, Record<string, string>>();
+
+  /** A function's environment from the template, resolved once. */
   functionEnv(name: string): Record<string, string> {
+    const cached = this.envs.get(name);
+    if (cached) return cached;
     const fn = this.provisioned.functions.get(name);
     if (!fn) return {};
     const props = (fn.resource.Properties ?? {}) as { Environment?: { Variables?: Record<string, unknown> } };
@@ -147,6 +158,7 @@ export class LocalRuntime {
     }) as Record<string, unknown>;
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(vars)) if (k !== 'NODE_OPTIONS') out[k] = String(v);
+    this.envs.set(name, out);
     return out;
   }
 

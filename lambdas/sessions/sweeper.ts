@@ -67,6 +67,23 @@ interface Found {
   incident?: string;
 }
 
+/** An EC2 resource found by its session tag (instances, volumes and snapshots carry the same tags). */
+function taggedEc2(
+  kind: SweepKind,
+  id: string,
+  tags: readonly { Key?: string; Value?: string }[] | undefined,
+  createdAt?: Date,
+): Found {
+  return {
+    kind,
+    id,
+    sessionId: tagValue(tags, Tags.SessionId)!,
+    createdAt,
+    expiresAt: tagValue(tags, Tags.ExpiresAt),
+    incident: tagValue(tags, Tags.IncidentId),
+  };
+}
+
 async function collect(deps: SweepDeps): Promise<Found[]> {
   const out: Found[] = [];
   const tagFilter = { Name: 'tag-key', Values: [Tags.SessionId] };
@@ -81,14 +98,7 @@ async function collect(deps: SweepDeps): Promise<Found[]> {
       ),
     );
     for (const i of (r.Reservations ?? []).flatMap((x) => x.Instances ?? []))
-      out.push({
-        kind: 'instance',
-        id: i.InstanceId!,
-        sessionId: tagValue(i.Tags, Tags.SessionId)!,
-        createdAt: i.LaunchTime,
-        expiresAt: tagValue(i.Tags, Tags.ExpiresAt),
-        incident: tagValue(i.Tags, Tags.IncidentId),
-      });
+      out.push(taggedEc2('instance', i.InstanceId!, i.Tags, i.LaunchTime));
     next = r.NextToken;
   } while (next);
   do {
@@ -100,30 +110,14 @@ async function collect(deps: SweepDeps): Promise<Found[]> {
         }),
       ),
     );
-    for (const v of r.Volumes ?? [])
-      out.push({
-        kind: 'volume',
-        id: v.VolumeId!,
-        sessionId: tagValue(v.Tags, Tags.SessionId)!,
-        createdAt: v.CreateTime,
-        expiresAt: tagValue(v.Tags, Tags.ExpiresAt),
-        incident: tagValue(v.Tags, Tags.IncidentId),
-      });
+    for (const v of r.Volumes ?? []) out.push(taggedEc2('volume', v.VolumeId!, v.Tags, v.CreateTime));
     next = r.NextToken;
   } while (next);
   do {
     const r = await awsCall('DescribeSnapshots sweep', () =>
       deps.ec2.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: [tagFilter], NextToken: next })),
     );
-    for (const s of r.Snapshots ?? [])
-      out.push({
-        kind: 'snapshot',
-        id: s.SnapshotId!,
-        sessionId: tagValue(s.Tags, Tags.SessionId)!,
-        createdAt: s.StartTime,
-        expiresAt: tagValue(s.Tags, Tags.ExpiresAt),
-        incident: tagValue(s.Tags, Tags.IncidentId),
-      });
+    for (const s of r.Snapshots ?? []) out.push(taggedEc2('snapshot', s.SnapshotId!, s.Tags, s.StartTime));
     next = r.NextToken;
   } while (next);
   do {

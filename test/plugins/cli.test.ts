@@ -5,11 +5,10 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { main } from '../../cli/aidops.ts';
-import type { CliIo } from '../../cli/args.ts';
 import { createRegistryTable } from '../../lambdas/plugins/registry.ts';
 import { awsClientConfig } from '../../lambdas/shared/clients.ts';
 import { type MotoServer, startMoto } from '../../local/emulator/moto.ts';
+import { runCli } from '../helpers/cli.ts';
 import { BEACON_SAN, CONFORMANCE_DIR, GHA_ISSUER, SIGSTORE_DIR, sha512Hex } from '../unit/plugins/vectors.ts';
 
 const ROOT = path.join(SIGSTORE_DIR, 'roots/public-good-trusted_root.json');
@@ -18,13 +17,7 @@ const A = path.join(CONFORMANCE_DIR, 'a.txt');
 const B = path.join(CONFORMANCE_DIR, 'happy-path-v0.3/bundle.sigstore.json');
 const tmp = mkdtempSync(path.join(tmpdir(), 'aidops-plugin-cli-'));
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: CliIo = { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), env: {} };
-  const code = await main(['plugin', ...argv], io);
-  return { code, out, err };
-}
+const cli = (...argv: string[]) => runCli(['plugin', ...argv]);
 
 const beaconPolicy = path.join(tmp, 'beacon-policy.json');
 writeFileSync(

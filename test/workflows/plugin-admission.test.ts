@@ -18,6 +18,7 @@ import type { AuditEvent, AuditEventOf } from '../../lambdas/audit/schema.ts';
 import { PluginRegistry, toPolicyPluginFacts } from '../../lambdas/plugins/registry.ts';
 import { createDecider } from '../../lambdas/policy/decide.ts';
 import type { Json } from '../../local/asl/sfn-local.ts';
+import { DEMO_TRUST_POLICY } from '../../local/demo-plugins.ts';
 import { useRuntime } from '../helpers/runtime.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -31,28 +32,8 @@ const MACHINE = 'aidops-plugin-admission';
 const PLUGIN = 'attest-demo';
 
 // The vector's signer (a GHE-style custom issuer) and its SLSA v1 provenance, as a deployment would allow them.
-const TRUST_POLICY = {
-  version: 1,
-  signers: [
-    {
-      kind: 'github-actions',
-      repository: 'too-legit/attest',
-      refPattern: 'refs/heads/main',
-      workflowPattern: '.github/workflows/integration.yml',
-      issuer: 'https://token.actions.githubusercontent.com/hammer-time',
-    },
-  ],
-  provenance: {
-    required: true,
-    predicateTypes: ['https://slsa.dev/provenance/v1'],
-    builders: [{ id: `${SAN}`, slsaBuildLevel: 2 }],
-    sourceRepositories: ['too-legit/attest'],
-    sourceRefs: ['refs/heads/main'],
-    minSlsaBuildLevel: 2,
-  },
-  newPublisherNeedsApproval: true,
-  admissionTtlDays: 30,
-};
+// The demo's policy: it names this vector's signer (GHE-style issuer) and its builder.
+const TRUST_POLICY = DEMO_TRUST_POLICY;
 
 describe('plugin admission workflow (synthesized ASL against moto)', { timeout: 120_000 }, () => {
   const rt = useRuntime({ config: { pluginTrustPolicy: JSON.stringify(TRUST_POLICY) } });
@@ -236,7 +217,7 @@ describe('plugin admission workflow (synthesized ASL against moto)', { timeout: 
       });
     };
     assert.equal((await decide()).decision.effect, 'allow');
-    const revokeFn = [...rt().provisioned.functions.keys()].find((k) => k.startsWith('PluginsRevoke'))!;
+    const revokeFn = rt().functionName('PluginsRevoke');
     await rt().invoke(revokeFn, { pluginId: PLUGIN, version: '1.0.0', by: 'secops', reason: 'compromised' });
     const after = await decide();
     assert.equal(after.decision.effect, 'deny');

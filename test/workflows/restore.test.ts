@@ -13,12 +13,11 @@ import {
   DescribeVolumesCommand,
   EC2Client,
 } from '@aws-sdk/client-ec2';
-import { main } from '../../cli/aidops.ts';
-import type { CliIo } from '../../cli/args.ts';
 import { RemediationTags } from '../../lambdas/remediation/common.ts';
 import { tagValue } from '../../lambdas/shared/tags.ts';
 import { type FixtureSession, groupsOf, launchFixtureSession } from '../../local/gameday.ts';
 import { installStandins } from '../../local/standins/index.ts';
+import { runCli } from '../helpers/cli.ts';
 import { useRuntime } from '../helpers/runtime.ts';
 
 describe('restore workflow: approve → release, reject → stay quarantined, approve --terminate', () => {
@@ -28,13 +27,7 @@ describe('restore workflow: approve → release, reject → stay quarantined, ap
     installStandins(rt());
   });
 
-  async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-    let out = '';
-    let err = '';
-    const io: CliIo = { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`), env: { USER: 'tester' } };
-    const code = await main([...args, '--endpoint', rt().endpoint], io);
-    return { code, out, err };
-  }
+  const cli = (args: string[]) => runCli([...args, '--endpoint', rt().endpoint], { USER: 'tester' });
 
   /** A session with a known-good snapshot, then tombstoned. */
   async function quarantined(sessionId: string): Promise<{ s: FixtureSession; knownGood: string[] }> {

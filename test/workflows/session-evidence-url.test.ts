@@ -35,7 +35,7 @@ describe('session evidence door (Function URL, IAM-bound caller)', () => {
       item = await sessions.get(sid);
     }
     assert.ok(item?.instanceId && item.nonce, 'session is attesting with an instance and a nonce');
-    const fn = [...rt().provisioned.functions.keys()].find((k) => k.startsWith('SessionsEvidence'))!;
+    const fn = rt().functionName('SessionsEvidence');
     const role = rt().ref(ROLE_PREFIX);
     const as = (instanceId: string, roleName = role) =>
       `arn:aws:sts::123456789012:assumed-role/${roleName}/${instanceId}`;

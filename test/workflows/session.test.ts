@@ -16,7 +16,6 @@ import { DescribeSecretCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { main } from '../../cli/aidops.ts';
 import { DynamoNonceStore } from '../../lambdas/attestation/nonce-store.ts';
 import { eventBridgeSink } from '../../lambdas/sessions/audit.ts';
 import { type EvidenceRequest, handleEvidence } from '../../lambdas/sessions/evidence.ts';
@@ -25,6 +24,7 @@ import { ec2 as handlerEc2, SfnCallbacksWithHeartbeat } from '../../lambdas/sess
 import { SessionTable } from '../../lambdas/sessions/table.ts';
 import { Tags, tagValue } from '../../lambdas/shared/tags.ts';
 import type { LocalRuntime } from '../../local/runtime.ts';
+import { runCli } from '../helpers/cli.ts';
 import { useRuntime } from '../helpers/runtime.ts';
 import { file, load } from '../unit/attestation/vectors.ts';
 
@@ -130,20 +130,7 @@ describe('session workflow (synthesized ASL against moto)', () => {
     );
   }
 
-  async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-    let out = '';
-    let err = '';
-    const code = await main(argv, {
-      out: (s) => {
-        out += `${s}\n`;
-      },
-      err: (s) => {
-        err += `${s}\n`;
-      },
-      env: { AIDOPS_USER: 'alice' },
-    });
-    return { code, out, err };
-  }
+  const cli = (...argv: string[]) => runCli(argv, { AIDOPS_USER: 'alice' });
 
   /**
    * Waits until the session's task parks its token AND its handler has stored that token in the

@@ -55,7 +55,7 @@ describe('snapshot workflow (synthesized ASL against moto)', () => {
       .invoke('SnapshotCreateFn', {} as never)
       .catch((e: Error) => e)) as Error;
     assert.equal(p.name, 'Lambda.ResourceNotFoundException', 'functions are addressed by their logical id');
-    const fnName = [...rt().provisioned.functions.keys()].find((k) => k.startsWith('SnapshotCreateFn'))!;
+    const fnName = rt().functionName('SnapshotCreateFn');
     const prepared = { ...(a.output as Record<string, unknown>) };
     const retry = (await rt().invoke(fnName, {
       requestId: 'snap-idem-1',

@@ -36,7 +36,7 @@ describe('orphan sweeper (moto)', () => {
     } as never,
   });
   const ec2 = () => new EC2Client(rt().clientConfig());
-  const sweeperFn = () => [...rt().provisioned.functions.keys()].find((k) => k.startsWith('SessionsSweeperFn'))!;
+  const sweeperFn = () => rt().functionName('SessionsSweeperFn');
   const state = async (id: string) =>
     (await ec2().send(new DescribeInstancesCommand({ InstanceIds: [id] }))).Reservations![0]!.Instances![0]!.State!
       .Name;

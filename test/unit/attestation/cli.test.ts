@@ -3,15 +3,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { main } from '../../../cli/aidops.ts';
+import { runCli } from '../../helpers/cli.ts';
 import { TESTDATA } from './vectors.ts';
 
-async function cli(...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(['attest', ...argv], { out: (s) => out.push(s), err: (s) => err.push(s), env: {} });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
+const cli = (...argv: string[]) => runCli(['attest', ...argv]);
 const T = (rel: string) => path.join(TESTDATA, rel);
 const tmp = mkdtempSync(path.join(tmpdir(), 'attest-cli-'));
 
