@@ -8,14 +8,14 @@
  */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 // @ts-expect-error cose-js ships no types
 import cose from 'cose-js';
 import { ChainCache, parseNitroDocument, verifyNitroDocument } from '../lambdas/attestation/nitro.ts';
 import { verifySnpReport } from '../lambdas/attestation/snp.ts';
 import { parseDer } from '../lambdas/attestation/x509.ts';
+import { ATTESTATION_VECTORS } from '../local/fixtures.ts';
 
-const TD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../shared/testdata/attestation');
+const TD = ATTESTATION_VECTORS;
 const load = (rel: string) => {
   const b = readFileSync(path.join(TD, rel));
   if (rel.endsWith('.b64')) return Buffer.from(b.toString().trim(), 'base64');

@@ -5,15 +5,15 @@
  */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { bundleFromJSON } from '@sigstore/bundle';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
 import { checkArtifact } from '../lambdas/plugins/admission.ts';
 import { parseTrustPolicy } from '../lambdas/plugins/policy.ts';
 import { bundlesOf, PluginVerifier } from '../lambdas/plugins/verify.ts';
+import { SIGSTORE_VECTORS } from '../local/fixtures.ts';
 
-const D = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../shared/testdata/sigstore');
+const D = SIGSTORE_VECTORS;
 const rootBytes = readFileSync(path.join(D, 'roots/public-good-trusted_root.json'));
 const artifact = readFileSync(path.join(D, 'conformance/a.txt'));
 const BEACON =

@@ -2,7 +2,7 @@
  * Demo sections for the audit trail, attestation and policy capabilities.
  * Each runs the shipped cores and handlers against the local control plane.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { KMSClient } from '@aws-sdk/client-kms';
@@ -14,8 +14,9 @@ import { s3AuditStore, trustFromKms, verifyAudit } from '../lambdas/audit/verify
 import { createDecider } from '../lambdas/policy/decide.ts';
 import type { DemoContext, DemoSection } from './demo-sections.ts';
 import { PROJECT_ROOT } from './emulator/setup.ts';
+import { ATTESTATION_VECTORS } from './fixtures.ts';
 
-const TESTDATA = join(PROJECT_ROOT, '..', 'shared', 'testdata', 'attestation');
+const TESTDATA = ATTESTATION_VECTORS;
 
 export const auditSection: DemoSection = {
   title: 'Audit trail: events → EventBridge → SQS → writer → Object Lock (COMPLIANCE) → signed digests → verifier',
@@ -103,10 +104,6 @@ export const auditSection: DemoSection = {
 export const attestationSection: DemoSection = {
   title: 'Attestation: real Nitro Enclave and SEV-SNP evidence, checked before any secret is released',
   async run({ out }: DemoContext) {
-    if (!existsSync(TESTDATA)) {
-      out(`(skipped: the real attestation vectors live in ${TESTDATA}, beside the project, not in it)`);
-      return;
-    }
     const doc = decodeEvidence(
       readFileSync(join(TESTDATA, 'nitro-enclave/evervault-2022-10-13-us-east-1.cbor')),
       'raw',

@@ -1,6 +1,6 @@
 /**
  * Game-day section: plugin admission with a real Sigstore bundle (a GitHub artifact
- * attestation, DSSE + SLSA v1, from ../shared/testdata/sigstore) through the admission
+ * attestation, DSSE + SLSA v1, from test/fixtures/sigstore) through the admission
  * workflow, and the same artifact with one byte changed.
  *
  * Which trust policy decides is the deployment's (TRUST_POLICY of the verify function in
@@ -11,7 +11,7 @@
  * and the whole admission, approval included, runs through the workflow instead.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -20,11 +20,11 @@ import { parseTrustPolicy, type TrustPolicy } from '../lambdas/plugins/policy.ts
 import { type PluginRecord, PluginRegistry } from '../lambdas/plugins/registry.ts';
 import { PluginVerifier } from '../lambdas/plugins/verify.ts';
 import type { Execution } from './asl/sfn-local.ts';
-import { PROJECT_ROOT } from './emulator/setup.ts';
+import { SIGSTORE_VECTORS } from './fixtures.ts';
 import type { LocalRuntime } from './runtime.ts';
 
 const MACHINE = 'aidops-plugin-admission';
-const SIGSTORE = path.resolve(PROJECT_ROOT, '../shared/testdata/sigstore');
+const SIGSTORE = SIGSTORE_VECTORS;
 const SAN = 'https://github.com/too-legit/attest/.github/workflows/integration.yml@refs/heads/main';
 
 /** A trust policy that names the demo vector's signer (GHE-style issuer) and its builder. */
@@ -77,10 +77,6 @@ export const pluginDemoSection = {
   title: 'Plugin admission: a real Sigstore-signed artifact admitted, a tampered one refused',
   async run({ rt, out, bold }: Ctx): Promise<void> {
     const artifactPath = path.join(SIGSTORE, 'github-attestations/custom-issuer-artifact');
-    if (!existsSync(artifactPath)) {
-      out(`(skipped: the Sigstore vectors are not at ${SIGSTORE})`);
-      return;
-    }
     const artifact = readFileSync(artifactPath);
     const bundle = readFileSync(path.join(SIGSTORE, 'github-attestations/custom-issuer.sigstore.json'));
     const root = readFileSync(path.join(SIGSTORE, 'roots/public-good-trusted_root.json'));

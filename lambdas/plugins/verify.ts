@@ -4,7 +4,7 @@
  * The cryptography is `@sigstore/verify` (Fulcio chain at the signing time, SCTs,
  * Rekor inclusion proof / checkpoint / SET, RFC 3161 timestamps, the signature).
  * This module adds what the library leaves to the caller (see
- * ../shared/testdata/sigstore/README.md, "What the library does not check"):
+ * test/fixtures/sigstore/README.md, "What the library does not check"):
  * exact, anchored identity matching; the artifact digest against a DSSE statement's
  * subjects; rejecting a root certificate shipped in the bundle; rejecting a trusted
  * root whose log keys have no validity start; and one typed error with a stable

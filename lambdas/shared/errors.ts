@@ -56,6 +56,24 @@ export class EndpointUnreachableError extends AidopsError {
   override name = 'EndpointUnreachableError' as const;
 }
 
+/** A deployment setting (an environment variable the construct sets) is missing or malformed. Never retried. */
+export class ConfigurationError extends AidopsError {
+  override name = 'ConfigurationError' as const;
+}
+
+/**
+ * Base of the errors that carry a stable reason code (attestation, AMD KDS,
+ * plugin verification): the code is in `reason` and in `details.reason`, the
+ * message starts with the code's explanation. Subclasses set a literal `name`.
+ */
+export abstract class ReasonCodedError<R extends string> extends AidopsError {
+  readonly reason: R;
+  constructor(reason: R, message: string, details: ErrorDetails = {}, options?: ErrorOptions) {
+    super(message, { ...details, reason }, options);
+    this.reason = reason;
+  }
+}
+
 /** Names Retry/Catch may match; kept in one place so workflows and handlers agree. */
 export const ErrorNames = {
   Validation: 'ValidationError',
@@ -64,4 +82,5 @@ export const ErrorNames = {
   Forbidden: 'ForbiddenError',
   Transient: 'TransientError',
   EndpointUnreachable: 'EndpointUnreachableError',
+  Configuration: 'ConfigurationError',
 } as const;

@@ -37,8 +37,9 @@ export type Handler<R> = (event: unknown, context: Context) => Promise<R>;
 /** Builds a middy handler: validate → core, with structured logs, a trace and metrics. */
 export function makeHandler<S extends z.ZodType, R>(spec: HandlerSpec<S, R>): Handler<R> {
   const base = async (event: unknown, context: Context): Promise<R> => {
-    const input = parseOrThrow(spec.input, event, spec.inputName);
+    // Validation sits inside the try, so a rejected input is logged and counted like any other typed error.
     try {
+      const input = parseOrThrow(spec.input, event, spec.inputName);
       const out = await spec.core(input, context);
       metrics.addMetric('Succeeded', MetricUnit.Count, 1);
       return out;

@@ -1,7 +1,7 @@
 /**
  * Plugin admission workflow (synthesized ASL, real handlers) against moto, with a real
  * GitHub artifact attestation (Sigstore bundle v0.3, DSSE, SLSA v1) from
- * ../shared/testdata/sigstore/github-attestations: admitted after a person approves,
+ * test/fixtures/sigstore/github-attestations: admitted after a person approves,
  * refused when one byte changes, and denied by the policy engine once revoked.
  */
 import assert from 'node:assert/strict';
@@ -19,10 +19,11 @@ import { PluginRegistry, toPolicyPluginFacts } from '../../lambdas/plugins/regis
 import { createDecider } from '../../lambdas/policy/decide.ts';
 import type { Json } from '../../local/asl/sfn-local.ts';
 import { DEMO_TRUST_POLICY } from '../../local/demo-plugins.ts';
+import { SIGSTORE_VECTORS } from '../../local/fixtures.ts';
 import { useRuntime } from '../helpers/runtime.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const SIGSTORE = path.resolve(HERE, '../../../shared/testdata/sigstore');
+const SIGSTORE = SIGSTORE_VECTORS;
 const ROOT = readFileSync(path.join(SIGSTORE, 'roots/public-good-trusted_root.json'));
 const ARTIFACT = readFileSync(path.join(SIGSTORE, 'github-attestations/custom-issuer-artifact'));
 const BUNDLE = readFileSync(path.join(SIGSTORE, 'github-attestations/custom-issuer.sigstore.json'));

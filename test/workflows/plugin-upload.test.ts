@@ -11,10 +11,11 @@ import { fileURLToPath } from 'node:url';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { admissionFromUpload } from '../../lambdas/plugins/upload.ts';
 import { deliverEvent } from '../../local/events.ts';
+import { SIGSTORE_VECTORS } from '../../local/fixtures.ts';
 import { useRuntime } from '../helpers/runtime.ts';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const SIGSTORE = path.resolve(HERE, '../../../shared/testdata/sigstore');
+const _HERE = path.dirname(fileURLToPath(import.meta.url));
+const SIGSTORE = SIGSTORE_VECTORS;
 const ROOT = readFileSync(path.join(SIGSTORE, 'roots/public-good-trusted_root.json'));
 const ARTIFACT = readFileSync(path.join(SIGSTORE, 'github-attestations/custom-issuer-artifact'));
 const BUNDLE = readFileSync(path.join(SIGSTORE, 'github-attestations/custom-issuer.sigstore.json'));

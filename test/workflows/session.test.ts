@@ -2,7 +2,7 @@
  * The session workflow, synthesized and run against moto with the real handlers.
  * Attestation is answered through the shipped path: the evidence core
  * (lambdas/sessions/evidence.ts) runs the attestation helper's step
- * (lambdas/attestation/step.ts) on REAL documents from ../shared/testdata; the
+ * (lambdas/attestation/step.ts) on REAL documents from test/fixtures; the
  * test issues each document's own nonce to the session and sets the verification
  * clock inside the document's certificate window.
  */

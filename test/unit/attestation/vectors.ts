@@ -1,15 +1,12 @@
 /**
- * The real vectors of ../shared/testdata/attestation (see its README), with the
- * windows and verdicts that README states. Read in place; never copied.
+ * The real vectors of test/fixtures/attestation (see its README), with the
+ * windows and verdicts that README states.
  */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ATTESTATION_VECTORS } from '../../../local/fixtures.ts';
 
-export const TESTDATA = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  '../../../../shared/testdata/attestation',
-);
+export const TESTDATA = ATTESTATION_VECTORS;
 
 export function file(rel: string): Buffer {
   return readFileSync(path.join(TESTDATA, rel));

@@ -1,15 +1,12 @@
 /**
- * Paths and expectations for the Sigstore vectors in ../shared/testdata/sigstore
- * (see its README). Read in place; never copied into the project.
+ * Paths and expectations for the Sigstore vectors in test/fixtures/sigstore
+ * (see its README).
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { SIGSTORE_VECTORS } from '../../../local/fixtures.ts';
 
-export const SIGSTORE_DIR = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  '../../../../shared/testdata/sigstore',
-);
+export const SIGSTORE_DIR = SIGSTORE_VECTORS;
 export const CONFORMANCE_DIR = path.join(SIGSTORE_DIR, 'conformance');
 export const PUBLIC_GOOD_ROOT = readFileSync(path.join(SIGSTORE_DIR, 'roots/public-good-trusted_root.json'));
 export const NPM_KEYS = JSON.parse(readFileSync(path.join(SIGSTORE_DIR, 'roots/npm-registry-keys.json'), 'utf8'));
