@@ -20,36 +20,14 @@ import { parseTrustPolicy, type TrustPolicy } from '../lambdas/plugins/policy.ts
 import { type PluginRecord, PluginRegistry } from '../lambdas/plugins/registry.ts';
 import { PluginVerifier } from '../lambdas/plugins/verify.ts';
 import type { Execution } from './asl/sfn-local.ts';
-import { SIGSTORE_VECTORS } from './fixtures.ts';
+import { DEMO_TRUST_POLICY_FILE, SIGSTORE_VECTORS } from './fixtures.ts';
 import type { LocalRuntime } from './runtime.ts';
 
 const MACHINE = 'aidops-plugin-admission';
 const SIGSTORE = SIGSTORE_VECTORS;
-const SAN = 'https://github.com/too-legit/attest/.github/workflows/integration.yml@refs/heads/main';
 
-/** A trust policy that names the demo vector's signer (GHE-style issuer) and its builder. */
-export const DEMO_TRUST_POLICY = {
-  version: 1,
-  signers: [
-    {
-      kind: 'github-actions',
-      repository: 'too-legit/attest',
-      refPattern: 'refs/heads/main',
-      workflowPattern: '.github/workflows/integration.yml',
-      issuer: 'https://token.actions.githubusercontent.com/hammer-time',
-    },
-  ],
-  provenance: {
-    required: true,
-    predicateTypes: ['https://slsa.dev/provenance/v1'],
-    builders: [{ id: SAN, slsaBuildLevel: 2 }],
-    sourceRepositories: ['too-legit/attest'],
-    sourceRefs: ['refs/heads/main'],
-    minSlsaBuildLevel: 2,
-  },
-  newPublisherNeedsApproval: true,
-  admissionTtlDays: 30,
-} as const;
+/** A trust policy that names the demo vector's signer (GHE-style issuer) and its builder (a fixture file). */
+export const DEMO_TRUST_POLICY = JSON.parse(readFileSync(DEMO_TRUST_POLICY_FILE, 'utf8')) as Record<string, unknown>;
 
 interface Ctx {
   rt: LocalRuntime;

@@ -5,7 +5,6 @@
  */
 import type { Template } from 'aws-cdk-lib/assertions';
 
-// biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON
 export type Json = any;
 
 /** Renders an intrinsic as a placeholder that can sit inside a JSON string. */

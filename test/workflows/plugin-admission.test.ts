@@ -18,8 +18,7 @@ import type { AuditEvent, AuditEventOf } from '../../lambdas/audit/schema.ts';
 import { PluginRegistry, toPolicyPluginFacts } from '../../lambdas/plugins/registry.ts';
 import { createDecider } from '../../lambdas/policy/decide.ts';
 import type { Json } from '../../local/asl/sfn-local.ts';
-import { DEMO_TRUST_POLICY } from '../../local/demo-plugins.ts';
-import { SIGSTORE_VECTORS } from '../../local/fixtures.ts';
+import { DEMO_TRUST_POLICY_FILE, SIGSTORE_VECTORS } from '../../local/fixtures.ts';
 import { useRuntime } from '../helpers/runtime.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -34,7 +33,7 @@ const PLUGIN = 'attest-demo';
 
 // The vector's signer (a GHE-style custom issuer) and its SLSA v1 provenance, as a deployment would allow them.
 // The demo's policy: it names this vector's signer (GHE-style issuer) and its builder.
-const TRUST_POLICY = DEMO_TRUST_POLICY;
+const TRUST_POLICY = JSON.parse(readFileSync(DEMO_TRUST_POLICY_FILE, 'utf8'));
 
 describe('plugin admission workflow (synthesized ASL against moto)', { timeout: 120_000 }, () => {
   const rt = useRuntime({ config: { pluginTrustPolicy: JSON.stringify(TRUST_POLICY) } });
