@@ -65,7 +65,10 @@ function usageError(io: CliIo, prefix: string, message: string): number {
 
 /** An error as the CLI reports it: typed ones as they are, AWS/network ones through the shared classifier. */
 function classified(e: unknown, endpoint: string | undefined, operation: string): unknown {
-  if (e instanceof AidopsError) return e;
+  // A core that classified without knowing the command's endpoint names the wrong one: say which it was.
+  const misaddressed =
+    e instanceof EndpointUnreachableError && endpoint !== undefined && e.details.endpoint !== endpoint;
+  if (e instanceof AidopsError && !misaddressed) return e;
   const network = networkFailure(e);
   if (network)
     return new EndpointUnreachableError(`cannot reach ${endpoint ?? 'the AWS endpoint'}: ${network}`, {
