@@ -53,7 +53,7 @@ export const groups: Readonly<Record<string, GroupEntry>> = {
 const HELP = new Set(['--help', '-h', 'help']);
 
 /** The version in the project's package.json. */
-export function version(): string {
+function version(): string {
   return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
@@ -78,7 +78,8 @@ function classified(e: unknown, endpoint: string | undefined, operation: string)
   return classifyAwsError(e, operation, { endpoint });
 }
 
-const USAGE_ERRORS = new Set(['EndpointUnreachableError', 'ValidationError', 'TransientError']);
+/** Errors in what the command was given or could reach, not a verdict: exit 2, like a bad argument. */
+const USAGE_OR_CONNECTION = new Set(['EndpointUnreachableError', 'ValidationError', 'TransientError']);
 
 /** Reports `e` (as classified) in one line; with `--debug`, the stack of the error as thrown too. */
 function report(io: CliIo, prefix: string, thrown: unknown, endpoint: string | undefined, debug: boolean): number {
@@ -87,9 +88,9 @@ function report(io: CliIo, prefix: string, thrown: unknown, endpoint: string | u
   if (e instanceof UsageError) code = usageError(io, prefix, e.message);
   else if (e instanceof AidopsError) {
     io.err(`${prefix}: ${e.name}: ${e.message}`);
-    code = USAGE_ERRORS.has(e.name) ? Exit.Usage : Exit.Rejected;
+    code = USAGE_OR_CONNECTION.has(e.name) ? Exit.Usage : Exit.Rejected;
   } else {
-    io.err(`${prefix}: unexpected error: ${String(e)}`);
+    io.err(`${prefix}: unexpected error: ${String(e).split('\n')[0]}`);
     code = Exit.Usage;
   }
   if (debug) io.err(thrown instanceof Error && thrown.stack ? thrown.stack : String(thrown));

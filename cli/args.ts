@@ -68,7 +68,7 @@ export function strictParse<O extends Options>(argv: string[], options: O, allow
 }
 
 /** An `--endpoint` (or `AWS_ENDPOINT_URL`) must be an absolute http(s) URL. */
-export function parseEndpoint(value: string, what: string): string {
+function parseEndpoint(value: string, what: string): string {
   const url = URL.canParse(value) ? new URL(value) : undefined;
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname)
     throw new UsageError(`${what} must be an http(s) URL, got "${value}"`);

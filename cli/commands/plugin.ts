@@ -22,7 +22,7 @@ import {
 import { awsClientConfig } from '../../lambdas/shared/clients.ts';
 import { type CliIo, type CommandGroup, command, Exit, table, UsageError } from '../args.ts';
 
-export const DEFAULT_TABLE = 'aidops-plugin-registry';
+const DEFAULT_TABLE = 'aidops-plugin-registry';
 
 function readFile(path: string, what: string): Buffer {
   try {
