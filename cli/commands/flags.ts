@@ -10,67 +10,88 @@ import { decisionEvent, eventBridgeSink } from '../../lambdas/sessions/audit.ts'
 import { evaluateFlags, FLEET_COHORT, flagName, SsmFlags } from '../../lambdas/sessions/flags.ts';
 import { awsClientConfig } from '../../lambdas/shared/clients.ts';
 import { CAPABILITIES } from '../../lib/tiers.ts';
-import { type CliIo, Exit, strictParse, table, UsageError } from '../args.ts';
-
-export const usage = `usage: aidops flags list [--cohort C] [--endpoint URL] [--json]
-       aidops flags set CAPABILITY on|off --cohort C|all --reason TEXT [--by USER] [--endpoint URL] [--json]
-       aidops flags unset CAPABILITY --cohort C|all --reason TEXT [--by USER] [--endpoint URL] [--json]
-
-  capabilities: ${CAPABILITIES.join(', ')}
-  cohort "all" is fleet-wide; a capability is on unless "all" or the session's cohort says off
-  list --cohort C   shows the effective value of every capability for cohort C
-  common: --prefix P (default /aidops/flags), --audit-bus NAME (default aidops-audit)
-  admission reads flags with a cache of at most 30 s: a change reaches the fleet within a minute
-exit: 0 ok, 1 not found / audit failed, 2 bad usage or unreachable endpoint`;
+import { type CliIo, type CommandArgs, type CommandGroup, command, Exit, table, UsageError } from '../args.ts';
 
 const common = {
-  endpoint: { type: 'string' },
-  json: { type: 'boolean', default: false },
-  prefix: { type: 'string', default: '/aidops/flags' },
-  'audit-bus': { type: 'string', default: 'aidops-audit' },
+  prefix: {
+    type: 'string',
+    value: 'P',
+    default: '/aidops/flags',
+    help: 'SSM parameter prefix (default /aidops/flags)',
+  },
+  'audit-bus': {
+    type: 'string',
+    value: 'NAME',
+    default: 'aidops-audit',
+    help: 'audit event bus (default aidops-audit)',
+  },
+  endpoint: { type: 'string', value: 'URL', help: 'SSM/EventBridge endpoint (e.g. the local emulator); default AWS' },
+  json: { type: 'boolean', default: false, help: 'machine-readable output' },
 } as const;
 
-function clients(endpoint: string | undefined, io: CliIo, prefix: string) {
-  const cfg = awsClientConfig({ endpoint: endpoint ?? io.env.AWS_ENDPOINT_URL });
+const CHANGE = {
+  cohort: { type: 'string', value: 'C|all', help: 'the cohort, or "all" for the whole fleet' },
+  reason: { type: 'string', value: 'TEXT', help: 'why (every change is audited with it)' },
+  by: { type: 'string', value: 'USER', help: 'who changes it (default $AIDOPS_USER or $USER)' },
+  ...common,
+} as const;
+
+const NOTES = [
+  `capabilities: ${CAPABILITIES.join(', ')}`,
+  'a capability is on unless "all" or the session\'s cohort says off',
+  'admission reads flags with a cache of at most 30 s: a change reaches the fleet within a minute',
+];
+
+function clients(endpoint: string | undefined, prefix: string) {
+  const cfg = awsClientConfig({ endpoint });
   return { flags: new SsmFlags(new SSMClient(cfg), prefix), eb: new EventBridgeClient(cfg) };
 }
 
-async function list(argv: string[], io: CliIo): Promise<number> {
-  const { values } = strictParse(argv, { ...common, cohort: { type: 'string' } });
-  const { flags } = clients(values.endpoint, io, values.prefix);
-  const entries = await flags.list();
-  if (values.cohort) {
-    const eff = evaluateFlags(entries, values.cohort);
-    const rows = CAPABILITIES.map((c) => {
-      const why = entries.filter(
-        (e) => e.capability === c && (e.cohort === values.cohort || e.cohort === FLEET_COHORT),
-      );
-      return {
-        capability: c,
-        enabled: eff[c],
-        set: why.map((e) => `${e.cohort}=${e.enabled ? 'on' : 'off'}`).join(' ') || '(default on)',
-      };
-    });
-    io.out(values.json ? JSON.stringify({ cohort: values.cohort, capabilities: rows }) : table(rows));
+const list = command({
+  summary: 'list the flags set, or the effective value of every capability for a cohort',
+  synopsis: '[--cohort C] [options]',
+  options: {
+    cohort: { type: 'string', value: 'C', help: 'show the effective value of every capability for this cohort' },
+    ...common,
+  },
+  notes: NOTES,
+  exit: '0 ok, 2 bad usage or unreachable endpoint',
+  examples: ['aidops flags list --cohort pilot'],
+  run: async ({ values, endpoint }, io) => {
+    const { flags } = clients(endpoint, values.prefix);
+    const entries = await flags.list();
+    if (values.cohort) {
+      const eff = evaluateFlags(entries, values.cohort);
+      const rows = CAPABILITIES.map((c) => {
+        const why = entries.filter(
+          (e) => e.capability === c && (e.cohort === values.cohort || e.cohort === FLEET_COHORT),
+        );
+        return {
+          capability: c,
+          enabled: eff[c],
+          set: why.map((e) => `${e.cohort}=${e.enabled ? 'on' : 'off'}`).join(' ') || '(default on)',
+        };
+      });
+      io.out(values.json ? JSON.stringify({ cohort: values.cohort, capabilities: rows }) : table(rows));
+      return Exit.Ok;
+    }
+    const rows = entries.map((e) => ({
+      cohort: e.cohort,
+      capability: e.capability,
+      value: e.enabled ? 'on' : 'off',
+      version: e.version,
+      modified: e.modifiedAt,
+    }));
+    io.out(values.json ? JSON.stringify(rows) : table(rows));
     return Exit.Ok;
-  }
-  const rows = entries.map((e) => ({
-    cohort: e.cohort,
-    capability: e.capability,
-    value: e.enabled ? 'on' : 'off',
-    version: e.version,
-    modified: e.modifiedAt,
-  }));
-  io.out(values.json ? JSON.stringify(rows) : table(rows));
-  return Exit.Ok;
-}
+  },
+});
 
-async function change(argv: string[], io: CliIo, op: 'set' | 'unset'): Promise<number> {
-  const { values, positionals } = strictParse(
-    argv,
-    { ...common, cohort: { type: 'string' }, reason: { type: 'string' }, by: { type: 'string' } },
-    true,
-  );
+async function change(
+  { values, positionals, endpoint }: CommandArgs<typeof CHANGE>,
+  io: CliIo,
+  op: 'set' | 'unset',
+): Promise<number> {
   const [capability, value, ...extra] = positionals;
   if (!capability) throw new UsageError(`${op} needs a CAPABILITY`);
   if (op === 'set' && value !== 'on' && value !== 'off') throw new UsageError('set needs a value: on or off');
@@ -84,7 +105,7 @@ async function change(argv: string[], io: CliIo, op: 'set' | 'unset'): Promise<n
     throw new UsageError((e as Error).message);
   }
   const by = values.by ?? io.env.AIDOPS_USER ?? io.env.USER ?? 'operator';
-  const { flags, eb } = clients(values.endpoint, io, values.prefix);
+  const { flags, eb } = clients(endpoint, values.prefix);
   let version: number | undefined;
   if (op === 'set')
     version = (await flags.set(values.cohort, capability, value === 'on', `${by}: ${values.reason}`)).version;
@@ -119,16 +140,26 @@ async function change(argv: string[], io: CliIo, op: 'set' | 'unset'): Promise<n
   return Exit.Ok;
 }
 
-export async function run(argv: string[], io: CliIo): Promise<number> {
-  const [cmd, ...rest] = argv;
-  switch (cmd) {
-    case 'list':
-      return await list(rest, io);
-    case 'set':
-      return await change(rest, io, 'set');
-    case 'unset':
-      return await change(rest, io, 'unset');
-    default:
-      throw new UsageError(cmd ? `unknown command "${cmd}"` : 'a command is required');
-  }
-}
+const set = command({
+  summary: 'turn a capability on or off for a cohort (or the whole fleet), audited',
+  synopsis: 'CAPABILITY on|off --cohort C|all --reason TEXT [options]',
+  positionals: 'CAPABILITY on|off',
+  options: CHANGE,
+  notes: NOTES,
+  exit: '0 ok, 1 not found, or changed but the audit event failed, 2 bad usage or unreachable endpoint',
+  examples: ['aidops flags set new-sessions off --cohort pilot --reason "incident 42"'],
+  run: (args, io) => change(args, io, 'set'),
+});
+
+const unset = command({
+  summary: "remove a cohort's setting of a capability (back to the default, on), audited",
+  synopsis: 'CAPABILITY --cohort C|all --reason TEXT [options]',
+  positionals: 'CAPABILITY',
+  options: CHANGE,
+  notes: NOTES,
+  exit: '0 ok, 1 not found, or changed but the audit event failed, 2 bad usage or unreachable endpoint',
+  examples: ['aidops flags unset new-sessions --cohort pilot --reason "incident 42 resolved"'],
+  run: (args, io) => change(args, io, 'unset'),
+});
+
+export const commands: CommandGroup = { list, set, unset };

@@ -1,39 +1,21 @@
 /** `aidops audit verify` end to end: a real subprocess against moto, checking exit codes and output. */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { DeleteObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { chainObjectKey } from '../../lambdas/audit/chain.ts';
 import { freePort, type MotoServer, startMoto } from '../../local/emulator/moto.ts';
+import { runCliProcess } from '../helpers/cli.ts';
 import { type AuditEnv, digestSession, setupAuditEnv, writeChain } from './helpers.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 let moto: MotoServer;
 let env: AuditEnv;
 let pemFile: string;
 
-function aidops(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'cli/aidops.ts'), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, AWS_ENDPOINT_URL: '', AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const aidops = (args: string[]) =>
+  runCliProcess(args, { AWS_ENDPOINT_URL: '', AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' });
 
 before(async () => {
   moto = await startMoto();
@@ -74,20 +56,20 @@ describe('aidops audit verify', () => {
 
   it('exits 0 and prints a table for an intact chain (trust by KMS key id)', async () => {
     const r = await aidops([...base(), '--session', 'c-ok', '--key-id', env.signingKeyId]);
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /c-ok\s+3\s+12\s+1\s+3\/3\s+intact/);
-    assert.match(r.stdout, /^INTACT: 1 chain/m);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /c-ok\s+3\s+12\s+1\s+3\/3\s+intact/);
+    assert.match(r.out, /^INTACT: 1 chain/m);
   });
 
   it('exits 0 with a public key file (fully offline trust)', async () => {
     const r = await aidops([...base(), '--session', 'c-ok', '--public-key', pemFile]);
-    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.code, 0, r.err);
   });
 
   it('exits 1 and lists every finding as JSON', async () => {
     const r = await aidops([...base(), '--public-key', pemFile, '--json']);
-    assert.equal(r.code, 1, r.stderr);
-    const report = JSON.parse(r.stdout);
+    assert.equal(r.code, 1, r.err);
+    const report = JSON.parse(r.out);
     assert.equal(report.intact, false);
     assert.deepEqual(
       report.findings.map((f: { code: string; chain: string; seq: number }) => `${f.chain}:${f.code}@${f.seq}`),
@@ -95,8 +77,8 @@ describe('aidops audit verify', () => {
     );
     const human = await aidops([...base(), '--public-key', pemFile]);
     assert.equal(human.code, 1);
-    assert.match(human.stdout, /OBJECT_MISSING\s+c-bad\s+object 2/);
-    assert.match(human.stdout, /^NOT INTACT/m);
+    assert.match(human.out, /OBJECT_MISSING\s+c-bad\s+object 2/);
+    assert.match(human.out, /^NOT INTACT/m);
   });
 
   it('exits 1 when policy requires COMPLIANCE and the bucket holds GOVERNANCE locks', async () => {
@@ -113,7 +95,7 @@ describe('aidops audit verify', () => {
       env.signingKeyId,
     ]);
     assert.equal(r.code, 1);
-    assert.match(r.stdout, /LOCK_MODE_WEAK/);
+    assert.match(r.out, /LOCK_MODE_WEAK/);
   });
 
   it('exits 2 with a clear message when the endpoint is unreachable', async () => {
@@ -129,14 +111,14 @@ describe('aidops audit verify', () => {
       pemFile,
     ]);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /EndpointUnreachableError: cannot reach http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED/);
+    assert.match(r.err, /EndpointUnreachableError: cannot reach http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED/);
   });
 
   it('exits 2 on usage errors and a missing bucket', async () => {
     assert.equal((await aidops(['audit', 'verify', '--endpoint', moto.endpoint, '--public-key', pemFile])).code, 2);
     const both = await aidops([...base(), '--public-key', pemFile, '--key-id', 'x']);
     assert.equal(both.code, 2);
-    assert.match(both.stderr, /exactly one of --public-key FILE or --key-id ID/);
+    assert.match(both.err, /exactly one of --public-key FILE or --key-id ID/);
     assert.equal((await aidops([...base(), '--public-key', pemFile, '--from', 'yesterday'])).code, 2);
     assert.equal((await aidops([...base(), '--public-key', pemFile, '--bogus'])).code, 2);
     const nb = await aidops([
@@ -150,6 +132,6 @@ describe('aidops audit verify', () => {
       pemFile,
     ]);
     assert.equal(nb.code, 2);
-    assert.match(nb.stderr, /bucket no-such-bucket-x does not exist/);
+    assert.match(nb.err, /bucket no-such-bucket-x does not exist/);
   });
 });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { testApp } from '../helpers/synth.ts';
+import { allStates, parseDefinition } from '../helpers/template.ts';
 
 // Synthesize once per file: in-process synthesis costs seconds.
 const { stacks } = testApp();
@@ -27,15 +28,25 @@ describe('template: every state machine', () => {
       const lg = t.toJSON().Resources[lgRef];
       assert.equal(lg.Type, 'AWS::Logs::LogGroup');
       assert.ok(lg.Properties.RetentionInDays > 0, 'log retention set');
-      const def = JSON.stringify(p.DefinitionString);
-      assert.match(def, /\\"TimeoutSeconds\\":\d+/, 'machine-level TimeoutSeconds');
-      assert.doesNotMatch(def, /QueryLanguage\\":\\"JSONata/, 'JSONPath only');
-      const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm')) as any[];
-      const mine = alarms.filter((a) => JSON.stringify(a.Properties.Metrics ?? []).includes(id));
+      const def = parseDefinition(p.DefinitionString);
+      assert.ok(Number.isInteger(def.TimeoutSeconds) && def.TimeoutSeconds > 0, 'machine-level TimeoutSeconds');
+      for (const [name, state] of [['(machine)', def], ...allStates(def)])
+        assert.notEqual(state.QueryLanguage, 'JSONata', `JSONPath only: ${name}`);
+      // The alarm's metrics are this machine's: a StateMachineArn dimension that is a Ref to it.
+      const ofThisMachine = Match.objectLike({
+        MetricStat: Match.objectLike({
+          Metric: Match.objectLike({ Dimensions: Match.arrayWith([{ Name: 'StateMachineArn', Value: { Ref: id } }]) }),
+        }),
+      });
+      const mine = Object.values(
+        t.findResources('AWS::CloudWatch::Alarm', { Properties: { Metrics: Match.arrayWith([ofThisMachine]) } }),
+      ) as any[];
       assert.equal(mine.length, 1, 'one alarm watches this machine');
-      const names = JSON.stringify(mine[0].Properties.Metrics);
-      assert.match(names, /ExecutionsFailed/);
-      assert.match(names, /ExecutionsTimedOut/);
+      const names = (mine[0].Properties.Metrics as any[])
+        .filter((m) => m.MetricStat?.Metric.Dimensions.some((d: any) => d.Value?.Ref === id))
+        .map((m) => m.MetricStat.Metric.MetricName);
+      assert.ok(names.includes('ExecutionsFailed'), names.join(','));
+      assert.ok(names.includes('ExecutionsTimedOut'), names.join(','));
     });
   }
 });
