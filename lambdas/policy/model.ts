@@ -1,16 +1,26 @@
 /**
  * The one decision model both engines share.
  *
- * A request is validated with zod, then normalized ONCE (paths resolved, hosts
- * lower-cased, times reduced to epoch seconds, flags turned into a set of
- * disabled actions). Engines only ever see a `NormalizedRequest`, so Cedar and
- * Rego cannot disagree because one of them forgot to resolve `..`, and the
- * decision cache can key on the normalized form.
+ * A request is validated with zod, then normalized ONCE (paths resolved under the
+ * session's path profile, hosts lower-cased, times reduced to epoch seconds, flags
+ * turned into a set of disabled actions). Engines only ever see a
+ * `NormalizedRequest`, so Cedar and Rego cannot disagree because one of them forgot
+ * to resolve `..` or fold case, and the decision cache can key on the normalized form.
+ *
+ * File paths: the enforcement point on the desktop sends the RESOLVED path
+ * (symlinks, junctions and mount points resolved by the OS: `realpath(3)`,
+ * `GetFinalPathNameByHandleW`); normalization here is lexical and follows the
+ * desktop's OS (`session.os`, `linux` by default; `paths.ts` says what each
+ * profile folds and refuses). `resource.path` is what policies compare: for
+ * `windows` the path within its drive, case-folded (`C:\Finance\Q3.xlsx` is
+ * `/finance/q3.xlsx`, drive `c:` in `resource.volume`).
  */
 import * as z from 'zod';
-import { ValidationError } from '../shared/errors.ts';
 import { SessionId } from '../shared/ids.ts';
 import { parseOrThrow } from '../shared/validation.ts';
+import { MAX_PATH, normalizePath, PATH_PROFILES, type PathProfile, pathLabel } from './paths.ts';
+
+export { PathError } from './paths.ts';
 
 export const ACTIONS = [
   'fs_read',
@@ -41,7 +51,6 @@ export const ACTION_RESOURCE: Readonly<Record<Action, ResourceKind>> = {
 export const ATTESTATION_STATUSES = ['verified', 'pending', 'failed', 'unknown'] as const;
 export type AttestationStatus = (typeof ATTESTATION_STATUSES)[number];
 
-const MAX_PATH = 4096;
 const Identifier = z.string().min(1).max(256);
 const Digest = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected sha256:<64 lowercase hex>');
 // RFC 1123 host names (letters, digits, hyphens, dots; optional trailing dot) or an IPv4 literal.
@@ -62,6 +71,8 @@ export const Session = z.strictObject({
   tier: z.string().regex(/^[a-z0-9-]{1,32}$/, 'expected a tier name like "standard"'),
   cohort: z.string().min(1).max(64),
   approvedScopes: z.array(Scope).max(64).default([]),
+  /** The desktop's OS: how its file paths are normalized (`lambdas/policy/paths.ts`). */
+  os: z.enum(PATH_PROFILES).default('linux'),
 });
 
 export const Principal = z.strictObject({
@@ -69,6 +80,7 @@ export const Principal = z.strictObject({
   id: Identifier,
 });
 
+/** `path` is the resolved path as the desktop's OS spells it (`/home/a/x`, `C:\Users\a\x`). */
 export const FileResource = z.strictObject({ kind: z.literal('file'), path: z.string().max(MAX_PATH) });
 export const HostResource = z.strictObject({
   kind: z.literal('host'),
@@ -145,7 +157,8 @@ export type Decision = z.infer<typeof Decision>;
 // ---------------------------------------------------------------- normalization
 
 export type NormalizedResource =
-  | { kind: 'file'; path: string }
+  /** `path` is what policies compare; `volume` (windows only) keeps the drive for audit. */
+  | { kind: 'file'; path: string; volume?: string }
   | { kind: 'host'; host: string; port: number; endpoint: string }
   | { kind: 'plugin'; pluginId: string; digest: string }
   | { kind: 'secret'; secretName: string };
@@ -162,7 +175,7 @@ export interface NormalizedPluginFacts {
 
 /** What engines evaluate. Plain JSON; its canonical form is the cache key and the audit digest. */
 export interface NormalizedRequest {
-  session: { id: string; tier: string; cohort: string; approvedScopes: string[] };
+  session: { id: string; tier: string; cohort: string; approvedScopes: string[]; os: PathProfile };
   principal: { id: string };
   action: Action;
   resource: NormalizedResource;
@@ -176,36 +189,6 @@ export interface NormalizedRequest {
   };
 }
 
-export class PathError extends ValidationError {}
-
-/**
- * Resolves an absolute Linux path lexically: `.` and empty segments dropped, `..`
- * pops a segment, trailing slash removed. Case is kept (`/Finance` is not
- * `/finance`). An empty path, a relative path, a NUL byte or a `..` that would
- * climb above `/` is refused rather than clamped: an agent that asks for
- * `/../etc` is not asking for something we should guess at.
- */
-export function normalizePath(input: string, field = 'resource.path'): string {
-  const fail = (message: string): never => {
-    throw new PathError(`invalid ${field}: ${message}`, [{ path: field, message }]);
-  };
-  if (input.length === 0) fail('path is empty');
-  if (input.length > MAX_PATH) fail(`path longer than ${MAX_PATH}`);
-  if (input.includes('\0')) fail('path contains a NUL byte');
-  if (!input.startsWith('/')) fail('path must be absolute');
-  const out: string[] = [];
-  for (const seg of input.split('/')) {
-    if (seg === '' || seg === '.') continue;
-    if (seg === '..') {
-      if (out.length === 0) fail('path escapes above the root');
-      out.pop();
-      continue;
-    }
-    out.push(seg);
-  }
-  return `/${out.join('/')}`;
-}
-
 const epochS = (iso: string): number => Math.floor(Date.parse(iso) / 1000);
 
 /** Host names are case-insensitive and may carry a root dot; compare them in one form. */
@@ -214,10 +197,10 @@ export function normalizeHost(host: string): string {
   return h.endsWith('.') ? h.slice(0, -1) : h;
 }
 
-function normalizeResource(r: Resource): NormalizedResource {
+function normalizeResource(r: Resource, os: PathProfile): NormalizedResource {
   switch (r.kind) {
     case 'file':
-      return { kind: 'file', path: normalizePath(r.path) };
+      return { kind: 'file', ...normalizePath(r.path, os) };
     case 'host': {
       const host = normalizeHost(r.host);
       return { kind: 'host', host, port: r.port, endpoint: `${host}:${r.port}` };
@@ -248,10 +231,11 @@ export function normalizeParsed(r: ParsedRequest): NormalizedRequest {
       tier: r.session.tier,
       cohort: r.session.cohort,
       approvedScopes: [...new Set(r.session.approvedScopes)].sort(),
+      os: r.session.os,
     },
     principal: { id: r.principal.id },
     action: r.action,
-    resource: normalizeResource(r.resource),
+    resource: normalizeResource(r.resource, r.session.os),
     context: {
       nowEpochS: epochS(r.context.time),
       disabled,
@@ -292,7 +276,7 @@ export function canonicalJson(v: unknown): string {
 export function resourceLabel(r: NormalizedResource): string {
   switch (r.kind) {
     case 'file':
-      return r.path;
+      return pathLabel(r);
     case 'host':
       return r.endpoint;
     case 'plugin':

@@ -8,6 +8,9 @@
 # Reasons use concat (native in the wasm target) rather than sprintf (a JavaScript fallback).
 package aidops.authz
 
+# r.resource.path is normalized under the session's path profile before Rego sees it (case-folded
+# for windows, drive removed: a root protects that folder on every drive), so roots are written
+# here lower-case, `/`-separated. r.resource.volume (windows only) is for audit, not for matching.
 protected_roots := ["/finance", "/secrets", "/hr"]
 
 write_actions := {"fs_write", "fs_delete"}

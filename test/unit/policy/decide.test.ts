@@ -102,6 +102,26 @@ for (const engine of ENGINES) {
       assert.deepEqual(d.info().cache, { size: 2, hits: 1, misses: 2, capacity: 10_000 });
     });
 
+    it('a windows session: audit keeps the drive, reasons name the compared path, spellings share a cache entry', async () => {
+      const d = await createDecider({ engine, policies: POLICIES });
+      const win = (p: string) => ({ ...req(p), session: { ...req(p).session, os: 'windows' } });
+      const first = await d.decide(win('C:\\Finance\\Q3.xlsx'));
+      assert.deepEqual(first.decision.reasons, ['write to protected path: /finance/q3.xlsx']);
+      assert.equal(first.events.audit.detail.resource, 'c:/finance/q3.xlsx');
+      assert.equal(first.events.violation?.detail.resource, 'c:/finance/q3.xlsx');
+      const again = await d.decide(win('c:/finance./q3.xlsx '));
+      assert.equal(again.decision.cached, true);
+      assert.equal(again.decision.inputDigest, first.decision.inputDigest);
+      // Another drive is another file: same decision, its own cache entry and audit resource.
+      const other = await d.decide(win('D:\\finance\\q3.xlsx'));
+      assert.equal(other.decision.cached, false);
+      assert.equal(other.events.audit.detail.resource, 'd:/finance/q3.xlsx');
+      await assert.rejects(
+        d.decide(win('C:\\FINANC~1\\q3.xlsx')),
+        (e: unknown) => e instanceof ValidationError && e.issues.some((i) => i.path === 'resource.path'),
+      );
+    });
+
     it('decideBatch matches decide and names the bad field with its index', async () => {
       const d = await createDecider({ engine, policies: POLICIES, cacheSize: 0 });
       const inputs = ['/finance/a', '/tmp/b', '/hr/c', '/secrets'].map((p) => req(p));

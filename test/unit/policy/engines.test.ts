@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { fillReason, validateCedar } from '../../../lambdas/policy/cedar.ts';
+import { fillReason, loadCedarEngine, validateCedar } from '../../../lambdas/policy/cedar.ts';
 import { engineFromBundle } from '../../../lambdas/policy/decide.ts';
 import { PolicyLoadError } from '../../../lambdas/policy/engine.ts';
 import { parseRequest } from '../../../lambdas/policy/model.ts';
@@ -30,11 +30,49 @@ describe('decision table through both engines', () => {
       assert.ok(paths.includes(p), `table lacks ${JSON.stringify(p)}`);
     }
   });
+  it('covers every path profile case of issue 12, both profiles', () => {
+    const paths = new Set(table.rows.map((r) => (r.request.resource as { path?: string } | undefined)?.path));
+    for (const p of [
+      '/ﬁnance/q3.xlsx',
+      '/ｆinance/q3.xlsx',
+      '/fin\u200bance/x',
+      '/proc/self/root/finance/x',
+      '/proc/1/cwd/../../finance/x',
+      '/finance./x',
+      '/finance /x',
+      '/financial-report.txt',
+      'C:\\Finance\\Q3.xlsx',
+      'C:\\finance.\\x',
+      'C:\\finance \\x',
+      'D:\\finance\\x',
+      '\\\\fileserver\\finance\\q3.xlsx',
+      '\\\\?\\C:\\Finance\\x',
+      '\\\\.\\C:\\finance\\x',
+      'C:\\finance\\q3.xlsx:hidden',
+      'C:\\Users\\a\\q3.xlsx::$DATA',
+      'C:\\FINANC~1\\q3.xlsx',
+      'C:\\Users\\a\\doc.txt',
+    ]) {
+      assert.ok(paths.has(p), `table lacks ${JSON.stringify(p)}`);
+    }
+    const windowsRows = table.rows.filter((r) => (r.request.session as { os?: string } | undefined)?.os === 'windows');
+    assert.ok(windowsRows.length >= 40, `only ${windowsRows.length} windows rows`);
+  });
   it('engines never disagree', () => {
     assert.deepEqual(report.disagreements.map(describeRow), []);
   });
   it('every row gets its expected decision and exact reasons', () => {
     assert.deepEqual(report.mismatches.map(describeRow), []);
+  });
+  it('Cedar checking each request against the schema decides the same (session.os is in the schema)', () => {
+    const strict = loadCedarEngine({
+      sources: bundle.cedar!,
+      data: bundle.data,
+      policySet: bundle.policySet,
+      version: bundle.version,
+      validateRequests: true,
+    });
+    assert.deepEqual(runTable(table, [strict]).mismatches.map(describeRow), []);
   });
   it('a table row that expects the wrong answer is reported', () => {
     const bad = parseTable({

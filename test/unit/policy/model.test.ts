@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import * as fc from 'fast-check';
-import { canonicalJson, normalizeHost, normalizePath, PathError, parseRequest } from '../../../lambdas/policy/model.ts';
+import { canonicalJson, normalizeHost, PathError, parseRequest, resourceLabel } from '../../../lambdas/policy/model.ts';
+import { normalizeLinuxPath as normalizePath } from '../../../lambdas/policy/paths.ts';
 import { ValidationError } from '../../../lambdas/shared/errors.ts';
 
 const base = {
@@ -25,7 +26,7 @@ function fieldsOf(fn: () => unknown): string[] {
   assert.fail('expected a ValidationError');
 }
 
-describe('normalizePath', () => {
+describe('normalizePath (linux profile)', () => {
   const cases: [string, string][] = [
     ['/', '/'],
     ['//', '/'],
@@ -113,6 +114,40 @@ describe('parseRequest', () => {
     });
     assert.deepEqual(h.resource, { kind: 'host', host: 'api.github.com', port: 443, endpoint: 'api.github.com:443' });
     assert.deepEqual(h.context.disabled, ['net_connect']);
+  });
+
+  it('normalizes file paths under the session OS (linux by default)', () => {
+    const l = parseRequest(withPath('/ﬁnance/x'));
+    assert.equal(l.session.os, 'linux');
+    assert.deepEqual(l.resource, { kind: 'file', path: '/finance/x' });
+    const w = parseRequest({
+      ...withPath('C:\\Users\\a\\..\\..\\Finance.\\Q3.xlsx'),
+      session: { ...base.session, os: 'windows' },
+    });
+    assert.equal(w.session.os, 'windows');
+    assert.deepEqual(w.resource, { kind: 'file', volume: 'c:', path: '/finance/q3.xlsx' });
+    assert.equal(resourceLabel(w.resource), 'c:/finance/q3.xlsx');
+    // The same spelling means different things under the two profiles.
+    assert.deepEqual(parseRequest(withPath('/Finance/x')).resource, { kind: 'file', path: '/Finance/x' });
+  });
+
+  it('refuses paths its profile refuses, and an unknown OS, naming the field', () => {
+    for (const p of ['/proc/self/root/finance/x', '/proc/1/cwd/../../finance/x', '/fin\u200bance/x']) {
+      assert.deepEqual(
+        fieldsOf(() => parseRequest(withPath(p))),
+        ['resource.path'],
+      );
+    }
+    for (const p of ['\\\\server\\finance\\x', 'C:\\finance\\x:ads', 'C:\\FINANC~1\\x', '/finance/x']) {
+      assert.deepEqual(
+        fieldsOf(() => parseRequest({ ...withPath(p), session: { ...base.session, os: 'windows' } })),
+        ['resource.path'],
+      );
+    }
+    assert.deepEqual(
+      fieldsOf(() => parseRequest({ ...base, session: { ...base.session, os: 'macos' } })),
+      ['session.os'],
+    );
   });
 
   it('sub-second times normalize to the same second', () => {
