@@ -19,7 +19,7 @@ import { type SessionItem, SessionTable } from '../../lambdas/sessions/table.ts'
 import { awsCall } from '../../lambdas/shared/aws-errors.ts';
 import { awsClientConfig } from '../../lambdas/shared/clients.ts';
 import { ConflictError, NotFoundError } from '../../lambdas/shared/errors.ts';
-import { CAPABILITIES, TIERS } from '../../lib/tiers.ts';
+import { CAPABILITIES, TIERS } from '../../lambdas/sessions/tiers.ts';
 import { type CliIo, Exit, strictParse, table, UsageError } from '../args.ts';
 
 export const usage = `usage: aidops session start --user U --use-case C [--tier low|medium|high] [--ttl 2h]

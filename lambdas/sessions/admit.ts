@@ -4,7 +4,7 @@
  * A refusal is audited (decision: deny, with every reason) and thrown, so the
  * workflow ends before anything is launched.
  */
-import { parseTtl, TIER_RANK, type Tier } from '../../lib/tiers.ts';
+import { parseTtl, TIER_RANK, type Tier } from './tiers.ts';
 import { ValidationError } from '../shared/errors.ts';
 import { parseOrThrow } from '../shared/validation.ts';
 import { type AuditSink, decisionEvent, lifecycleEvent, stepEvent } from './audit.ts';

@@ -24,7 +24,7 @@ import {
   PutParameterCommand,
   type SSMClient,
 } from '@aws-sdk/client-ssm';
-import { CAPABILITIES, type Capability } from '../../lib/tiers.ts';
+import { CAPABILITIES, type Capability } from './tiers.ts';
 import { awsCall } from '../shared/aws-errors.ts';
 import { NotFoundError, ValidationError } from '../shared/errors.ts';
 

@@ -4,7 +4,7 @@
  * session-specific errors (literal names: the workflow's Catch matches them).
  */
 import * as z from 'zod';
-import { CAPABILITIES, TIERS } from '../../lib/tiers.ts';
+import { CAPABILITIES, TIERS } from './tiers.ts';
 import { AidopsError } from '../shared/errors.ts';
 import { SessionId } from '../shared/ids.ts';
 

@@ -20,7 +20,7 @@ import { SESSION_MACHINE } from '../../lambdas/sessions/model.ts';
 import { Tags } from '../../lambdas/shared/tags.ts';
 import { SessionWorkflow } from '../../workflows/session.ts';
 import { nagArn, OrphanSweeper } from '../../workflows/sweeper.ts';
-import type { SessionsConfig } from '../tiers.ts';
+import type { SessionsConfig } from '../../lambdas/sessions/tiers.ts';
 import { Attestation } from './attestation.ts';
 import { AidopsFunction } from './function.ts';
 import type { SessionNetwork } from './network.ts';

@@ -12,9 +12,12 @@
  * is deep-merged over the defaults (objects merge, arrays replace), then the
  * whole result is checked; a profile that asks for SEV-SNP on an instance
  * family that cannot run it stops the synth with the field that is wrong.
+ *
+ * It lives beside the session functions because they use it at run time (tiers,
+ * capabilities, TTL parsing); the constructs in lib/ import it for the synth checks.
  */
 import * as z from 'zod';
-import { parseOrThrow } from '../lambdas/shared/validation.ts';
+import { parseOrThrow } from '../shared/validation.ts';
 
 export const TIERS = ['low', 'medium', 'high'] as const;
 export type Tier = (typeof TIERS)[number];
