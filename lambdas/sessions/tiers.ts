@@ -97,7 +97,7 @@ export const Profile = z.strictObject({
   secrets: z.array(SecretName).max(20).default([]),
   /** Whether incident response may capture this session's memory. */
   memoryEvidence: z.boolean(),
-  /** Attestation policy for the attestation step (see lambdas/attestation/reasons.ts); default: no debug. */
+  /** Attestation policy for the attestation step (see lambdas/attestation/policy.ts); default: no debug. */
   attestationPolicy: z.record(z.string(), z.unknown()).optional(),
   /** Root volume size (GiB). */
   rootVolumeGiB: z.number().int().min(8).max(1024).default(30),
