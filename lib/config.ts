@@ -3,8 +3,8 @@
  * zod at synth so a bad value stops the deploy with the field that is wrong.
  */
 import * as z from 'zod';
-import { parseOrThrow } from '../lambdas/shared/validation.ts';
 import { parseSessionsConfig } from '../lambdas/sessions/tiers.ts';
+import { parseOrThrow } from '../lambdas/shared/validation.ts';
 
 export const AppConfig = z.strictObject({
   /** Stack name prefix and tag. */

@@ -16,10 +16,10 @@ import {
 } from '@aws-sdk/client-sfn';
 import { SESSION_MACHINE } from '../../lambdas/sessions/model.ts';
 import { type SessionItem, SessionTable } from '../../lambdas/sessions/table.ts';
+import { CAPABILITIES, TIERS } from '../../lambdas/sessions/tiers.ts';
 import { awsCall } from '../../lambdas/shared/aws-errors.ts';
 import { awsClientConfig } from '../../lambdas/shared/clients.ts';
 import { ConflictError, NotFoundError } from '../../lambdas/shared/errors.ts';
-import { CAPABILITIES, TIERS } from '../../lambdas/sessions/tiers.ts';
 import { type CliIo, Exit, strictParse, table, UsageError } from '../args.ts';
 
 export const usage = `usage: aidops session start --user U --use-case C [--tier low|medium|high] [--ttl 2h]
