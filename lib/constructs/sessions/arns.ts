@@ -1,6 +1,6 @@
 /**
  * The ARNs the session constructs grant on, built for the stack's partition
- * (`Stack.formatArn`), never as literal `arn:aws:` strings.
+ * (`Stack.formatArn`), never as literal strings naming the `aws` partition.
  */
 import { ArnFormat, Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
