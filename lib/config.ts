@@ -3,8 +3,8 @@
  * zod at synth so a bad value stops the deploy with the field that is wrong.
  */
 import * as z from 'zod';
+import { parseSessionsConfig } from '../lambdas/sessions/tiers.ts';
 import { parseOrThrow } from '../lambdas/shared/validation.ts';
-import { parseSessionsConfig } from './tiers.ts';
 
 export const AppConfig = z.strictObject({
   /** Stack name prefix and tag. */
@@ -26,7 +26,7 @@ export const AppConfig = z.strictObject({
     .string()
     .regex(/^[a-z]{2}(-[a-z]+)+-\d$/)
     .optional(),
-  /** Tiers, profiles, use cases and session limits (lib/tiers.ts): an override deep-merged over the defaults. */
+  /** Tiers, profiles, use cases and session limits (lambdas/sessions/tiers.ts): an override deep-merged over the defaults. */
   sessions: z
     .unknown()
     .optional()
@@ -46,7 +46,7 @@ export const CONTEXT_KEYS = {
   environment: 'aidops:environment',
   auditRetentionDays: 'aidops:auditRetentionDays',
   alarmEmail: 'aidops:alarmEmail',
-  /** Sessions override (JSON): tiers, profiles, use cases, TTLs, sweeper, flags (lib/tiers.ts). */
+  /** Sessions override (JSON): tiers, profiles, use cases, TTLs, sweeper, flags (lambdas/sessions/tiers.ts). */
   sessions: 'aidops:sessions',
   /** Path to a plugin trust policy JSON file. */
   pluginTrustPolicyFile: 'aidops:pluginTrustPolicyFile',

@@ -17,15 +17,13 @@
  * The two callbacks are answered by session id: the evidence function (attestation)
  * and `aidops session end` (end signal) read the tokens from the session table.
  */
-import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import type { Duration } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
-import { Construct } from 'constructs';
-import { SESSION_MACHINE, SessionErrorNames } from '../lambdas/sessions/model.ts';
-import { AidopsStateMachine, acknowledgeInvokeVersions } from '../lib/constructs/workflow.ts';
+import type { Construct } from 'constructs';
+import { SessionErrorNames } from '../lambdas/sessions/model.ts';
 import { ec2ReadRetry, transientRetry } from './common.ts';
 
 export interface SessionWorkflowFunctions {
@@ -37,18 +35,14 @@ export interface SessionWorkflowFunctions {
   readonly teardown: lambda.IFunction;
 }
 
-export interface SessionWorkflowProps {
+export interface SessionDefinitionProps {
   readonly functions: SessionWorkflowFunctions;
+  /** The session table: the attestation wait parks its task token on the session item. */
   readonly table: dynamodb.ITable;
-  /** @default 'aidops-session' */
-  readonly stateMachineName?: string;
-  readonly alarmTopic?: sns.ITopic;
   /** Launch + boot + attestation must finish within this. */
   readonly attestationTimeout: Duration;
   /** The guest (through the evidence function) heartbeats at least this often while booting. */
   readonly attestationHeartbeat: Duration;
-  /** Longest TTL of any profile (the machine's own timeout adds margin to it). */
-  readonly maxTtl: Duration;
   /** Polls of DescribeInstances before the launch counts as failed. */
   readonly maxRunningPolls: number;
   /** @default 'teardown' */
@@ -57,276 +51,252 @@ export interface SessionWorkflowProps {
   readonly tombstoneMachineName?: string;
 }
 
-export class SessionWorkflow extends Construct {
-  readonly machine: AidopsStateMachine;
-
-  constructor(scope: Construct, id: string, props: SessionWorkflowProps) {
-    super(scope, id);
-    const f = props.functions;
-    const lambdaTask = (name: string, fn: lambda.IFunction, payload: Record<string, unknown>, resultPath?: string) => {
-      const t = new tasks.LambdaInvoke(this, name, {
-        lambdaFunction: fn,
-        payload: sfn.TaskInput.fromObject(payload),
-        payloadResponseOnly: true,
-        ...(resultPath === undefined ? {} : { resultPath }),
-      });
-      t.addRetry(transientRetry());
-      return t;
-    };
-    const sessionOnly = { 'session.$': '$.session' };
-
-    // ---- teardown: the one exit after admission ----
-    const teardown = lambdaTask(
-      'Teardown',
-      f.teardown,
-      {
-        'sessionId.$': '$.session.sessionId',
-        'executionArn.$': '$$.Execution.Id',
-        'user.$': '$.session.user',
-        'policyVersion.$': '$.session.policyVersion',
-        'teardown.$': '$.teardown',
-      },
-      '$.torn',
-    );
-    const teardownFailed = new sfn.Fail(this, 'Teardown failed', {
-      error: 'TeardownFailed',
-      cause: 'teardown did not complete; the orphan sweeper will remove what is left',
-    });
-    teardown.addCatch(teardownFailed, { errors: ['States.ALL'], resultPath: '$.teardownError' });
-    const ended = new sfn.Succeed(this, 'Session ended');
-    const failedEnd = new sfn.Fail(this, 'Session failed', {
-      errorPath: '$.teardown.stage',
-      causePath: '$.torn.reason',
-    });
-    teardown.next(
-      new sfn.Choice(this, 'Ended normally?')
-        .when(sfn.Condition.stringEquals('$.teardown.outcome', 'ended'), ended)
-        .otherwise(failedEnd),
-    );
-    /** A Pass that says why we tear down, then Teardown. */
-    const toTeardown = (name: string, params: Record<string, unknown>) =>
-      new sfn.Pass(this, name, { parameters: params, resultPath: '$.teardown' }).next(teardown);
-    const failures = new Map<string, sfn.IChainable>();
-    const failedAt = (stage: string): sfn.IChainable => {
-      let s = failures.get(stage);
-      if (!s) {
-        s = toTeardown(`Failed: ${stage}`, { outcome: 'failed', stage, 'failure.$': '$.failure' });
-        failures.set(stage, s);
-      }
-      return s;
-    };
-    const catchInto = (t: sfn.TaskStateBase, stage: string) =>
-      t.addCatch(failedAt(stage), { errors: ['States.ALL'], resultPath: '$.failure' });
-
-    // ---- admission ----
-    const admit = new tasks.LambdaInvoke(this, 'Admit request', {
-      lambdaFunction: f.admit,
-      payload: sfn.TaskInput.fromObject({
-        'request.$': '$',
-        'requestId.$': '$$.Execution.Name',
-        'executionArn.$': '$$.Execution.Id',
-      }),
+/**
+ * The session workflow's definition, its states created in `scope`. The construct
+ * that owns the functions makes the state machine from it (lib/constructs/sessions/workflow.ts).
+ */
+export function sessionDefinition(scope: Construct, props: SessionDefinitionProps): sfn.IChainable {
+  const f = props.functions;
+  const lambdaTask = (name: string, fn: lambda.IFunction, payload: Record<string, unknown>, resultPath?: string) => {
+    const t = new tasks.LambdaInvoke(scope, name, {
+      lambdaFunction: fn,
+      payload: sfn.TaskInput.fromObject(payload),
       payloadResponseOnly: true,
-      resultSelector: { 'session.$': '$' },
-      // Replaces the raw request with { session }: later states read only the checked context.
+      ...(resultPath === undefined ? {} : { resultPath }),
     });
-    admit.addRetry(transientRetry());
-    const refused = new sfn.Fail(this, 'Refused', { errorPath: '$.error.Error', causePath: '$.error.Cause' });
-    // Refusals (ValidationError, AdmissionDeniedError, ConflictError) and anything else: nothing exists yet.
-    admit.addCatch(refused, { errors: ['States.ALL'], resultPath: '$.error' });
+    t.addRetry(transientRetry());
+    return t;
+  };
+  const sessionOnly = { 'session.$': '$.session' };
 
-    const nonce = lambdaTask('Issue nonce', f.nonce, sessionOnly, '$.nonce');
-    catchInto(nonce, 'nonce');
-    const stage = lambdaTask('Stage secrets', f.stageSecrets, sessionOnly, '$.staged');
-    catchInto(stage, 'secrets');
-    const launch = lambdaTask('Launch instance', f.launch, sessionOnly, '$.launch');
-    catchInto(launch, 'launch');
-
-    // ---- wait until running (bounded backoff) ----
-    const startPolling = new sfn.Pass(this, 'Start polling', {
-      result: sfn.Result.fromObject({ attempt: 0, waitSeconds: 2 }),
-      resultPath: '$.poll',
-    });
-    const check = new tasks.CallAwsService(this, 'Check instance state', {
-      service: 'ec2',
-      action: 'describeInstances',
-      parameters: { 'InstanceIds.$': 'States.Array($.launch.instanceId)' },
-      iamResources: ['*'],
-      iamAction: 'ec2:DescribeInstances',
-      resultSelector: { 'state.$': '$.Reservations[0].Instances[0].State.Name' },
-      resultPath: '$.instance',
-    });
-    check.addRetry(ec2ReadRetry());
-    catchInto(check, 'launch');
-    const backoff = new sfn.Pass(this, 'Back off', {
-      parameters: {
-        'attempt.$': 'States.MathAdd($.poll.attempt, 1)',
-        'waitSeconds.$': 'States.MathAdd($.poll.waitSeconds, $.poll.waitSeconds)',
-      },
-      resultPath: '$.poll',
-    });
-    const capWait = new sfn.Pass(this, 'Cap the wait at 30 seconds', {
-      parameters: { 'attempt.$': '$.poll.attempt', waitSeconds: 30 },
-      resultPath: '$.poll',
-    });
-    const wait = new sfn.Wait(this, 'Wait for the instance', { time: sfn.WaitTime.secondsPath('$.poll.waitSeconds') });
-    wait.next(check);
-    const notRunning = new sfn.Pass(this, 'Instance did not start', {
-      parameters: {
-        Error: SessionErrorNames.LaunchFailed,
-        'Cause.$': "States.Format('instance {} is {}', $.launch.instanceId, $.instance.state)",
-      },
-      resultPath: '$.failure',
-    }).next(failedAt('boot'));
-
-    // ---- attestation ----
-    const booted = lambdaTask(
-      'Record instance running',
-      f.record,
-      {
-        'session.$': '$.session',
-        status: 'attesting',
-        step: 'instance running',
-        'instanceId.$': '$.launch.instanceId',
-      },
-      sfn.JsonPath.DISCARD,
-    );
-    catchInto(booted, 'boot');
-    const waitAttestation = new tasks.CallAwsService(this, 'Wait for attestation', {
-      service: 'dynamodb',
-      action: 'updateItem',
-      integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-      parameters: {
-        TableName: props.table.tableName,
-        Key: { sessionId: { 'S.$': '$.session.sessionId' } },
-        // The evidence function finds the token by session id.
-        UpdateExpression: 'SET attestToken = :t, #st = :s',
-        ConditionExpression: 'attribute_exists(sessionId)',
-        ExpressionAttributeNames: { '#st': 'status' },
-        ExpressionAttributeValues: { ':t': { 'S.$': '$$.Task.Token' }, ':s': { S: 'attesting' } },
-      },
-      iamResources: [props.table.tableArn],
-      iamAction: 'dynamodb:UpdateItem',
-      taskTimeout: sfn.Timeout.duration(props.attestationTimeout),
-      heartbeatTimeout: sfn.Timeout.duration(props.attestationHeartbeat),
-      resultPath: '$.attestation',
-    });
-
-    let attestationFailed: sfn.IChainable = failedAt('attestation');
-    if (props.onAttestationFailure === 'tombstone') {
-      const name = props.tombstoneMachineName ?? 'aidops-tombstone';
-      const tomb = new tasks.StepFunctionsStartExecution(this, 'Tombstone the session', {
-        stateMachine: sfn.StateMachine.fromStateMachineName(this, 'Tombstone', name),
-        integrationPattern: sfn.IntegrationPattern.RUN_JOB,
-        input: sfn.TaskInput.fromObject({
-          'sessionId.$': '$.session.sessionId',
-          'reason.$': "States.Format('attestation failed: {}', $.failure.Error)",
-          source: 'aidops-session',
-          requestedBy: 'aidops-session',
-        }),
-        name: sfn.JsonPath.format('{}-tombstone', sfn.JsonPath.stringAt('$.session.sessionId')),
-        resultPath: '$.tombstone',
-      });
-      // Absent or failed tombstone machine: tear down as if tombstoning were off.
-      tomb.addCatch(failedAt('attestation'), { errors: ['States.ALL'], resultPath: '$.tombstoneError' });
-      attestationFailed = tomb.next(
-        toTeardown('Tombstoned', {
-          outcome: 'tombstoned',
-          stage: 'attestation',
-          keepInstance: true,
-          'failure.$': '$.failure',
-        }),
-      );
+  // ---- teardown: the one exit after admission ----
+  const teardown = lambdaTask(
+    'Teardown',
+    f.teardown,
+    {
+      'sessionId.$': '$.session.sessionId',
+      'executionArn.$': '$$.Execution.Id',
+      'user.$': '$.session.user',
+      'policyVersion.$': '$.session.policyVersion',
+      'teardown.$': '$.teardown',
+    },
+    '$.torn',
+  );
+  const teardownFailed = new sfn.Fail(scope, 'Teardown failed', {
+    error: 'TeardownFailed',
+    cause: 'teardown did not complete; the orphan sweeper will remove what is left',
+  });
+  teardown.addCatch(teardownFailed, { errors: ['States.ALL'], resultPath: '$.teardownError' });
+  const ended = new sfn.Succeed(scope, 'Session ended');
+  const failedEnd = new sfn.Fail(scope, 'Session failed', {
+    errorPath: '$.teardown.stage',
+    causePath: '$.torn.reason',
+  });
+  teardown.next(
+    new sfn.Choice(scope, 'Ended normally?')
+      .when(sfn.Condition.stringEquals('$.teardown.outcome', 'ended'), ended)
+      .otherwise(failedEnd),
+  );
+  /** A Pass that says why we tear down, then Teardown. */
+  const toTeardown = (name: string, params: Record<string, unknown>) =>
+    new sfn.Pass(scope, name, { parameters: params, resultPath: '$.teardown' }).next(teardown);
+  const failures = new Map<string, sfn.IChainable>();
+  const failedAt = (stage: string): sfn.IChainable => {
+    let s = failures.get(stage);
+    if (!s) {
+      s = toTeardown(`Failed: ${stage}`, { outcome: 'failed', stage, 'failure.$': '$.failure' });
+      failures.set(stage, s);
     }
-    waitAttestation.addCatch(attestationFailed, { errors: ['States.ALL'], resultPath: '$.failure' });
+    return s;
+  };
+  const catchInto = (t: sfn.TaskStateBase, stage: string) =>
+    t.addCatch(failedAt(stage), { errors: ['States.ALL'], resultPath: '$.failure' });
 
-    // Its result goes to `$.Payload` so the next state's TimeoutSecondsPath finds the remaining TTL
-    // both in the state input (AWS) and in the task's Payload (aws-local-stepfunctions reads it there).
-    const released = lambdaTask(
-      'Secrets released',
-      f.record,
-      {
-        'session.$': '$.session',
-        status: 'active',
-        step: 'attested; secrets released',
-        'instanceId.$': '$.launch.instanceId',
-        note: 'attestation verified',
-      },
-      '$.Payload',
-    );
-    catchInto(released, 'activation');
+  // ---- admission ----
+  const admit = new tasks.LambdaInvoke(scope, 'Admit request', {
+    lambdaFunction: f.admit,
+    payload: sfn.TaskInput.fromObject({
+      'request.$': '$',
+      'requestId.$': '$$.Execution.Name',
+      'executionArn.$': '$$.Execution.Id',
+    }),
+    payloadResponseOnly: true,
+    resultSelector: { 'session.$': '$' },
+    // Replaces the raw request with { session }: later states read only the checked context.
+  });
+  admit.addRetry(transientRetry());
+  const refused = new sfn.Fail(scope, 'Refused', { errorPath: '$.error.Error', causePath: '$.error.Cause' });
+  // Refusals (ValidationError, AdmissionDeniedError, ConflictError) and anything else: nothing exists yet.
+  admit.addCatch(refused, { errors: ['States.ALL'], resultPath: '$.error' });
 
-    // ---- active until the end signal or the TTL ----
-    const active = new tasks.LambdaInvoke(this, 'Active: wait for end or TTL', {
-      lambdaFunction: f.record,
-      integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-      payload: sfn.TaskInput.fromObject({
-        'session.$': '$.session',
-        status: 'active',
-        step: 'waiting for the end signal or the TTL',
-        'instanceId.$': '$.launch.instanceId',
-        // `aidops session end` finds the token on the session item.
-        endToken: sfn.JsonPath.taskToken,
-        'remainingSeconds.$': '$.Payload.remainingSeconds',
+  const nonce = lambdaTask('Issue nonce', f.nonce, sessionOnly, '$.nonce');
+  catchInto(nonce, 'nonce');
+  const stage = lambdaTask('Stage secrets', f.stageSecrets, sessionOnly, '$.staged');
+  catchInto(stage, 'secrets');
+  const launch = lambdaTask('Launch instance', f.launch, sessionOnly, '$.launch');
+  catchInto(launch, 'launch');
+
+  // ---- wait until running (bounded backoff) ----
+  const startPolling = new sfn.Pass(scope, 'Start polling', {
+    result: sfn.Result.fromObject({ attempt: 0, waitSeconds: 2 }),
+    resultPath: '$.poll',
+  });
+  const check = new tasks.CallAwsService(scope, 'Check instance state', {
+    service: 'ec2',
+    action: 'describeInstances',
+    parameters: { 'InstanceIds.$': 'States.Array($.launch.instanceId)' },
+    iamResources: ['*'],
+    iamAction: 'ec2:DescribeInstances',
+    resultSelector: { 'state.$': '$.Reservations[0].Instances[0].State.Name' },
+    resultPath: '$.instance',
+  });
+  check.addRetry(ec2ReadRetry());
+  catchInto(check, 'launch');
+  const backoff = new sfn.Pass(scope, 'Back off', {
+    parameters: {
+      'attempt.$': 'States.MathAdd($.poll.attempt, 1)',
+      'waitSeconds.$': 'States.MathAdd($.poll.waitSeconds, $.poll.waitSeconds)',
+    },
+    resultPath: '$.poll',
+  });
+  const capWait = new sfn.Pass(scope, 'Cap the wait at 30 seconds', {
+    parameters: { 'attempt.$': '$.poll.attempt', waitSeconds: 30 },
+    resultPath: '$.poll',
+  });
+  const wait = new sfn.Wait(scope, 'Wait for the instance', { time: sfn.WaitTime.secondsPath('$.poll.waitSeconds') });
+  wait.next(check);
+  const notRunning = new sfn.Pass(scope, 'Instance did not start', {
+    parameters: {
+      Error: SessionErrorNames.LaunchFailed,
+      'Cause.$': "States.Format('instance {} is {}', $.launch.instanceId, $.instance.state)",
+    },
+    resultPath: '$.failure',
+  }).next(failedAt('boot'));
+
+  // ---- attestation ----
+  const booted = lambdaTask(
+    'Record instance running',
+    f.record,
+    {
+      'session.$': '$.session',
+      status: 'attesting',
+      step: 'instance running',
+      'instanceId.$': '$.launch.instanceId',
+    },
+    sfn.JsonPath.DISCARD,
+  );
+  catchInto(booted, 'boot');
+  const waitAttestation = new tasks.CallAwsService(scope, 'Wait for attestation', {
+    service: 'dynamodb',
+    action: 'updateItem',
+    integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+    parameters: {
+      TableName: props.table.tableName,
+      Key: { sessionId: { 'S.$': '$.session.sessionId' } },
+      // The evidence function finds the token by session id.
+      UpdateExpression: 'SET attestToken = :t, #st = :s',
+      ConditionExpression: 'attribute_exists(sessionId)',
+      ExpressionAttributeNames: { '#st': 'status' },
+      ExpressionAttributeValues: { ':t': { 'S.$': '$$.Task.Token' }, ':s': { S: 'attesting' } },
+    },
+    iamResources: [props.table.tableArn],
+    iamAction: 'dynamodb:UpdateItem',
+    taskTimeout: sfn.Timeout.duration(props.attestationTimeout),
+    heartbeatTimeout: sfn.Timeout.duration(props.attestationHeartbeat),
+    resultPath: '$.attestation',
+  });
+
+  let attestationFailed: sfn.IChainable = failedAt('attestation');
+  if (props.onAttestationFailure === 'tombstone') {
+    const name = props.tombstoneMachineName ?? 'aidops-tombstone';
+    const tomb = new tasks.StepFunctionsStartExecution(scope, 'Tombstone the session', {
+      stateMachine: sfn.StateMachine.fromStateMachineName(scope, 'Tombstone', name),
+      integrationPattern: sfn.IntegrationPattern.RUN_JOB,
+      input: sfn.TaskInput.fromObject({
+        'sessionId.$': '$.session.sessionId',
+        'reason.$': "States.Format('attestation failed: {}', $.failure.Error)",
+        source: 'aidops-session',
+        requestedBy: 'aidops-session',
       }),
-      // The rest of the TTL (counted from admission), computed by "Secrets released".
-      taskTimeout: sfn.Timeout.at('$.Payload.remainingSeconds'),
-      resultPath: '$.end',
+      name: sfn.JsonPath.format('{}-tombstone', sfn.JsonPath.stringAt('$.session.sessionId')),
+      resultPath: '$.tombstone',
     });
-    active.addRetry(transientRetry());
-    active.addCatch(toTeardown('TTL reached', { outcome: 'ended', stage: 'ttl', 'failure.$': '$.failure' }), {
-      errors: ['States.Timeout'],
-      resultPath: '$.failure',
-    });
-    active.addCatch(failedAt('active'), { errors: ['States.ALL'], resultPath: '$.failure' });
-    const endSignal = toTeardown('End requested', { outcome: 'ended', stage: 'end-signal', 'signal.$': '$.end' });
-
-    const definition = admit
-      .next(nonce)
-      .next(stage)
-      .next(launch)
-      .next(startPolling)
-      .next(check)
-      .next(
-        new sfn.Choice(this, 'Running?')
-          .when(sfn.Condition.stringEquals('$.instance.state', 'running'), booted)
-          .when(
-            sfn.Condition.and(
-              sfn.Condition.stringEquals('$.instance.state', 'pending'),
-              sfn.Condition.numberLessThan('$.poll.attempt', props.maxRunningPolls),
-            ),
-            backoff.next(
-              new sfn.Choice(this, 'Wait too long?')
-                .when(sfn.Condition.numberGreaterThan('$.poll.waitSeconds', 30), capWait.next(wait))
-                .otherwise(wait),
-            ),
-          )
-          .otherwise(notRunning),
-      );
-    booted.next(waitAttestation).next(released).next(active).next(endSignal);
-
-    const timeout = props.maxTtl.plus(props.attestationTimeout).plus(Duration.hours(1));
-    this.machine = new AidopsStateMachine(this, 'Machine', {
-      stateMachineName: props.stateMachineName ?? SESSION_MACHINE,
-      definition,
-      timeout,
-      comment: 'Confidential desktop session: admit, launch, attest, release secrets, run until TTL or end, tear down',
-      alarmTopic: props.alarmTopic,
-    });
-    acknowledgeInvokeVersions(this.machine, Object.values(f));
-    Validations.of(this.machine.stateMachine).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'ec2:DescribeInstances (waiting for running) does not support resource-level permissions.',
-    });
-    if (props.onAttestationFailure === 'tombstone') {
-      const stack = Stack.of(this);
-      for (const r of [
-        `arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${props.tombstoneMachineName ?? 'aidops-tombstone'}:*`,
-      ])
-        Validations.of(this.machine.stateMachine).acknowledge({
-          id: `AwsSolutions-IAM5[Resource::${r}]`,
-          reason: `.sync start of the tombstone machine: its execution ARNs are known only at run time (${stack.stackName}).`,
-        });
-    }
+    // Absent or failed tombstone machine: tear down as if tombstoning were off.
+    tomb.addCatch(failedAt('attestation'), { errors: ['States.ALL'], resultPath: '$.tombstoneError' });
+    attestationFailed = tomb.next(
+      toTeardown('Tombstoned', {
+        outcome: 'tombstoned',
+        stage: 'attestation',
+        keepInstance: true,
+        'failure.$': '$.failure',
+      }),
+    );
   }
+  waitAttestation.addCatch(attestationFailed, { errors: ['States.ALL'], resultPath: '$.failure' });
+
+  // Its result goes to `$.Payload` so the next state's TimeoutSecondsPath finds the remaining TTL
+  // both in the state input (AWS) and in the task's Payload (aws-local-stepfunctions reads it there).
+  const released = lambdaTask(
+    'Secrets released',
+    f.record,
+    {
+      'session.$': '$.session',
+      status: 'active',
+      step: 'attested; secrets released',
+      'instanceId.$': '$.launch.instanceId',
+      note: 'attestation verified',
+    },
+    '$.Payload',
+  );
+  catchInto(released, 'activation');
+
+  // ---- active until the end signal or the TTL ----
+  const active = new tasks.LambdaInvoke(scope, 'Active: wait for end or TTL', {
+    lambdaFunction: f.record,
+    integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+    payload: sfn.TaskInput.fromObject({
+      'session.$': '$.session',
+      status: 'active',
+      step: 'waiting for the end signal or the TTL',
+      'instanceId.$': '$.launch.instanceId',
+      // `aidops session end` finds the token on the session item.
+      endToken: sfn.JsonPath.taskToken,
+      'remainingSeconds.$': '$.Payload.remainingSeconds',
+    }),
+    // The rest of the TTL (counted from admission), computed by "Secrets released".
+    taskTimeout: sfn.Timeout.at('$.Payload.remainingSeconds'),
+    resultPath: '$.end',
+  });
+  active.addRetry(transientRetry());
+  active.addCatch(toTeardown('TTL reached', { outcome: 'ended', stage: 'ttl', 'failure.$': '$.failure' }), {
+    errors: ['States.Timeout'],
+    resultPath: '$.failure',
+  });
+  active.addCatch(failedAt('active'), { errors: ['States.ALL'], resultPath: '$.failure' });
+  const endSignal = toTeardown('End requested', { outcome: 'ended', stage: 'end-signal', 'signal.$': '$.end' });
+
+  const definition = admit
+    .next(nonce)
+    .next(stage)
+    .next(launch)
+    .next(startPolling)
+    .next(check)
+    .next(
+      new sfn.Choice(scope, 'Running?')
+        .when(sfn.Condition.stringEquals('$.instance.state', 'running'), booted)
+        .when(
+          sfn.Condition.and(
+            sfn.Condition.stringEquals('$.instance.state', 'pending'),
+            sfn.Condition.numberLessThan('$.poll.attempt', props.maxRunningPolls),
+          ),
+          backoff.next(
+            new sfn.Choice(scope, 'Wait too long?')
+              .when(sfn.Condition.numberGreaterThan('$.poll.waitSeconds', 30), capWait.next(wait))
+              .otherwise(wait),
+          ),
+        )
+        .otherwise(notRunning),
+    );
+  booted.next(waitAttestation).next(released).next(active).next(endSignal);
+  return definition;
 }

@@ -11,7 +11,8 @@ import {
   type EvidenceType,
   verdictOf,
 } from '../../lambdas/attestation/evidence.ts';
-import { AttestationError, AttestationPolicySchema } from '../../lambdas/attestation/reasons.ts';
+import { AttestationPolicySchema } from '../../lambdas/attestation/policy.ts';
+import { AttestationError } from '../../lambdas/attestation/reasons.ts';
 import { parseOrThrow } from '../../lambdas/shared/validation.ts';
 import { type CommandGroup, command, Exit, UsageError } from '../args.ts';
 

@@ -16,9 +16,9 @@ import {
 } from '@aws-sdk/client-sfn';
 import { SESSION_MACHINE } from '../../lambdas/sessions/model.ts';
 import { type SessionItem, SessionTable } from '../../lambdas/sessions/table.ts';
+import { CAPABILITIES, TIERS } from '../../lambdas/sessions/tiers.ts';
 import { awsClientConfig } from '../../lambdas/shared/clients.ts';
 import { ConflictError, NotFoundError } from '../../lambdas/shared/errors.ts';
-import { CAPABILITIES, TIERS } from '../../lib/tiers.ts';
 import { type CommandGroup, command, Exit, table, UsageError } from '../args.ts';
 
 const common = {

@@ -4,8 +4,10 @@
  * a JSON-friendly shape (hex strings, ISO times).
  */
 import { type NitroClaims, type NitroType, verifyNitroDocument } from './nitro.ts';
-import { AttestationError, type AttestationPolicy, DEFAULT_POLICY, reject } from './reasons.ts';
-import { parseSnpAttestationPb, SNP_REPORT_SIZE, type SnpClaims, snpReportData, verifySnpReport } from './snp.ts';
+import { type AttestationPolicy, DEFAULT_POLICY } from './policy.ts';
+import { AttestationError, reject } from './reasons.ts';
+import { SNP_REPORT_SIZE, type SnpClaims, snpReportData, verifySnpReport } from './snp.ts';
+import { parseSnpAttestationPb } from './snp-protobuf.ts';
 import { type ChainCache, toHex } from './x509.ts';
 
 export const EVIDENCE_TYPES = ['nitro-enclave', 'nitrotpm', 'sev-snp'] as const;

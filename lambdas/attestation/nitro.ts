@@ -14,7 +14,8 @@
  */
 import { verify as cryptoVerify, type KeyObject, timingSafeEqual } from 'node:crypto';
 import { CborError, type CborItem, decodeCbor, encodeHead } from './cbor.ts';
-import { type AttestationPolicy, DEFAULT_POLICY, reject } from './reasons.ts';
+import { type AttestationPolicy, DEFAULT_POLICY } from './policy.ts';
+import { reject } from './reasons.ts';
 import {
   type CachedCa,
   ChainCache,

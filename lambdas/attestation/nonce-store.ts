@@ -14,7 +14,8 @@ import {
   PutItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { ConflictError, TransientError } from '../shared/errors.ts';
+import { classifyAwsError } from '../shared/aws-errors.ts';
+import { ConflictError } from '../shared/errors.ts';
 import { reject } from './reasons.ts';
 
 export interface NonceStore {
@@ -25,54 +26,6 @@ export interface NonceStore {
 }
 
 export const DEFAULT_NONCE_TTL_SECONDS = 300;
-
-interface Entry {
-  sessionId: string;
-  expiresAt: number;
-  used: boolean;
-}
-
-/** In-process store for the CLI and tests. */
-export class InMemoryNonceStore implements NonceStore {
-  readonly #m = new Map<string, Entry>();
-  readonly #now: () => number;
-  constructor(now: () => number = Date.now) {
-    this.#now = now;
-  }
-  async issue(sessionId: string, opts: { nonce?: Uint8Array; ttlSeconds?: number } = {}): Promise<Uint8Array> {
-    const nonce = opts.nonce ?? randomBytes(32);
-    const key = Buffer.from(nonce).toString('hex');
-    if (this.#m.has(key)) throw new ConflictError('nonce already issued');
-    this.#m.set(key, {
-      sessionId,
-      expiresAt: this.#now() + (opts.ttlSeconds ?? DEFAULT_NONCE_TTL_SECONDS) * 1000,
-      used: false,
-    });
-    return nonce;
-  }
-  async consume(nonce: Uint8Array, sessionId: string): Promise<void> {
-    const e = this.#m.get(Buffer.from(nonce).toString('hex'));
-    if (!e || e.sessionId !== sessionId || e.expiresAt <= this.#now())
-      reject('NONCE_MISMATCH', 'the nonce is unknown, expired or issued to another session.');
-    if (e.used) reject('NONCE_REUSED');
-    e.used = true;
-  }
-}
-
-const TRANSIENT = new Set([
-  'ProvisionedThroughputExceededException',
-  'ThrottlingException',
-  'RequestLimitExceeded',
-  'InternalServerError',
-  'ServiceUnavailable',
-  'TimeoutError',
-]);
-
-function wrap(e: unknown, what: string): never {
-  const name = (e as Error)?.name ?? '';
-  if (TRANSIENT.has(name)) throw new TransientError(`${what}: ${name}`, { cause: name });
-  throw e;
-}
 
 export interface DynamoNonceStoreOptions {
   readonly tableName: string;
@@ -110,7 +63,7 @@ export class DynamoNonceStore implements NonceStore {
       );
     } catch (e) {
       if (e instanceof ConditionalCheckFailedException) throw new ConflictError('nonce already issued');
-      wrap(e, 'issuing a nonce');
+      throw classifyAwsError(e, 'issuing a nonce');
     }
     return nonce;
   }
@@ -134,7 +87,7 @@ export class DynamoNonceStore implements NonceStore {
       );
       return;
     } catch (e) {
-      if (!(e instanceof ConditionalCheckFailedException)) wrap(e, 'consuming a nonce');
+      if (!(e instanceof ConditionalCheckFailedException)) throw classifyAwsError(e, 'consuming a nonce');
     }
     // Why the condition failed decides the reason; a consistent read sees the winner of any race.
     let item: Record<string, { S?: string; N?: string; BOOL?: boolean }> | undefined;
@@ -143,7 +96,7 @@ export class DynamoNonceStore implements NonceStore {
         await this.#ddb.send(new GetItemCommand({ TableName: this.#o.tableName, Key: key, ConsistentRead: true }))
       ).Item as typeof item;
     } catch (e) {
-      wrap(e, 'reading a nonce');
+      throw classifyAwsError(e, 'reading a nonce');
     }
     if (!item || item.sessionId?.S !== sessionId || Number(item.expiresAt?.N ?? 0) <= now)
       reject('NONCE_MISMATCH', 'the nonce is unknown, expired or issued to another session.');

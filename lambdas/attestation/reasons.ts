@@ -1,12 +1,11 @@
 /**
- * Stable reason codes for every attestation rejection, the one error class the
- * verifiers throw, and the policy file schema.
+ * Stable reason codes for every attestation rejection, and the one error class
+ * the verifiers throw.
  *
  * Reason codes are an API: workflows, audit events, dashboards and the CLI's
  * `--json` output match on them, so codes are only ever added, never renamed.
  */
-import * as z from 'zod';
-import { AidopsError } from '../shared/errors.ts';
+import { ReasonCodedError } from '../shared/errors.ts';
 
 export const REASONS = {
   MALFORMED: 'The evidence is not a well-formed document of the expected type.',
@@ -38,71 +37,15 @@ export const REASONS = {
 } as const;
 
 export type ReasonCode = keyof typeof REASONS;
-export const REASON_CODES = Object.keys(REASONS) as ReasonCode[];
 
-/** The only error the verifiers throw on purpose; `reason` is the stable code. */
-export class AttestationError extends AidopsError {
+/** The only error the verifiers throw on purpose; `reason` (and `details.reason`) is the stable code. */
+export class AttestationError extends ReasonCodedError<ReasonCode> {
   override name = 'AttestationError' as const;
-  readonly reason: ReasonCode;
   constructor(reason: ReasonCode, detail?: string, details: Record<string, unknown> = {}) {
-    super(detail ? `${REASONS[reason]} ${detail}` : REASONS[reason], { ...details, reason });
-    this.reason = reason;
+    super(reason, detail ? `${REASONS[reason]} ${detail}` : REASONS[reason], details);
   }
 }
 
 export function reject(reason: ReasonCode, detail?: string, details?: Record<string, unknown>): never {
   throw new AttestationError(reason, detail, details);
 }
-
-const hexOf = (bytes: number) =>
-  z
-    .string()
-    .regex(new RegExp(`^[0-9a-fA-F]{${bytes * 2}}$`), `must be ${bytes} bytes of hex`)
-    .transform((s) => s.toLowerCase());
-
-/** One allowed image: every PCR it names must equal the document's value. */
-const PcrImage = z.strictObject({
-  name: z.string().optional(),
-  pcrs: z
-    .record(z.string().regex(/^([0-9]|[12][0-9]|3[01])$/, 'PCR index 0-31'), hexOf(48))
-    .refine((r) => Object.keys(r).length > 0, 'an image must name at least one PCR'),
-});
-
-const Tcb = z.strictObject({
-  bootloader: z.number().int().min(0).max(255).optional(),
-  tee: z.number().int().min(0).max(255).optional(),
-  snp: z.number().int().min(0).max(255).optional(),
-  microcode: z.number().int().min(0).max(255).optional(),
-  /** Turin only. */
-  fmc: z.number().int().min(0).max(255).optional(),
-});
-
-/**
- * The policy file. Absent fields impose nothing beyond the default policy
- * (structure, signature, chain, time, and no debug).
- */
-export const AttestationPolicySchema = z.strictObject({
-  /** Nitro Enclave images allowed (e.g. PCR0, PCR1, PCR2, PCR8). Empty/absent = any. */
-  enclaveImages: z.array(PcrImage).optional(),
-  /** NitroTPM images allowed (usually PCR4 boot chain, PCR7 Secure Boot, PCR12 UKI/cmdline). */
-  tpmImages: z.array(PcrImage).optional(),
-  /** SEV-SNP launch measurements allowed (48-byte hex). */
-  measurements: z.array(hexOf(48)).optional(),
-  /** Accept debug enclaves (PCR0-2 all zero) and SNP guests with the DEBUG policy bit. @default false */
-  allowDebug: z.boolean().default(false),
-  /** Accept SNP guests whose policy allows a migration agent. @default false */
-  allowMigrationAgent: z.boolean().default(false),
-  /** Minimum SNP reported_tcb per component. */
-  tcbFloor: Tcb.optional(),
-  /** SNP VMPLs allowed, e.g. [0]. Absent = any. */
-  vmpls: z.array(z.number().int().min(0).max(3)).optional(),
-  /** Maximum age of a Nitro document (now − timestamp). Absent = no bound. */
-  maxAgeSeconds: z.number().int().positive().optional(),
-  /** Tolerated clock skew for documents dated after `now` (only with maxAgeSeconds). @default 60 */
-  clockSkewSeconds: z.number().int().min(0).max(3600).default(60),
-});
-
-export type AttestationPolicy = z.output<typeof AttestationPolicySchema>;
-export type AttestationPolicyInput = z.input<typeof AttestationPolicySchema>;
-
-export const DEFAULT_POLICY: AttestationPolicy = AttestationPolicySchema.parse({});

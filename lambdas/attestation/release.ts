@@ -30,7 +30,8 @@ import {
   randomBytes,
 } from 'node:crypto';
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { TransientError } from '../shared/errors.ts';
+import { classifyAwsError } from '../shared/aws-errors.ts';
+import { EndpointUnreachableError, TransientError } from '../shared/errors.ts';
 import { reject } from './reasons.ts';
 
 export const EC_SCHEME = 'ECDH-ES+HKDF-SHA384+A256GCM';
@@ -158,9 +159,10 @@ export async function releaseSecrets(
     plaintext =
       out.SecretString !== undefined ? Buffer.from(out.SecretString, 'utf8') : (out.SecretBinary ?? new Uint8Array());
   } catch (e) {
+    const err = classifyAwsError(e, `reading ${secretId}`);
+    // Throttling, 5xx and an unreachable endpoint are retried; anything else (not found, denied) is a verdict.
+    if (err instanceof TransientError || err instanceof EndpointUnreachableError) throw err;
     const name = (e as Error)?.name ?? '';
-    if (name === 'ThrottlingException' || name === 'InternalServiceError')
-      throw new TransientError(`reading ${secretId}: ${name}`);
     return reject('SECRETS_UNAVAILABLE', `${secretId}: ${name || String(e)}.`, { secretId });
   }
   return sealToPublicKey(plaintext, args.recipient, `session:${args.sessionId}`);

@@ -15,12 +15,15 @@
  *     SHA-512(nonce ‖ session public key SPKI DER) (see `snpReportData`).
  */
 import { createHash, verify as cryptoVerify, type KeyObject, timingSafeEqual } from 'node:crypto';
-import { type AttestationPolicy, DEFAULT_POLICY, reject } from './reasons.ts';
+import { certExtensions, derString, derUint } from './der.ts';
+import { type AttestationPolicy, DEFAULT_POLICY } from './policy.ts';
+import { reject } from './reasons.ts';
 import {
   type CachedCa,
   type ChainCache,
   certsFromPemOrDer,
   checkWindow,
+  commonName as cn,
   ecCurve,
   intersect,
   issuedBy,
@@ -146,7 +149,7 @@ export function checkSnpStructure(r: Uint8Array): { version: number; signerKind:
   return { version, signerKind: sk === 0 ? 'VCEK' : 'VLEK' };
 }
 
-// ---------------------------------------------------------------- X.509 extensions
+// ---------------------------------------------------------------- AMD certificate extensions
 
 const OID_PREFIX = '1.3.6.1.4.1.3704.1.';
 const SPL_OIDS = {
@@ -158,99 +161,6 @@ const SPL_OIDS = {
 } as const;
 const OID_HWID = `${OID_PREFIX}4`;
 const OID_CSPID = `${OID_PREFIX}5`;
-
-interface Tlv {
-  readonly tag: number;
-  readonly start: number;
-  readonly end: number;
-  readonly next: number;
-}
-
-/** One DER TLV at `o` (definite lengths only, as DER requires). */
-function tlv(b: Uint8Array, o: number, limit: number): Tlv {
-  const tag = b[o];
-  let len = b[o + 1];
-  if (tag === undefined || len === undefined || o + 2 > limit) return reject('MALFORMED', 'truncated DER.');
-  let p = o + 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n === 0 || n > 3 || p + n > limit) reject('MALFORMED', 'bad DER length.');
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + (b[p + i] ?? 0);
-    p += n;
-  }
-  if (p + len > limit) reject('MALFORMED', 'DER length exceeds its container.');
-  return { tag, start: p, end: p + len, next: p + len };
-}
-
-function children(b: Uint8Array, t: Tlv): Tlv[] {
-  const out: Tlv[] = [];
-  for (let o = t.start; o < t.end; ) {
-    const c = tlv(b, o, t.end);
-    out.push(c);
-    o = c.next;
-  }
-  return out;
-}
-
-function oidString(b: Uint8Array, t: Tlv): string {
-  const parts: number[] = [];
-  let v = 0;
-  for (let i = t.start; i < t.end; i++) {
-    const x = b[i] ?? 0;
-    v = v * 128 + (x & 0x7f);
-    if (!(x & 0x80)) {
-      if (parts.length === 0) parts.push(v < 80 ? Math.floor(v / 40) : 2, v < 80 ? v % 40 : v - 80);
-      else parts.push(v);
-      v = 0;
-    }
-  }
-  return parts.join('.');
-}
-
-/** Extension OID → extnValue contents, from a DER certificate. */
-export function certExtensions(der: Uint8Array): Map<string, Uint8Array> {
-  const cert = tlv(der, 0, der.length);
-  const tbs = children(der, cert)[0];
-  if (!tbs) return reject('MALFORMED', 'certificate has no tbsCertificate.');
-  const out = new Map<string, Uint8Array>();
-  for (const f of children(der, tbs)) {
-    if (f.tag !== 0xa3) continue;
-    const seq = children(der, f)[0];
-    if (!seq) break;
-    for (const ext of children(der, seq)) {
-      const parts = children(der, ext);
-      const oid = parts[0];
-      const val = parts[parts.length - 1];
-      if (oid?.tag !== 0x06 || val?.tag !== 0x04) reject('MALFORMED', 'bad certificate extension.');
-      out.set(oidString(der, oid), der.subarray(val.start, val.end));
-    }
-  }
-  return out;
-}
-
-function derUint(v: Uint8Array | undefined, what: string): number | undefined {
-  if (!v) return undefined;
-  const t = tlv(v, 0, v.length);
-  if (t.tag !== 0x02 || t.next !== v.length || t.end - t.start > 2)
-    reject('MALFORMED', `${what} is not a small INTEGER.`);
-  let n = 0;
-  for (let i = t.start; i < t.end; i++) n = n * 256 + (v[i] ?? 0);
-  return n;
-}
-
-/** A DER string (IA5/UTF8/Printable) or, failing that, the raw bytes as text. */
-function derString(v: Uint8Array): string {
-  if (v[0] === 0x16 || v[0] === 0x0c || v[0] === 0x13) {
-    const t = tlv(v, 0, v.length);
-    return Buffer.from(v.subarray(t.start, t.end)).toString('utf8');
-  }
-  return Buffer.from(v).toString('utf8');
-}
-
-function cn(subject: string): string {
-  return /(?:^|\n)CN=([^\n]*)/.exec(subject)?.[1] ?? '';
-}
 
 // ---------------------------------------------------------------- chain
 
@@ -429,155 +339,5 @@ function verifySig(key: KeyObject, r: Uint8Array): boolean {
     return cryptoVerify('sha384', r.subarray(0, SIGNED_END), { key, dsaEncoding: 'ieee-p1363' }, sig);
   } catch {
     return false;
-  }
-}
-
-// ---------------------------------------------------------------- go-sev-guest protobuf
-
-export interface SnpAttestationPb {
-  /** The 1184-byte report rebuilt by go-sev-guest's ReportToAbiBytes rules. */
-  readonly report: Uint8Array;
-  readonly vcekCert?: Uint8Array;
-  readonly vlekCert?: Uint8Array;
-  readonly askCert?: Uint8Array;
-  readonly arkCert?: Uint8Array;
-  readonly product?: SnpProduct;
-}
-
-interface PbField {
-  readonly no: number;
-  readonly wire: number;
-  readonly int: bigint;
-  readonly bytes: Uint8Array;
-}
-
-function pbFields(b: Uint8Array): PbField[] {
-  const out: PbField[] = [];
-  let p = 0;
-  const varint = (): bigint => {
-    let v = 0n;
-    for (let shift = 0n; shift < 70n; shift += 7n) {
-      const x = b[p++];
-      if (x === undefined) return reject('MALFORMED', 'truncated protobuf varint.');
-      v |= BigInt(x & 0x7f) << shift;
-      if (!(x & 0x80)) return v;
-    }
-    return reject('MALFORMED', 'protobuf varint too long.');
-  };
-  const empty = new Uint8Array(0);
-  while (p < b.length) {
-    const key = varint();
-    const no = Number(key >> 3n);
-    const wire = Number(key & 7n);
-    if (no === 0) reject('MALFORMED', 'protobuf field number 0.');
-    if (wire === 0) out.push({ no, wire, int: varint(), bytes: empty });
-    else if (wire === 2) {
-      const len = varint();
-      if (len > BigInt(b.length - p)) reject('MALFORMED', 'protobuf length exceeds input.');
-      out.push({ no, wire, int: 0n, bytes: b.subarray(p, p + Number(len)) });
-      p += Number(len);
-    } else if (wire === 1 || wire === 5) {
-      const n = wire === 1 ? 8 : 4;
-      if (p + n > b.length) reject('MALFORMED', 'truncated protobuf fixed field.');
-      let v = 0n;
-      for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[p + i] ?? 0);
-      out.push({ no, wire, int: v, bytes: empty });
-      p += n;
-    } else reject('MALFORMED', `protobuf wire type ${wire}.`);
-  }
-  return out;
-}
-
-const PB_INT: Record<number, [number, number]> = {
-  1: [0x000, 4],
-  2: [0x004, 4],
-  3: [0x008, 8],
-  6: [0x030, 4],
-  7: [0x034, 4],
-  8: [0x038, 8],
-  9: [0x040, 8],
-  10: [0x048, 4],
-  18: [0x180, 8],
-  20: [0x1e0, 8],
-  21: [0x1e8, 1],
-  22: [0x1e9, 1],
-  23: [0x1ea, 1],
-  24: [0x1ec, 1],
-  25: [0x1ed, 1],
-  26: [0x1ee, 1],
-  27: [0x1f0, 8],
-  30: [0x1f8, 8],
-  31: [0x200, 8],
-};
-const PB_BYTES: Record<number, [number, number]> = {
-  4: [0x010, 16],
-  5: [0x020, 16],
-  11: [0x050, 64],
-  12: [0x090, 48],
-  13: [0x0c0, 32],
-  14: [0x0e0, 48],
-  15: [0x110, 48],
-  16: [0x140, 32],
-  17: [0x160, 32],
-  19: [0x1a0, 64],
-  28: [0x2a0, 512],
-};
-const PRODUCTS: Record<number, SnpProduct> = { 1: 'Milan', 2: 'Genoa', 3: 'Turin' };
-
-function rebuildReport(msg: Uint8Array): Uint8Array {
-  const r = new Uint8Array(SNP_REPORT_SIZE);
-  for (const f of pbFields(msg)) {
-    const i = PB_INT[f.no];
-    const b = PB_BYTES[f.no];
-    if (i && f.wire === 0) {
-      const [off, size] = i;
-      if (f.int >> BigInt(size * 8) !== 0n) reject('MALFORMED', `report field ${f.no} does not fit ${size} bytes.`);
-      for (let k = 0; k < size; k++) r[off + k] = Number((f.int >> BigInt(8 * k)) & 0xffn);
-    } else if (b && f.wire === 2) {
-      const [off, size] = b;
-      if (f.bytes.length !== size) reject('MALFORMED', `report field ${f.no} must be ${size} bytes.`);
-      r.set(f.bytes, off);
-    } else if (f.no === 29 && f.wire === 0) {
-      // cpuid(1).eax → family/model/stepping bytes, as go-sev-guest does for version ≥ 3.
-      const eax = Number(f.int & 0xffffffffn);
-      const baseFam = (eax >> 8) & 0xf;
-      const family = baseFam === 0xf ? baseFam + ((eax >> 20) & 0xff) : baseFam;
-      const baseModel = (eax >> 4) & 0xf;
-      const model = baseFam === 0xf || baseFam === 6 ? (((eax >> 16) & 0xf) << 4) | baseModel : baseModel;
-      r[0x188] = family;
-      r[0x189] = model;
-      r[0x18a] = eax & 0xf;
-    } else reject('MALFORMED', `unexpected report field ${f.no}.`);
-  }
-  return r;
-}
-
-/** Parses a go-sev-guest `sevsnp.Attestation` protobuf: the report (rebuilt to ABI bytes) and its certificates. */
-export function parseSnpAttestationPb(bytes: Uint8Array): SnpAttestationPb {
-  try {
-    let report: Uint8Array | undefined;
-    const certs: { vcekCert?: Uint8Array; vlekCert?: Uint8Array; askCert?: Uint8Array; arkCert?: Uint8Array } = {};
-    let product: SnpProduct | undefined;
-    for (const f of pbFields(bytes)) {
-      if (f.wire !== 2) reject('MALFORMED', `unexpected Attestation field ${f.no}.`);
-      if (f.no === 1) report = rebuildReport(f.bytes);
-      else if (f.no === 2) {
-        for (const c of pbFields(f.bytes)) {
-          if (c.wire !== 2) continue;
-          if (c.no === 1) certs.vcekCert = c.bytes;
-          else if (c.no === 6) certs.vlekCert = c.bytes;
-          else if (c.no === 2) certs.askCert = c.bytes;
-          else if (c.no === 3) certs.arkCert = c.bytes;
-        }
-      } else if (f.no === 3) {
-        const name = pbFields(f.bytes).find((x) => x.no === 1 && x.wire === 0);
-        product = name ? PRODUCTS[Number(name.int)] : undefined;
-      }
-    }
-    if (!report) return reject('MALFORMED', 'the Attestation protobuf has no report.');
-    return { report, ...certs, ...(product ? { product } : {}) };
-  } catch (e) {
-    if ((e as Error)?.name === 'AttestationError') throw e;
-    return reject('MALFORMED', `bad Attestation protobuf: ${(e as Error)?.message}`);
   }
 }

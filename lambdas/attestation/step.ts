@@ -13,12 +13,15 @@
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendTaskFailureCommand, SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import * as z from 'zod';
+import { awsCall } from '../shared/aws-errors.ts';
 import { claimsToJson, decodeEvidence, EVIDENCE_TYPES, verifyEvidence } from './evidence.ts';
-import type { AmdCertSource } from './kds.ts';
+import type { AmdCertSource } from './kds-source.ts';
 import type { NonceStore } from './nonce-store.ts';
-import { AttestationError, AttestationPolicySchema, type ReasonCode } from './reasons.ts';
+import { AttestationPolicySchema } from './policy.ts';
+import { AttestationError, type ReasonCode } from './reasons.ts';
 import { importAttestedPublicKey, releaseSecrets, type SealedSecrets } from './release.ts';
-import { parseSnpAttestationPb, SNP_REPORT_SIZE } from './snp.ts';
+import { SNP_REPORT_SIZE } from './snp.ts';
+import { parseSnpAttestationPb } from './snp-protobuf.ts';
 import type { ChainCache } from './x509.ts';
 
 export const ATTESTATION_FAILED = 'AttestationFailed';
@@ -58,11 +61,15 @@ export class SfnTaskCallbacks implements TaskCallbacks {
     this.#sfn = sfn;
   }
   async success(taskToken: string, output: Record<string, unknown>): Promise<void> {
-    await this.#sfn.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(output) }));
+    await awsCall('SendTaskSuccess', () =>
+      this.#sfn.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(output) })),
+    );
   }
   async failure(taskToken: string, error: string, cause: string): Promise<void> {
     // SFN limits cause to 32,768 characters.
-    await this.#sfn.send(new SendTaskFailureCommand({ taskToken, error, cause: cause.slice(0, 32_000) }));
+    await awsCall('SendTaskFailure', () =>
+      this.#sfn.send(new SendTaskFailureCommand({ taskToken, error, cause: cause.slice(0, 32_000) })),
+    );
   }
 }
 

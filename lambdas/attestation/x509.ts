@@ -87,6 +87,11 @@ export function issuedBy(child: ParsedCert, issuer: ParsedCert): boolean {
   }
 }
 
+/** The CN of a subject as node:crypto prints it (one `KEY=value` per line), or ''. */
+export function commonName(subject: string): string {
+  return /(?:^|\n)CN=([^\n]*)/.exec(subject)?.[1] ?? '';
+}
+
 export function ecCurve(key: KeyObject): string | undefined {
   return key.asymmetricKeyType === 'ec' ? key.asymmetricKeyDetails?.namedCurve : undefined;
 }

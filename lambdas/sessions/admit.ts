@@ -4,13 +4,15 @@
  * A refusal is audited (decision: deny, with every reason) and thrown, so the
  * workflow ends before anything is launched.
  */
-import { parseTtl, TIER_RANK, type Tier } from '../../lib/tiers.ts';
+
+import { stepEvent } from '../audit/step-event.ts';
 import { ValidationError } from '../shared/errors.ts';
 import { parseOrThrow } from '../shared/validation.ts';
-import { type AuditSink, decisionEvent, lifecycleEvent, stepEvent } from './audit.ts';
+import { type AuditSink, decisionEvent, lifecycleEvent, sessionStep } from './audit.ts';
 import type { FlagReader } from './flags.ts';
 import { AdmissionDeniedError, type RuntimeConfig, type SessionContext, SessionRequest } from './model.ts';
 import type { SessionTable } from './table.ts';
+import { parseTtl, TIER_RANK, type Tier } from './tiers.ts';
 
 export interface AdmitInput {
   readonly request: unknown;
@@ -129,7 +131,7 @@ export async function admit(input: AdmitInput, deps: AdmitDeps): Promise<Session
       `ttl ${fmt(ttlSeconds)} ≤ ${fmt(profile.maxTtlSeconds)}`,
     ]),
     lifecycleEvent({ ...who, policyVersion }, 'provisioning', `admitted: ${req.useCase} as ${tier}`),
-    stepEvent({ ...who, policyVersion }, input.executionArn, 'admit', 'succeeded'),
+    stepEvent(sessionStep({ ...who, policyVersion }, input.executionArn), 'admit', 'succeeded'),
   ]);
   return session;
 }

@@ -1,10 +1,12 @@
 /**
  * Audit events of the session lifecycle, built with the audit schema's
- * `newEvent` and put on the audit bus with `publishAuditEvents`.
+ * `newEvent` (workflow steps with the shared `stepEvent`, see `sessionStep`) and
+ * put on the audit bus with `publishAuditEvents`.
  */
 import { createHash } from 'node:crypto';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { type AuditEvent, newEvent, publishAuditEvents } from '../audit/schema.ts';
+import { bounded, type StepEventContext } from '../audit/step-event.ts';
 import { AUDIT_SOURCE, SESSION_MACHINE } from './model.ts';
 
 /** Where events go; handlers publish to EventBridge, tests may collect them. */
@@ -33,33 +35,24 @@ const envelope = (w: Who) => ({
   policyVersion: w.policyVersion ?? null,
 });
 
-/** Audit text fields are bounded (1024); SFN causes can be longer. */
-const short = (s: string) => (s.length > 1000 ? `${s.slice(0, 997)}...` : s) || '-';
-
 export function lifecycleEvent(w: Who, state: Lifecycle, reason?: string): AuditEvent {
   return newEvent('health', {
     ...envelope(w),
-    detail: { type: 'lifecycle', state, ...(reason ? { reason: short(reason) } : {}) },
+    detail: { type: 'lifecycle', state, ...(reason ? { reason: bounded(reason) } : {}) },
   });
 }
 
-export function stepEvent(
-  w: Who,
-  executionId: string,
-  step: string,
-  status: 'started' | 'succeeded' | 'failed' | 'caught' | 'timed_out',
-  error?: string,
-): AuditEvent {
-  return newEvent('workflow', {
-    ...envelope(w),
-    detail: {
-      stateMachine: SESSION_MACHINE,
-      executionId: short(executionId),
-      step: short(step),
-      status,
-      ...(error ? { error: short(error) } : {}),
-    },
-  });
+/** Who a session workflow step's event (shared `stepEvent`) is about: the session's user asked for it. */
+export function sessionStep(w: Who, executionId: string): StepEventContext {
+  return {
+    source: AUDIT_SOURCE,
+    stateMachine: SESSION_MACHINE,
+    executionId,
+    sessionId: w.sessionId,
+    sandboxId: w.instanceId ?? null,
+    requestedBy: w.user ?? null,
+    policyVersion: w.policyVersion ?? null,
+  };
 }
 
 /** SHA-256 of canonical JSON (sorted keys): what was decided on, without storing it. */
@@ -93,10 +86,10 @@ export function decisionEvent(
     detail: {
       engine: 'guard',
       inputDigest: digestOf(input),
-      action: short(action),
-      resource: short(resource),
+      action: bounded(action),
+      resource: bounded(resource),
       outcome,
-      reasons: reasons.slice(0, 256).map(short),
+      reasons: reasons.slice(0, 256).map(bounded),
     },
   });
 }
@@ -115,7 +108,7 @@ export function attestationEvent(
       verdict,
       platform,
       measurements,
-      ...(reason ? { reason: short(reason) } : {}),
+      ...(reason ? { reason: bounded(reason) } : {}),
     },
   });
 }

@@ -161,7 +161,7 @@ export type FunctionUrlEvent = z.output<typeof FunctionUrlEvent>;
 
 /**
  * The calling instance, from the Function URL's IAM identity. EC2 instance-profile credentials
- * are role sessions named after the instance: `arn:aws:sts::ACCOUNT:assumed-role/ROLE/i-0123…`.
+ * are role sessions named after the instance: `arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/i-0123…`.
  * Only the session instances' role is accepted.
  */
 export function callerFromUrlEvent(event: FunctionUrlEvent, instanceRoleName: string): { instanceId: string } {

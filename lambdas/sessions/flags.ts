@@ -24,9 +24,9 @@ import {
   PutParameterCommand,
   type SSMClient,
 } from '@aws-sdk/client-ssm';
-import { CAPABILITIES, type Capability } from '../../lib/tiers.ts';
 import { awsCall } from '../shared/aws-errors.ts';
 import { NotFoundError, ValidationError } from '../shared/errors.ts';
+import { CAPABILITIES, type Capability } from './tiers.ts';
 
 export const FLEET_COHORT = 'all';
 export const MAX_CACHE_MS = 30_000;
@@ -113,7 +113,7 @@ export class SsmFlags {
   async unset(cohort: string, capability: string): Promise<void> {
     const name = flagName(this.prefix, cohort, capability);
     try {
-      await this.#ssm.send(new DeleteParameterCommand({ Name: name }));
+      await awsCall('DeleteParameter flag', () => this.#ssm.send(new DeleteParameterCommand({ Name: name })));
     } catch (e) {
       if (e instanceof ParameterNotFound || (e as Error).name === 'ParameterNotFound')
         throw new NotFoundError(`flag ${capability} is not set for cohort ${cohort}`, { name });

@@ -18,10 +18,11 @@ import {
   type Tag,
 } from '@aws-sdk/client-ec2';
 import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { stepEvent } from '../audit/step-event.ts';
 import { awsCall } from '../shared/aws-errors.ts';
 import { ValidationError } from '../shared/errors.ts';
 import { Tags } from '../shared/tags.ts';
-import { type AuditSink, lifecycleEvent, stepEvent } from './audit.ts';
+import { type AuditSink, lifecycleEvent, sessionStep } from './audit.ts';
 import { hash32, LaunchFailedError, type SessionContext } from './model.ts';
 import type { SessionTable } from './table.ts';
 
@@ -129,7 +130,11 @@ export async function launch(session: SessionContext, deps: LaunchDeps): Promise
   }
   await deps.table.update(session.sessionId, { instanceId, status: 'booting' });
   await deps.audit([
-    stepEvent({ ...w, instanceId }, session.executionArn, existing ? 'launch (reused)' : 'launch', 'succeeded'),
+    stepEvent(
+      sessionStep({ ...w, instanceId }, session.executionArn),
+      existing ? 'launch (reused)' : 'launch',
+      'succeeded',
+    ),
     lifecycleEvent(
       { ...w, instanceId },
       'provisioning',

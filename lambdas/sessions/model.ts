@@ -4,9 +4,9 @@
  * session-specific errors (literal names: the workflow's Catch matches them).
  */
 import * as z from 'zod';
-import { CAPABILITIES, TIERS } from '../../lib/tiers.ts';
 import { AidopsError } from '../shared/errors.ts';
 import { SessionId } from '../shared/ids.ts';
+import { CAPABILITIES, TIERS } from './tiers.ts';
 
 export const AUDIT_SOURCE = 'aidops.sessions';
 export const SESSION_MACHINE = 'aidops-session';

@@ -11,10 +11,12 @@ import {
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import type { NonceStore } from '../attestation/nonce-store.ts';
+import type { AuditEvent } from '../audit/schema.ts';
+import { stepEvent } from '../audit/step-event.ts';
 import { awsCall } from '../shared/aws-errors.ts';
 import { NotFoundError } from '../shared/errors.ts';
 import { Tags } from '../shared/tags.ts';
-import { type AuditSink, lifecycleEvent, stepEvent } from './audit.ts';
+import { type AuditSink, lifecycleEvent, sessionStep } from './audit.ts';
 import type { SessionContext, SessionStatus } from './model.ts';
 import type { SessionTable } from './table.ts';
 
@@ -39,7 +41,7 @@ export async function issueNonce(session: SessionContext, deps: NonceDeps): Prom
     'hex',
   );
   await deps.table.update(session.sessionId, { nonce, status: 'launching' });
-  await deps.audit([stepEvent(who(session), session.executionArn, 'issue nonce', 'succeeded')]);
+  await deps.audit([stepEvent(sessionStep(who(session), session.executionArn), 'issue nonce', 'succeeded')]);
   return { nonce };
 }
 
@@ -99,7 +101,7 @@ export async function stageSecrets(
     );
   }
   await deps.audit([
-    stepEvent(who(session), session.executionArn, `stage ${session.secrets.length} secrets`, 'succeeded'),
+    stepEvent(sessionStep(who(session), session.executionArn), `stage ${session.secrets.length} secrets`, 'succeeded'),
   ]);
   return { secretName, count: session.secrets.length };
 }
@@ -126,7 +128,9 @@ export async function recordStep(
     ...(input.instanceId ? { instanceId: input.instanceId } : {}),
     ...(input.endToken ? { endToken: input.endToken } : {}),
   });
-  const events = [stepEvent(who(s, input.instanceId), s.executionArn, input.step, 'succeeded', undefined)];
+  const events: AuditEvent[] = [
+    stepEvent(sessionStep(who(s, input.instanceId), s.executionArn), input.step, 'succeeded'),
+  ];
   // One lifecycle event per transition (parking the end token is not one).
   const lifecycle = input.endToken
     ? undefined

@@ -103,14 +103,16 @@ export class SessionTable {
       values[`:s${i}`] = { S: st };
     });
     try {
-      await this.#ddb.send(
-        new PutItemCommand({
-          TableName: this.tableName,
-          Item: item as Record<string, AttributeValue>,
-          ConditionExpression: `attribute_not_exists(sessionId) OR #st IN (${IN_FLIGHT.map((_, i) => `:s${i}`).join(', ')})`,
-          ExpressionAttributeNames: { '#st': 'status' },
-          ExpressionAttributeValues: values as Record<string, AttributeValue>,
-        }),
+      await awsCall('PutItem session', () =>
+        this.#ddb.send(
+          new PutItemCommand({
+            TableName: this.tableName,
+            Item: item as Record<string, AttributeValue>,
+            ConditionExpression: `attribute_not_exists(sessionId) OR #st IN (${IN_FLIGHT.map((_, i) => `:s${i}`).join(', ')})`,
+            ExpressionAttributeNames: { '#st': 'status' },
+            ExpressionAttributeValues: values as Record<string, AttributeValue>,
+          }),
+        ),
       );
     } catch (e) {
       if (e instanceof ConditionalCheckFailedException) {

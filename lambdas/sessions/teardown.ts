@@ -16,9 +16,10 @@ import {
 } from '@aws-sdk/client-ec2';
 import { DeleteSecretCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import * as z from 'zod';
+import { stepEvent } from '../audit/step-event.ts';
 import { awsCall } from '../shared/aws-errors.ts';
 import { Tags } from '../shared/tags.ts';
-import { type AuditSink, lifecycleEvent, stepEvent } from './audit.ts';
+import { type AuditSink, lifecycleEvent, sessionStep } from './audit.ts';
 import type { SessionTable } from './table.ts';
 
 /** What the workflow says about why it tears down (set by the Pass state of each path). */
@@ -185,11 +186,10 @@ export async function teardown(input: TeardownInput, deps: TeardownDeps): Promis
   const summary = `${input.reason}; terminated ${terminated.join(',') || 'none'}; volumes ${volumesDeleted.length}; secrets ${secretDeleted ? 'deleted' : 'none'}`;
   await deps.audit([
     stepEvent(
-      { ...w, instanceId: instanceIds[0] ?? null },
-      input.executionArn ?? item?.executionArn ?? '-',
+      sessionStep({ ...w, instanceId: instanceIds[0] ?? null }, input.executionArn ?? item?.executionArn ?? '-'),
       'teardown',
       'succeeded',
-      input.outcome === 'ended' ? undefined : input.reason,
+      { error: input.outcome === 'ended' ? undefined : input.reason },
     ),
     lifecycleEvent(
       { ...w, instanceId: instanceIds[0] ?? null },

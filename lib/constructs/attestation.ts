@@ -6,7 +6,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { acknowledge } from '../nag.ts';
+import { acknowledge, grantAcknowledged, nagResource } from '../nag.ts';
 import { AidopsFunction } from './function.ts';
 
 export interface AttestationProps {
@@ -143,8 +143,10 @@ export class Attestation extends Construct {
     });
     if (ownBucket) this.acknowledgeCacheGrants(fetchOnMiss);
     props.key.grantDecrypt(this.fn);
+    const role = this.fn.fn.role!;
     // No grant* exists for a name prefix; the `-??????` suffix Secrets Manager appends is covered by `*`.
-    this.fn.fn.addToRolePolicy(
+    grantAcknowledged(
+      role,
       new iam.PolicyStatement({
         actions: ['secretsmanager:GetSecretValue'],
         resources: [
@@ -156,33 +158,40 @@ export class Attestation extends Construct {
           }),
         ],
       }),
+      "A session's secrets are created per session, at run time, under this prefix; nothing else is readable.",
     );
-    this.fn.fn.addToRolePolicy(
+    grantAcknowledged(
+      role,
       new iam.PolicyStatement({
         actions: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],
         resources: [...(props.stateMachineArns ?? ['*'])],
       }),
+      'No state machine named (stateMachineArns): the callbacks answer whichever machine issued the task token, which itself authorizes the callback.',
     );
   }
 
-  /** The object-prefix grants on the cache bucket, as cdk-nag renders them (same-stack bucket). */
+  /** The object-prefix grants on the cache bucket (bucket.grant* take no reason, so they are acknowledged here). */
   private acknowledgeCacheGrants(fetchOnMiss: boolean): void {
-    const cfn = this.certCache.node.defaultChild as s3.CfnBucket;
-    const arn = `<${Stack.of(this).resolve(cfn.logicalId) as string}.Arn>`;
-    acknowledge(
+    const objects = (role: iam.IRole, prefix: string, reason: string) =>
+      acknowledge(
+        role,
+        `AwsSolutions-IAM5[Resource::${nagResource(role, `${this.certCache.bucketArn}/${prefix}`)}]`,
+        reason,
+      );
+    objects(
       this.fn.fn.role!,
-      `AwsSolutions-IAM5[Resource::${arn}/${this.amdCertPrefix}*]`,
+      `${this.amdCertPrefix}*`,
       'Reads the cached AMD chains and VCEKs (keyed by product, chip and TCB, unknown until a report arrives) under the cache prefix only.',
     );
     if (fetchOnMiss)
-      acknowledge(
+      objects(
         this.fn.fn.role!,
-        `AwsSolutions-IAM5[Resource::${arn}/${this.amdCertPrefix}vcek/*]`,
+        `${this.amdCertPrefix}vcek/*`,
         'Caches a VCEK fetched from AMD KDS (after verifying it) under the vcek/ prefix; the key holds the chip id and TCB.',
       );
-    acknowledge(
+    objects(
       this.refreshAmd.fn.role!,
-      `AwsSolutions-IAM5[Resource::${arn}/${this.amdCertPrefix}chains/*]`,
+      `${this.amdCertPrefix}chains/*`,
       'Writes the verified AMD chains of every product and signer kind under the chains/ prefix only.',
     );
   }

@@ -1,7 +1,8 @@
-import { RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { acknowledge } from '../nag.ts';
 
 export interface SessionNetworkProps {
   /** @default 2 */
@@ -95,15 +96,15 @@ export class SessionNetwork extends Construct {
       allowAllOutbound: true,
     });
     this.isolationTransitionGroup.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.allTraffic(), 'isolation step 1 only');
-    Validations.of(this.isolationTransitionGroup).acknowledge({
-      id: 'CloudFormation-Validate::W2508',
-      reason:
-        'All traffic from 0.0.0.0/0 is the point: only rules open in both directions make connections untracked. The group is attached for an instant, in isolated subnets.',
-    });
-    Validations.of(this.isolationTransitionGroup).acknowledge({
-      id: 'AwsSolutions-EC23',
-      reason:
-        'Attached only for the instant between the two isolation steps, in isolated subnets with no internet route; it makes tracked connections untracked so the quarantine group cuts them.',
-    });
+    acknowledge(
+      this.isolationTransitionGroup,
+      'CloudFormation-Validate::W2508',
+      'All traffic from 0.0.0.0/0 is the point: only rules open in both directions make connections untracked. The group is attached for an instant, in isolated subnets.',
+    );
+    acknowledge(
+      this.isolationTransitionGroup,
+      'AwsSolutions-EC23',
+      'Attached only for the instant between the two isolation steps, in isolated subnets with no internet route; it makes tracked connections untracked so the quarantine group cuts them.',
+    );
   }
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { type CfnElement, Stack, type StackProps, Token } from 'aws-cdk-lib';
+import { type CfnElement, Stack, type StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -110,16 +110,6 @@ export class ControlPlaneStack extends Stack {
   /** Findings that follow from what these resources are for; each one named, with its reason. */
   private acknowledgeFindings(props: ControlPlaneStackProps): void {
     const role = (fn: { fn: { role?: iam.IRole } }) => fn.fn.role!;
-    acknowledge(
-      role(this.attestation.fn),
-      'AwsSolutions-IAM5[Resource::*]',
-      'states:SendTaskSuccess/Failure/Heartbeat have no resource-level permissions: the task token authorizes the callback.',
-    );
-    acknowledge(
-      role(this.attestation.fn),
-      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:${this.pseudo(this.region, 'Region')}:${this.pseudo(this.account, 'AccountId')}:secret:${this.attestation.secretPrefix}*]`,
-      "A session's secrets are created per session, at run time, under this prefix; nothing else is readable.",
-    );
     const staging = `<${this.logicalIdOf(this.plugins.stagingBucket)}.Arn>`;
     acknowledge(
       role(this.plugins.verifyStaged),
@@ -152,11 +142,6 @@ export class ControlPlaneStack extends Stack {
       'AwsSolutions-SMG4',
       'The HMAC key tokenizes identifiers so equal values give equal tokens across the trail; automatic rotation would silently break that. Rotation is a deliberate, documented operation (docs/audit.md).',
     );
-  }
-
-  /** How cdk-nag renders a pseudo parameter: the literal when the stack has one, else <AWS::X>. */
-  private pseudo(v: string, name: string): string {
-    return Token.isUnresolved(v) ? `<AWS::${name}>` : v;
   }
 
   private logicalIdOf(c: IConstruct): string {

@@ -18,27 +18,25 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { certExtensions } from '../../lambdas/attestation/der.ts';
 import { verifyEvidence } from '../../lambdas/attestation/evidence.ts';
 import {
-  AMD_PRODUCTS,
   AmdCertsStaleError,
   chainKey,
   FETCHED_AT_META,
   fetchVcek,
-  KdsError,
-  type KdsFetcher,
-  type KdsResponse,
   loadAmdChain,
   refreshAmdChains,
-  S3AmdCertSource,
-} from '../../lambdas/attestation/kds.ts';
-import { InMemoryNonceStore } from '../../lambdas/attestation/nonce-store.ts';
-import { AMD_ARK_SHA256, certExtensions, type SnpClaims } from '../../lambdas/attestation/snp.ts';
+} from '../../lambdas/attestation/kds-cache.ts';
+import { AMD_PRODUCTS, KdsError, type KdsFetcher, type KdsResponse } from '../../lambdas/attestation/kds-client.ts';
+import { S3AmdCertSource } from '../../lambdas/attestation/kds-source.ts';
+import { AMD_ARK_SHA256, type SnpClaims } from '../../lambdas/attestation/snp.ts';
 import { runAttestationStep, type StepDeps, type TaskCallbacks } from '../../lambdas/attestation/step.ts';
 import { awsClientConfig } from '../../lambdas/shared/clients.ts';
 import { NotFoundError, TransientError } from '../../lambdas/shared/errors.ts';
 import { type MotoServer, startMoto } from '../../local/emulator/moto.ts';
 import { file, load } from '../unit/attestation/vectors.ts';
+import { InMemoryNonceStore } from './helpers.ts';
 
 const NOW = new Date('2026-01-01T00:00:00Z');
 const HOUR = 3600_000;
@@ -49,7 +47,7 @@ const VCEKS = ['sev-snp/virtee-milan-vcek-2023.vcek.der', 'sev-snp/go-sev-guest-
   file(f),
 );
 
-/** The query a VCEK answers to, from its own extensions (independent of kds.ts). */
+/** The query a VCEK answers to, from its own extensions (independent of the KDS client). */
 function vcekPath(der: Buffer): string {
   const ext = certExtensions(der);
   const int = (oid: string) => ext.get(`1.3.6.1.4.1.3704.1.${oid}`)?.at(-1);

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { DynamoNonceStore, InMemoryNonceStore, type NonceStore } from '../../lambdas/attestation/nonce-store.ts';
+import { DynamoNonceStore, type NonceStore } from '../../lambdas/attestation/nonce-store.ts';
 import { AttestationError } from '../../lambdas/attestation/reasons.ts';
 import { awsClientConfig } from '../../lambdas/shared/clients.ts';
 import { type MotoServer, startMoto } from '../../local/emulator/moto.ts';
-import { createNonceTable } from './helpers.ts';
+import { createNonceTable, InMemoryNonceStore } from './helpers.ts';
 
 const reason = async (p: Promise<unknown>) => {
   try {

@@ -7,16 +7,12 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import * as z from 'zod';
 import { awsClientConfig } from '../../shared/clients.ts';
+import { numberEnv, optionalEnv, requireEnv } from '../../shared/env.ts';
 import { makeHandler } from '../../shared/middleware.ts';
-import { httpFetcher, refreshAmdChains } from '../kds.ts';
+import { refreshAmdChains } from '../kds-cache.ts';
+import { httpFetcher } from '../kds-client.ts';
 
 const s3 = new S3Client(awsClientConfig());
-
-function env(name: string): string {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-}
 
 export const handler = makeHandler({
   inputName: 'schedule event',
@@ -24,7 +20,7 @@ export const handler = makeHandler({
   core: async () =>
     refreshAmdChains(
       s3,
-      { bucket: env('AMD_CERT_BUCKET'), prefix: process.env.AMD_CERT_PREFIX ?? 'amd/' },
-      httpFetcher({ timeoutMs: Number(process.env.KDS_TIMEOUT_MS ?? 10_000) }),
+      { bucket: requireEnv('AMD_CERT_BUCKET'), prefix: optionalEnv('AMD_CERT_PREFIX') ?? 'amd/' },
+      httpFetcher({ timeoutMs: numberEnv('KDS_TIMEOUT_MS', 10_000) }),
     ),
 });

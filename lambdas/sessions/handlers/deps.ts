@@ -6,24 +6,16 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendTaskHeartbeatCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { SfnTaskCallbacks } from '../../attestation/step.ts';
+import { awsCall } from '../../shared/aws-errors.ts';
 import { awsClientConfig } from '../../shared/clients.ts';
+import { requireEnv } from '../../shared/env.ts';
 import { type AuditSink, eventBridgeSink } from '../audit.ts';
 import { SessionTable } from '../table.ts';
 
-export function env(name: string): string {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-}
-
-let cache: Record<string, unknown> = {};
+const cache: Record<string, unknown> = {};
 function once<T>(key: string, make: () => T): T {
   if (!(key in cache)) cache[key] = make();
   return cache[key] as T;
-}
-/** Tests in one process run several functions with different environments. */
-export function resetClients(): void {
-  cache = {};
 }
 
 export const ddb = () => once('ddb', () => new DynamoDBClient(awsClientConfig()));
@@ -33,8 +25,8 @@ export const secrets = () => once('sm', () => new SecretsManagerClient(awsClient
 export const sfn = () => once('sfn', () => new SFNClient(awsClientConfig()));
 const eb = () => once('eb', () => new EventBridgeClient(awsClientConfig()));
 
-export const table = () => new SessionTable(ddb(), env('SESSION_TABLE'));
-export const audit = (): AuditSink => eventBridgeSink(eb(), env('AUDIT_BUS_NAME'));
+export const table = () => new SessionTable(ddb(), requireEnv('SESSION_TABLE'));
+export const audit = (): AuditSink => eventBridgeSink(eb(), requireEnv('AUDIT_BUS_NAME'));
 
 export class SfnCallbacksWithHeartbeat extends SfnTaskCallbacks {
   readonly #sfn: SFNClient;
@@ -43,6 +35,6 @@ export class SfnCallbacksWithHeartbeat extends SfnTaskCallbacks {
     this.#sfn = client;
   }
   async heartbeat(taskToken: string): Promise<void> {
-    await this.#sfn.send(new SendTaskHeartbeatCommand({ taskToken }));
+    await awsCall('SendTaskHeartbeat', () => this.#sfn.send(new SendTaskHeartbeatCommand({ taskToken })));
   }
 }

@@ -10,6 +10,7 @@
 import * as z from 'zod';
 import { DynamoNonceStore } from '../../attestation/nonce-store.ts';
 import { ChainCache } from '../../attestation/x509.ts';
+import { requireEnv } from '../../shared/env.ts';
 import { AidopsError } from '../../shared/errors.ts';
 import { makeHandler } from '../../shared/middleware.ts';
 import { parseOrThrow } from '../../shared/validation.ts';
@@ -21,18 +22,18 @@ import {
   FunctionUrlEvent,
   handleEvidence,
 } from '../evidence.ts';
-import { audit, ddb, env, SfnCallbacksWithHeartbeat, secrets, sfn, table } from './deps.ts';
+import { audit, ddb, SfnCallbacksWithHeartbeat, secrets, sfn, table } from './deps.ts';
 
 // Module scope: warm invocations reuse verified intermediates.
 const cache = new ChainCache();
 
 const deps = (): EvidenceDeps => ({
   table: table(),
-  nonceStore: new DynamoNonceStore(ddb(), { tableName: env('NONCE_TABLE') }),
+  nonceStore: new DynamoNonceStore(ddb(), { tableName: requireEnv('NONCE_TABLE') }),
   secrets: secrets(),
   callbacks: new SfnCallbacksWithHeartbeat(sfn()),
   audit: audit(),
-  secretPrefix: env('SECRET_PREFIX'),
+  secretPrefix: requireEnv('SECRET_PREFIX'),
   cache,
 });
 
@@ -45,7 +46,7 @@ const STATUS: Record<string, number> = {
 
 async function fromUrl(event: z.output<typeof FunctionUrlEvent>) {
   try {
-    const caller = callerFromUrlEvent(event, env('INSTANCE_ROLE_NAME'));
+    const caller = callerFromUrlEvent(event, requireEnv('INSTANCE_ROLE_NAME'));
     const request = parseOrThrow(EvidenceRequest, bodyOf(event), 'evidence request');
     const out = await handleEvidence(request, { ...deps(), caller });
     return { statusCode: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(out) };

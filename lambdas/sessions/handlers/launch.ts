@@ -1,9 +1,10 @@
 /** Session workflow: RunInstances (idempotent). Env: SUBNET_IDS (comma-separated), SESSION_TABLE, AUDIT_BUS_NAME. */
 import * as z from 'zod';
+import { requireEnv } from '../../shared/env.ts';
 import { makeHandler } from '../../shared/middleware.ts';
 import { launch } from '../launch.ts';
 import { SessionContext } from '../model.ts';
-import { audit, ec2, env, ssm, table } from './deps.ts';
+import { audit, ec2, ssm, table } from './deps.ts';
 
 export const handler = makeHandler({
   inputName: 'launch input',
@@ -14,6 +15,6 @@ export const handler = makeHandler({
       ssm: ssm(),
       table: table(),
       audit: audit(),
-      subnetIds: env('SUBNET_IDS').split(',').filter(Boolean),
+      subnetIds: requireEnv('SUBNET_IDS').split(',').filter(Boolean),
     }),
 });

@@ -4,9 +4,11 @@
  */
 import { DescribeExecutionCommand } from '@aws-sdk/client-sfn';
 import * as z from 'zod';
+import { awsCall } from '../../shared/aws-errors.ts';
+import { booleanEnv, numberEnv, requireEnv } from '../../shared/env.ts';
 import { makeHandler } from '../../shared/middleware.ts';
 import { sweep } from '../sweeper.ts';
-import { audit, ec2, env, secrets, sfn, table } from './deps.ts';
+import { audit, ec2, secrets, sfn, table } from './deps.ts';
 
 export const handler = makeHandler({
   inputName: 'sweeper input',
@@ -18,14 +20,15 @@ export const handler = makeHandler({
       secrets: secrets(),
       table: table(),
       audit: audit(),
-      secretPrefix: env('SECRET_PREFIX'),
+      secretPrefix: requireEnv('SECRET_PREFIX'),
+      // Unknown (purged, or unreadable): liveness is then judged by the session record alone.
       executionStatus: async (arn) =>
         (
-          await sfn()
-            .send(new DescribeExecutionCommand({ executionArn: arn }))
-            .catch(() => undefined)
+          await awsCall('DescribeExecution', () =>
+            sfn().send(new DescribeExecutionCommand({ executionArn: arn })),
+          ).catch(() => undefined)
         )?.status,
-      dryRun: input.dryRun ?? process.env.DRY_RUN !== 'false',
-      graceSeconds: Number(process.env.GRACE_SECONDS ?? '600'),
+      dryRun: input.dryRun ?? booleanEnv('DRY_RUN', true),
+      graceSeconds: numberEnv('GRACE_SECONDS', 600),
     }),
 });

@@ -1,8 +1,9 @@
 /** Session workflow: teardown (every path after admission ends here). Env: SESSION_TABLE, SECRET_PREFIX, AUDIT_BUS_NAME. */
 import * as z from 'zod';
+import { requireEnv } from '../../shared/env.ts';
 import { makeHandler } from '../../shared/middleware.ts';
 import { TeardownDirective, teardown, teardownReason } from '../teardown.ts';
-import { audit, ec2, env, secrets, table } from './deps.ts';
+import { audit, ec2, secrets, table } from './deps.ts';
 
 export const handler = makeHandler({
   inputName: 'teardown input',
@@ -24,6 +25,6 @@ export const handler = makeHandler({
         outcome: input.teardown.outcome,
         keepInstance: input.teardown.keepInstance ?? false,
       },
-      { ec2: ec2(), secrets: secrets(), table: table(), audit: audit(), secretPrefix: env('SECRET_PREFIX') },
+      { ec2: ec2(), secrets: secrets(), table: table(), audit: audit(), secretPrefix: requireEnv('SECRET_PREFIX') },
     ),
 });

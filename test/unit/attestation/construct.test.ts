@@ -51,21 +51,26 @@ describe('Attestation construct', () => {
   });
 
   it('IAM: table read/write, GetSecretValue on the prefix only, task-token callbacks on the given state machine', () => {
-    const policies = t.findResources('AWS::IAM::Policy');
-    const statements = Object.values(policies).flatMap(
-      (p) =>
-        (p as { Properties: { PolicyDocument: { Statement: Record<string, unknown>[] } } }).Properties.PolicyDocument
-          .Statement,
-    );
-    const find = (action: string) => statements.find((s) => ([] as unknown[]).concat(s.Action).includes(action));
-    assert.ok(find('dynamodb:UpdateItem'));
-    assert.ok(find('dynamodb:GetItem'));
-    const sm = find('secretsmanager:GetSecretValue');
-    assert.match(JSON.stringify(sm?.Resource), /secret:aidops\/session\/\*/);
-    const sfn = find('states:SendTaskSuccess');
-    assert.deepEqual(sfn?.Action, ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat']);
-    assert.equal(sfn?.Resource, 'arn:aws:states:us-east-1:123456789012:stateMachine:sessions');
-    assert.ok(find('kms:Decrypt'));
+    const attestGrants = (statement: Record<string, unknown>) =>
+      t.hasResourceProperties('AWS::IAM::Policy', {
+        Roles: [{ Ref: Match.stringLikeRegexp('^AttestationAttestRole') }],
+        PolicyDocument: { Statement: Match.arrayWith([Match.objectLike(statement)]) },
+      });
+    attestGrants({ Action: Match.arrayWith(['dynamodb:GetItem', 'dynamodb:UpdateItem']) });
+    attestGrants({
+      Action: 'secretsmanager:GetSecretValue',
+      Resource: {
+        'Fn::Join': [
+          '',
+          ['arn:', { Ref: 'AWS::Partition' }, ':secretsmanager:us-east-1:123456789012:secret:aidops/session/*'],
+        ],
+      },
+    });
+    attestGrants({
+      Action: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],
+      Resource: 'arn:aws:states:us-east-1:123456789012:stateMachine:sessions',
+    });
+    attestGrants({ Action: 'kms:Decrypt' });
   });
 
   it('AMD cert cache: SSE-KMS with the key, TLS only, no public access, versioned, access logs, retained', () => {
@@ -137,30 +142,32 @@ describe('Attestation construct', () => {
   });
 
   it('AMD cache IAM: the step reads amd/* and writes amd/vcek/*; the refresh writes amd/chains/* only', () => {
-    const policies = t.findResources('AWS::IAM::Policy');
-    const byRole = (re: RegExp) =>
-      Object.entries(policies)
-        .filter(([id]) => re.test(id))
+    type Statement = { Action: string | string[]; Resource: unknown };
+    const statementsOf = (role: RegExp): Statement[] =>
+      Object.entries(t.findResources('AWS::IAM::Policy'))
+        .filter(([id]) => role.test(id))
         .flatMap(
           ([, p]) =>
-            (p as { Properties: { PolicyDocument: { Statement: Record<string, unknown>[] } } }).Properties
-              .PolicyDocument.Statement,
+            (p as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties.PolicyDocument.Statement,
         );
-    const s3Resources = (stmts: Record<string, unknown>[], action: string) =>
-      stmts.filter((s) => ([] as unknown[]).concat(s.Action).includes(action)).map((s) => JSON.stringify(s.Resource));
-    const attest = byRole(/AttestRole/);
-    assert.ok(s3Resources(attest, 's3:GetObject*').some((r) => r.includes('"/amd/*"')));
-    assert.deepEqual(
-      s3Resources(attest, 's3:PutObject').map((r) => r.match(/"(\/amd[^"]*)"/)?.[1]),
-      ['/amd/vcek/*'],
-    );
-    const refresh = byRole(/RefreshAmdCertsRole/);
-    assert.deepEqual(
-      s3Resources(refresh, 's3:PutObject').map((r) => r.match(/"(\/amd[^"]*)"/)?.[1]),
-      ['/amd/chains/*'],
-    );
-    assert.deepEqual(s3Resources(refresh, 's3:GetObject*'), [], 'the refresh job never reads');
-    assert.ok(refresh.some((s) => ([] as unknown[]).concat(s.Action).includes('kms:GenerateDataKey*')));
+    /** The object-key patterns (`/amd/…`) granted for `action` on the cache bucket. */
+    const cachePrefixes = (statements: Statement[], action: string) =>
+      statements
+        .filter((s) => ([] as string[]).concat(s.Action).includes(action))
+        .flatMap((s) => ([] as unknown[]).concat(s.Resource))
+        .flatMap((r) => {
+          const parts = (r as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join']?.[1];
+          const [bucket, key] = parts ?? [];
+          const onCache = /AmdCertCache/.test((bucket as { 'Fn::GetAtt'?: string[] })?.['Fn::GetAtt']?.[0] ?? '');
+          return onCache && typeof key === 'string' ? [key] : [];
+        });
+    const attest = statementsOf(/AttestRole/);
+    assert.deepEqual(cachePrefixes(attest, 's3:GetObject*'), ['/amd/*']);
+    assert.deepEqual(cachePrefixes(attest, 's3:PutObject'), ['/amd/vcek/*']);
+    const refresh = statementsOf(/RefreshAmdCertsRole/);
+    assert.deepEqual(cachePrefixes(refresh, 's3:PutObject'), ['/amd/chains/*']);
+    assert.deepEqual(cachePrefixes(refresh, 's3:GetObject*'), [], 'the refresh job never reads');
+    assert.ok(refresh.some((s) => ([] as string[]).concat(s.Action).includes('kms:GenerateDataKey*')));
   });
 
   it('the KMS native path: key-policy conditions on kms:RecipientAttestation:*', () => {

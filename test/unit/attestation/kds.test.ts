@@ -4,15 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  AMD_PRODUCTS,
-  certChainUrl,
-  httpFetcher,
-  KdsError,
-  productsOfReport,
-  vcekUrl,
-  verifyKdsChain,
-} from '../../../lambdas/attestation/kds.ts';
+import { AMD_PRODUCTS, certChainUrl, httpFetcher, KdsError, vcekUrl } from '../../../lambdas/attestation/kds-client.ts';
+import { productsOfReport } from '../../../lambdas/attestation/kds-source.ts';
+import { verifyKdsChain } from '../../../lambdas/attestation/kds-verify.ts';
 import { AMD_ARK_SHA256, decodeTcb } from '../../../lambdas/attestation/snp.ts';
 import { TransientError } from '../../../lambdas/shared/errors.ts';
 import { file, load } from './vectors.ts';

@@ -8,7 +8,8 @@ import {
   parseNitroDocument,
   verifyNitroDocument,
 } from '../../../lambdas/attestation/nitro.ts';
-import { AttestationError, AttestationPolicySchema, type ReasonCode } from '../../../lambdas/attestation/reasons.ts';
+import { AttestationPolicySchema } from '../../../lambdas/attestation/policy.ts';
+import { AttestationError, type ReasonCode } from '../../../lambdas/attestation/reasons.ts';
 import { certsFromPemOrDer } from '../../../lambdas/attestation/x509.ts';
 import { ALLOW_DEBUG, file, load, NITRO, plusSeconds } from './vectors.ts';
 

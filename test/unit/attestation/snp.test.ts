@@ -2,14 +2,15 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { verifyEvidence } from '../../../lambdas/attestation/evidence.ts';
-import { AttestationError, AttestationPolicySchema, type ReasonCode } from '../../../lambdas/attestation/reasons.ts';
+import { AttestationPolicySchema } from '../../../lambdas/attestation/policy.ts';
+import { AttestationError, type ReasonCode } from '../../../lambdas/attestation/reasons.ts';
 import {
   AMD_ARK_SHA256,
-  parseSnpAttestationPb,
   type SnpVerifyOptions,
   snpReportData,
   verifySnpReport,
 } from '../../../lambdas/attestation/snp.ts';
+import { parseSnpAttestationPb } from '../../../lambdas/attestation/snp-protobuf.ts';
 import { ChainCache, certsFromPemOrDer, sha256Hex } from '../../../lambdas/attestation/x509.ts';
 import { ALLOW_DEBUG, file, load, PB, plusSeconds, SNP } from './vectors.ts';
 

@@ -1,73 +1,142 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Template } from 'aws-cdk-lib/assertions';
-import { testApp } from '../../helpers/synth.ts';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { nagFindings, testApp } from '../../helpers/synth.ts';
+import { allStates, definitionOf } from '../../helpers/template.ts';
 
 const { stacks } = testApp();
 const t = Template.fromStack(stacks.controlPlane);
-const templates = Object.values(t.findResources('AWS::EC2::LaunchTemplate')) as any[];
-const byName = (n: string) =>
-  templates.find((r) => r.Properties.LaunchTemplateName === n)?.Properties.LaunchTemplateData;
+
+/** Every Resource of the IAM policy statements of the resources whose logical id starts with `prefix`. */
+function policyResources(template: Template, prefix: string): unknown[] {
+  return Object.entries(template.findResources('AWS::IAM::Policy'))
+    .filter(([id]) => id.startsWith(prefix))
+    .flatMap(([, p]) =>
+      (
+        p as { Properties: { PolicyDocument: { Statement: { Resource: unknown }[] } } }
+      ).Properties.PolicyDocument.Statement.flatMap((s) => ([] as unknown[]).concat(s.Resource)),
+    );
+}
 
 describe('session platform (synthesized)', () => {
   it('one launch template per profile: IMDSv2 hop 1, no public IP, encrypted EBS with the data key, no key pair', () => {
-    for (const name of ['aidops-confidential-vm', 'aidops-enclave-parent', 'aidops-hardened']) {
-      const d = byName(name);
-      assert.ok(d, name);
-      assert.equal(d.MetadataOptions.HttpTokens, 'required');
-      assert.equal(d.MetadataOptions.HttpPutResponseHopLimit, 1);
-      assert.equal(d.NetworkInterfaces[0].AssociatePublicIpAddress, false);
-      assert.equal(d.KeyName, undefined);
-      const ebs = d.BlockDeviceMappings[0].Ebs;
-      assert.equal(ebs.Encrypted, true);
-      assert.match(JSON.stringify(ebs.KmsKeyId), /DataKey/);
-      assert.ok(d.IamInstanceProfile, 'instance profile');
-      assert.equal(d.InstanceInitiatedShutdownBehavior, 'terminate');
-      const tags = d.TagSpecifications.flatMap((s: any) => s.Tags.map((x: any) => x.Key));
-      assert.ok(tags.includes('aidops:tier') && tags.includes('aidops:profile'));
+    for (const [name, tier] of [
+      ['confidential-vm', 'high'],
+      ['enclave-parent', 'medium'],
+      ['hardened', 'low'],
+    ]) {
+      const tags = Match.arrayWith([
+        { Key: 'aidops:profile', Value: name },
+        { Key: 'aidops:tier', Value: tier },
+      ]);
+      t.hasResourceProperties('AWS::EC2::LaunchTemplate', {
+        LaunchTemplateName: `aidops-${name}`,
+        LaunchTemplateData: Match.objectLike({
+          MetadataOptions: Match.objectLike({ HttpTokens: 'required', HttpPutResponseHopLimit: 1 }),
+          NetworkInterfaces: [Match.objectLike({ AssociatePublicIpAddress: false })],
+          KeyName: Match.absent(),
+          BlockDeviceMappings: [
+            Match.objectLike({
+              Ebs: Match.objectLike({
+                Encrypted: true,
+                KmsKeyId: { 'Fn::ImportValue': Match.stringLikeRegexp('DataKey') },
+              }),
+            }),
+          ],
+          IamInstanceProfile: Match.objectLike({ Arn: Match.anyValue() }),
+          InstanceInitiatedShutdownBehavior: 'terminate',
+          TagSpecifications: [
+            { ResourceType: 'instance', Tags: tags },
+            { ResourceType: 'volume', Tags: tags },
+          ],
+        }),
+      });
     }
-    assert.deepEqual(byName('aidops-confidential-vm').CpuOptions, { AmdSevSnp: 'enabled' });
-    assert.deepEqual(byName('aidops-enclave-parent').EnclaveOptions, { Enabled: true });
-    assert.equal(byName('aidops-hardened').CpuOptions, undefined);
+    t.hasResourceProperties('AWS::EC2::LaunchTemplate', {
+      LaunchTemplateName: 'aidops-confidential-vm',
+      LaunchTemplateData: Match.objectLike({ CpuOptions: { AmdSevSnp: 'enabled' } }),
+    });
+    t.hasResourceProperties('AWS::EC2::LaunchTemplate', {
+      LaunchTemplateName: 'aidops-enclave-parent',
+      LaunchTemplateData: Match.objectLike({ EnclaveOptions: { Enabled: true } }),
+    });
+    t.hasResourceProperties('AWS::EC2::LaunchTemplate', {
+      LaunchTemplateName: 'aidops-hardened',
+      LaunchTemplateData: Match.objectLike({ CpuOptions: Match.absent() }),
+    });
   });
 
   it('profile security groups: no inbound, outbound only 443 to the VPC (endpoints)', () => {
-    const groups = Object.values(t.findResources('AWS::EC2::SecurityGroup')).filter((g: any) =>
-      /sessions: no inbound/.test(g.Properties.GroupDescription),
-    ) as any[];
+    const groups = Object.values(
+      t.findResources('AWS::EC2::SecurityGroup', {
+        Properties: { GroupDescription: Match.stringLikeRegexp('sessions: no inbound') },
+      }),
+    ) as { Properties: { SecurityGroupIngress?: unknown; SecurityGroupEgress: Record<string, unknown>[] } }[];
     assert.equal(groups.length, 3);
     for (const g of groups) {
       assert.equal(g.Properties.SecurityGroupIngress, undefined);
       assert.deepEqual(
-        g.Properties.SecurityGroupEgress.map((e: any) => [e.IpProtocol, e.FromPort, e.ToPort]),
+        g.Properties.SecurityGroupEgress.map((e) => [e.IpProtocol, e.FromPort, e.ToPort]),
         [['tcp', 443, 443]],
       );
     }
   });
 
   it('the session machine waits for attestation with a timeout and heartbeat; the sweeper is scheduled; DNS Firewall is off', () => {
-    const m = Object.values(t.findResources('AWS::StepFunctions::StateMachine')).find((r: any) =>
-      JSON.stringify(r.Properties.StateMachineName).includes('aidops-session'),
-    ) as any;
-    const def = JSON.stringify(m.Properties.DefinitionString);
-    assert.match(def, /Wait for attestation.*?dynamodb:updateItem\.waitForTaskToken/);
-    assert.match(def, /HeartbeatSeconds\\":300/);
-    assert.match(def, /TimeoutSeconds\\":900/);
-    assert.match(def, /TimeoutSecondsPath\\":\\"\$\.Payload\.remainingSeconds/);
-    assert.equal(Object.keys(t.findResources('AWS::Route53Resolver::FirewallRuleGroup')).length, 0);
-    const rules = Object.values(t.findResources('AWS::Events::Rule')) as any[];
-    assert.ok(rules.some((r) => r.Properties.ScheduleExpression === 'rate(15 minutes)'));
-    assert.ok(rules.some((r) => JSON.stringify(r.Properties.EventPattern ?? {}).includes('Parameter Store Change')));
+    const states = allStates(definitionOf(t, 'aidops-session'));
+    const attest = states.get('Wait for attestation');
+    assert.match(attest.Resource, /:states:::aws-sdk:dynamodb:updateItem\.waitForTaskToken$/);
+    assert.equal(attest.HeartbeatSeconds, 300);
+    assert.equal(attest.TimeoutSeconds, 900);
+    assert.equal(states.get('Active: wait for end or TTL').TimeoutSecondsPath, '$.Payload.remainingSeconds');
+    t.resourceCountIs('AWS::Route53Resolver::FirewallRuleGroup', 0);
+    t.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(15 minutes)' });
+    t.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: Match.objectLike({ 'detail-type': ['Parameter Store Change'] }),
+    });
   });
 
-  it('DNS Firewall when enabled: allow the profiles domains, block the rest', () => {
-    const { stacks: s } = testApp({
-      sessions: { dnsFirewall: { enabled: true }, profiles: { hardened: { domains: ['docs.example.com'] } } },
-    } as never);
-    const tt = Template.fromStack(s.controlPlane);
-    const lists = Object.values(tt.findResources('AWS::Route53Resolver::FirewallDomainList')) as any[];
-    assert.ok(lists.some((l) => l.Properties.Domains.includes('docs.example.com')));
-    assert.ok(lists.some((l) => l.Properties.Domains.includes('*')));
-    assert.equal(Object.keys(tt.findResources('AWS::Route53Resolver::FirewallRuleGroupAssociation')).length, 1);
+  it('IAM names no literal aws partition: every session and attestation ARN is built for the stack partition', () => {
+    const resources = [...policyResources(t, 'Sessions'), ...policyResources(t, 'Attestation')];
+    assert.ok(resources.length > 50, `found ${resources.length} resources`);
+    assert.deepEqual(
+      resources.filter((r) => typeof r === 'string' && r.startsWith('arn:aws:')),
+      [],
+    );
+  });
+
+  describe('tombstone on attestation failure, DNS Firewall on', () => {
+    const { app, stacks: s } = testApp(
+      {
+        sessions: {
+          onAttestationFailure: 'tombstone',
+          dnsFirewall: { enabled: true },
+          profiles: { hardened: { domains: ['docs.example.com'] } },
+        },
+      } as never,
+      true,
+    );
+    const findings = nagFindings(app);
+    // Read after the check: a synth with unacknowledged findings throws, and only the check should report them.
+    const tt = () => Template.fromStack(s.controlPlane);
+
+    it('every cdk-nag finding is acknowledged (the tombstone start included)', () => {
+      assert.deepEqual(findings, [], findings.map((f) => `${f.rule} at ${f.path}`).join('\n'));
+    });
+
+    it('an attestation failure starts the tombstone machine (.sync) before teardown', () => {
+      const tomb = allStates(definitionOf(tt(), 'aidops-session')).get('Tombstone the session');
+      assert.match(tomb.Resource, /:states:::states:startExecution\.sync:2$/);
+      assert.equal(tomb.Next, 'Tombstoned');
+    });
+
+    it('DNS Firewall: allow the profiles domains, block the rest', () => {
+      const template = tt();
+      template.hasResourceProperties('AWS::Route53Resolver::FirewallDomainList', {
+        Domains: Match.arrayWith(['docs.example.com']),
+      });
+      template.hasResourceProperties('AWS::Route53Resolver::FirewallDomainList', { Domains: ['*'] });
+      template.resourceCountIs('AWS::Route53Resolver::FirewallRuleGroupAssociation', 1);
+    });
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { instanceTypeProblem, parseSessionsConfig, parseTtl } from '../../../lambdas/sessions/tiers.ts';
 import { ValidationError } from '../../../lambdas/shared/errors.ts';
-import { instanceTypeProblem, parseSessionsConfig, parseTtl } from '../../../lib/tiers.ts';
 
 function refusal(override: unknown): ValidationError {
   try {

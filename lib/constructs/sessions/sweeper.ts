@@ -3,32 +3,21 @@
  * few list calls and deletes, well inside a Lambda's 15 minutes) that removes
  * what no live session owns. Dry run by default on a new deployment.
  */
-import { Aws, Duration, Validations } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { AidopsFunction } from '../lib/constructs/function.ts';
-
-/** How cdk-nag renders an ARN built from the pseudo-parameter tokens. */
-export function nagArn(s: string): string {
-  return s
-    .split(Aws.PARTITION)
-    .join('<AWS::Partition>')
-    .split(Aws.REGION)
-    .join('<AWS::Region>')
-    .split(Aws.ACCOUNT_ID)
-    .join('<AWS::AccountId>');
-}
+import { grantAcknowledged } from '../../nag.ts';
+import { AidopsFunction } from '../function.ts';
+import { ec2Arns, secretArn, sessionExecutionsArn } from './arns.ts';
 
 export interface OrphanSweeperProps {
   readonly table: dynamodb.ITable;
   readonly auditBus: events.IEventBus;
-  readonly secretArnPattern: string;
+  /** A session's secrets bundle is `${secretPrefix}${sessionId}`. */
   readonly secretPrefix: string;
-  /** Executions whose status decides liveness, e.g. `arn:...:execution:aidops-session:*`. */
-  readonly executionArnPattern: string;
   /** @default true: report only */
   readonly dryRun?: boolean;
   /** @default Duration.minutes(15) */
@@ -36,6 +25,9 @@ export interface OrphanSweeperProps {
   /** @default Duration.minutes(10) */
   readonly grace?: Duration;
 }
+
+const ORPHANS =
+  'Orphans are created at run time; deletes are limited to resources tagged with a session id (or the session secret prefix).';
 
 export class OrphanSweeper extends Construct {
   readonly fn: AidopsFunction;
@@ -57,10 +49,12 @@ export class OrphanSweeper extends Construct {
         GRACE_SECONDS: String((props.grace ?? Duration.minutes(10)).toSeconds()),
       },
     });
-    props.table.grantReadData(this.fn.fn);
-    props.auditBus.grantPutEventsTo(this.fn.fn);
     const fn = this.fn.fn;
-    fn.addToRolePolicy(
+    const role = fn.role!;
+    props.table.grantReadData(fn);
+    props.auditBus.grantPutEventsTo(fn);
+    grantAcknowledged(
+      role,
       new iam.PolicyStatement({
         actions: [
           'ec2:DescribeInstances',
@@ -70,41 +64,36 @@ export class OrphanSweeper extends Construct {
         ],
         resources: ['*'],
       }),
+      'EC2 Describe* and secretsmanager:ListSecrets do not support resource-level permissions.',
     );
     // Only resources this project tagged as a session's.
-    fn.addToRolePolicy(
+    grantAcknowledged(
+      role,
       new iam.PolicyStatement({
         actions: ['ec2:TerminateInstances', 'ec2:DeleteVolume', 'ec2:DeleteSnapshot'],
-        resources: ['arn:aws:ec2:*:*:instance/*', 'arn:aws:ec2:*:*:volume/*', 'arn:aws:ec2:*::snapshot/*'],
+        resources: [ec2Arns(this, 'instance'), ec2Arns(this, 'volume'), ec2Arns(this, 'snapshot')],
         conditions: { StringLike: { 'aws:ResourceTag/aidops:session-id': '*' } },
       }),
+      ORPHANS,
     );
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ['secretsmanager:DeleteSecret'], resources: [props.secretArnPattern] }),
+    grantAcknowledged(
+      role,
+      new iam.PolicyStatement({
+        actions: ['secretsmanager:DeleteSecret'],
+        resources: [secretArn(this, `${props.secretPrefix}*`)],
+      }),
+      ORPHANS,
     );
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ['states:DescribeExecution'], resources: [props.executionArnPattern] }),
+    // A session whose execution has ended is not live, whatever its record says.
+    grantAcknowledged(
+      role,
+      new iam.PolicyStatement({ actions: ['states:DescribeExecution'], resources: [sessionExecutionsArn(this)] }),
+      'Session executions are named at run time (one per session).',
     );
     this.rule = new events.Rule(this, 'Schedule', {
       description: 'ai-desktop-ops orphan sweeper',
       schedule: events.Schedule.rate(props.rate ?? Duration.minutes(15)),
       targets: [new targets.LambdaFunction(fn, { retryAttempts: 2 })],
     });
-    const role = fn.role!;
-    for (const r of [
-      '*',
-      'arn:aws:ec2:*:*:instance/*',
-      'arn:aws:ec2:*:*:volume/*',
-      'arn:aws:ec2:*::snapshot/*',
-      props.secretArnPattern,
-      props.executionArnPattern,
-    ])
-      Validations.of(role).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::${nagArn(r)}]`,
-        reason:
-          r === '*'
-            ? 'EC2 Describe* and secretsmanager:ListSecrets do not support resource-level permissions.'
-            : 'Orphans are created at run time; deletes are limited to resources tagged with a session id (or the session secret prefix).',
-      });
   }
 }

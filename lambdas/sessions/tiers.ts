@@ -12,9 +12,12 @@
  * is deep-merged over the defaults (objects merge, arrays replace), then the
  * whole result is checked; a profile that asks for SEV-SNP on an instance
  * family that cannot run it stops the synth with the field that is wrong.
+ *
+ * It lives beside the session functions because they use it at run time (tiers,
+ * capabilities, TTL parsing); the constructs in lib/ import it for the synth checks.
  */
 import * as z from 'zod';
-import { parseOrThrow } from '../lambdas/shared/validation.ts';
+import { parseOrThrow } from '../shared/validation.ts';
 
 export const TIERS = ['low', 'medium', 'high'] as const;
 export type Tier = (typeof TIERS)[number];
@@ -94,7 +97,7 @@ export const Profile = z.strictObject({
   secrets: z.array(SecretName).max(20).default([]),
   /** Whether incident response may capture this session's memory. */
   memoryEvidence: z.boolean(),
-  /** Attestation policy for the attestation step (see lambdas/attestation/reasons.ts); default: no debug. */
+  /** Attestation policy for the attestation step (see lambdas/attestation/policy.ts); default: no debug. */
   attestationPolicy: z.record(z.string(), z.unknown()).optional(),
   /** Root volume size (GiB). */
   rootVolumeGiB: z.number().int().min(8).max(1024).default(30),
