@@ -8,7 +8,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { decisionEvent, eventBridgeSink } from '../../lambdas/sessions/audit.ts';
 import { evaluateFlags, FLEET_COHORT, flagName, SsmFlags } from '../../lambdas/sessions/flags.ts';
-import { CAPABILITIES, CAPABILITIES } from '../../lambdas/sessions/tiers.ts';
+import { CAPABILITIES } from '../../lambdas/sessions/tiers.ts';
 import { awsClientConfig } from '../../lambdas/shared/clients.ts';
 import { type CliIo, type CommandArgs, type CommandGroup, command, Exit, table, UsageError } from '../args.ts';
 
