@@ -2,7 +2,7 @@
  * Errors of the plugin admission capability. Every rejection of a plugin carries a
  * stable `reason` code so the workflow, the CLI and the audit trail agree on why.
  */
-import { AidopsError, type ErrorDetails } from '../shared/errors.ts';
+import { AidopsError, type ErrorDetails, ReasonCodedError } from '../shared/errors.ts';
 
 /** Stable reason codes; documented in docs/plugins.md. Never rename one: audit events keep them. */
 export const ReasonCodes = [
@@ -49,12 +49,11 @@ export const ReasonCodes = [
 export type ReasonCode = (typeof ReasonCodes)[number];
 
 /** A plugin (or its bundle, or the trust material) was refused. Never retried. */
-export class PluginVerificationError extends AidopsError {
+export class PluginVerificationError extends ReasonCodedError<ReasonCode> {
   override name = 'PluginVerificationError' as const;
-  readonly reason: ReasonCode;
+  /** The message starts with the code: `DIGEST_MISMATCH: artifact digest differs …`. */
   constructor(reason: ReasonCode, message: string, details: ErrorDetails = {}, options?: ErrorOptions) {
-    super(`${reason}: ${message}`, { ...details, reason }, options);
-    this.reason = reason;
+    super(reason, `${reason}: ${message}`, details, options);
   }
 }
 

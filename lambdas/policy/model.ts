@@ -176,7 +176,10 @@ export interface NormalizedRequest {
   };
 }
 
-export class PathError extends ValidationError {}
+/** A path the model refuses. Its name stays `ValidationError` on purpose: callers Catch it as bad input. */
+export class PathError extends ValidationError {
+  override name = 'ValidationError' as const;
+}
 
 /**
  * Resolves an absolute Linux path lexically: `.` and empty segments dropped, `..`

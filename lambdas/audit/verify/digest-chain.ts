@@ -4,7 +4,7 @@
  * its position, its lock. Valid digests then pin the objects they list.
  */
 import { digestObjectKey } from '../chain.ts';
-import { type ParsedDigest, parseDigest } from '../digest.ts';
+import { type ParsedDigest, parseDigest } from '../digest-format.ts';
 import type { ChainCheck, CheckedObject, ObjectPin } from './context.ts';
 import type { ChainListing } from './listing.ts';
 import { checkLock } from './lock.ts';

@@ -5,7 +5,7 @@
 import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { GetPublicKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { AidopsError } from '../../shared/errors.ts';
-import { type ParsedDigest, publicKeySha256, signingMessage } from '../digest.ts';
+import { type ParsedDigest, publicKeySha256, signingMessage } from '../digest-format.ts';
 
 export interface Trust {
   readonly publicKey: KeyObject;
