@@ -61,3 +61,8 @@ export class PluginVerificationError extends ReasonCodedError<ReasonCode> {
 export class TrustedRootStaleError extends AidopsError {
   override name = 'TrustedRootStaleError' as const;
 }
+
+/** Throws the PluginVerificationError for `reason`: the one way a check refuses a plugin. */
+export function refuse(reason: ReasonCode, message: string, details: Record<string, unknown> = {}): never {
+  throw new PluginVerificationError(reason, message, details);
+}
