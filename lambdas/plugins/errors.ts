@@ -5,7 +5,7 @@
 import { AidopsError, type ErrorDetails, ReasonCodedError } from '../shared/errors.ts';
 
 /** Stable reason codes; documented in docs/plugins.md. Never rename one: audit events keep them. */
-export const ReasonCodes = [
+const ReasonCodes = [
   // bundle shape
   'MALFORMED_BUNDLE',
   'UNSUPPORTED_MEDIA_TYPE',
