@@ -5,9 +5,9 @@
  *
  *   node bench/audit-verifier.ts [MB]
  */
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash, createPublicKey, sign as cryptoSign, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { buildChainObject, chainObjectKey, DIGEST_FORMAT, digestObjectKey } from '../lambdas/audit/chain.ts';
-import { buildDigest, type DigestEntry, localEcdsaP384Signer, publicKeySha256 } from '../lambdas/audit/digest.ts';
+import { buildDigest, type DigestEntry, type DigestSigner, publicKeySha256 } from '../lambdas/audit/digest-format.ts';
 import { newEvent } from '../lambdas/audit/schema.ts';
 import { type AuditStore, trustFromPublicKey, type VersionInfo, verifyAudit } from '../lambdas/audit/verify.ts';
 
@@ -33,6 +33,16 @@ const lines = Array.from({ length: 10_000 }, (_, i) =>
 );
 const objects = new Map<string, { body: Buffer; lastModified: Date; retainUntil: Date; mode: string }>();
 const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+/** A local P-384 signer with KMS's output (DER ECDSA over SHA-384): the benchmark measures the verifier, not KMS. */
+function localEcdsaP384Signer(priv: KeyObject, keyId: string): DigestSigner {
+  return {
+    keyId,
+    publicKeyDer: createPublicKey(priv).export({ type: 'spki', format: 'der' }),
+    async sign(message) {
+      return cryptoSign('sha384', message, { key: priv, dsaEncoding: 'der' });
+    },
+  };
+}
 const signer = localEcdsaP384Signer(privateKey, 'bench-key');
 const now = new Date();
 const retainUntil = new Date(now.getTime() + 366 * 86_400_000);

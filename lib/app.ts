@@ -22,6 +22,7 @@ export function buildStacks(app: App, config: AppConfig): AidopsStacks {
     env,
     dataKey: stateful.dataKey,
     audit: stateful.audit,
+    auditBucketArn: stateful.auditBucketArn,
     auditSigningKey: stateful.auditSigningKey,
     description: 'ai-desktop-ops: functions, workflows and rules (stateless)',
   });

@@ -1,166 +1,24 @@
 /**
- * Signed digests, per chain (the CloudTrail digest-file idea, per session).
- *
- * A digest lists every chain object written since the previous digest (key,
- * version id, SHA-256) and the SHA-256 of the previous digest, and is signed with a
- * KMS asymmetric key (ECC_NIST_P384 / ECDSA_SHA_384). Digests are Object-Locked like
- * the objects. Whoever holds only the public key can then check, offline, that no
- * object was changed, removed or reordered up to the last digest, and that no digest
- * was removed or replaced.
- *
- * Format: two lines. Line 1 is the body JSON; line 2 is the signature JSON. The
- * signature covers the exact bytes of line 1 (through a small RAW message that
- * names the format, chain, digest seq and SHA-256 of line 1: KMS RAW messages are
- * limited to 4 KiB, and this keeps verification free of JSON canonicalization).
+ * The digester: per chain, a signed digest of every chain object written since
+ * the previous digest (key, version id, SHA-256), chained to the previous digest,
+ * Object-Locked like the objects (format: ./digest-format.ts). Whoever holds only
+ * the public key can then check, offline, that no object was changed, removed or
+ * reordered up to the last digest, and that no digest was removed or replaced.
  */
-import { createHash, createPrivateKey, createPublicKey, sign as cryptoSign, type KeyObject } from 'node:crypto';
-import { GetPublicKeyCommand, type KMSClient, SignCommand } from '@aws-sdk/client-kms';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { awsCall } from '../shared/aws-errors.ts';
 import { AidopsError } from '../shared/errors.ts';
+import { chainObjectKey, DIGEST_FORMAT, digestObjectKey, normalizePrefix, parseChainHeader } from './chain.ts';
 import {
-  type ChainState,
-  chainObjectKey,
-  DIGEST_FORMAT,
-  type DigestHead,
-  digestObjectKey,
-  type HeadStore,
-  normalizePrefix,
-  parseChainHeader,
-} from './chain.ts';
+  buildDigest,
+  type DigestBody,
+  type DigestEntry,
+  type DigestSigner,
+  publicKeySha256,
+  SIGNING_ALGORITHM,
+} from './digest-format.ts';
+import type { ChainState, DigestHead, HeadStore } from './heads.ts';
 import { type LockMode, putLocked, retainUntilFrom } from './retention-guard.ts';
-
-export const SIGNING_ALGORITHM = 'ECDSA_SHA_384' as const;
-
-export interface DigestEntry {
-  readonly seq: number;
-  readonly key: string;
-  readonly versionId: string;
-  readonly sha256: string;
-}
-
-export interface DigestBody {
-  readonly format: typeof DIGEST_FORMAT;
-  readonly chain: string;
-  readonly digestSeq: number;
-  readonly prevDigestKey: string | null;
-  readonly prevDigestVersionId: string | null;
-  /** SHA-256 of the whole previous digest object (both lines). */
-  readonly prevDigestSha256: string | null;
-  readonly createdAt: string;
-  readonly fromSeq: number;
-  readonly toSeq: number;
-  readonly objects: readonly DigestEntry[];
-  readonly signingKeyId: string;
-  readonly signingAlgorithm: typeof SIGNING_ALGORITHM;
-  /** SHA-256 of the signer's public key (DER SPKI): lets a verifier tell "wrong key" from "forged". */
-  readonly publicKeySha256: string;
-}
-
-export interface DigestSignature {
-  readonly signingKeyId: string;
-  readonly signingAlgorithm: typeof SIGNING_ALGORITHM;
-  /** Base64 DER ECDSA signature, as KMS returns it. */
-  readonly signature: string;
-}
-
-/** Signs the small RAW message for a digest body. */
-export interface DigestSigner {
-  readonly keyId: string;
-  readonly publicKeyDer: Buffer;
-  sign(message: Buffer): Promise<Buffer>;
-}
-
-export function publicKeySha256(der: Uint8Array): string {
-  return createHash('sha256').update(der).digest('hex');
-}
-
-/** The exact bytes the KMS key signs for a digest. */
-export function signingMessage(chain: string, digestSeq: number, bodyLine: Uint8Array): Buffer {
-  const h = createHash('sha256').update(bodyLine).digest('hex');
-  return Buffer.from(`${DIGEST_FORMAT}\n${chain}\n${digestSeq}\n${h}\n`, 'utf8');
-}
-
-/** Signer backed by KMS Sign (RAW message, ECDSA_SHA_384); fetches the public key once. */
-export async function kmsSigner(kms: KMSClient, keyId: string): Promise<DigestSigner> {
-  const pk = await kms.send(new GetPublicKeyCommand({ KeyId: keyId }));
-  if (!pk.PublicKey || !pk.KeyId) throw new AidopsError('KMS GetPublicKey returned no key', { keyId });
-  if (pk.KeySpec && pk.KeySpec !== 'ECC_NIST_P384') {
-    throw new AidopsError(`audit signing key must be ECC_NIST_P384, got ${pk.KeySpec}`, { keyId });
-  }
-  const arn = pk.KeyId;
-  return {
-    keyId: arn,
-    publicKeyDer: Buffer.from(pk.PublicKey),
-    async sign(message) {
-      const out = await kms.send(
-        new SignCommand({ KeyId: arn, Message: message, MessageType: 'RAW', SigningAlgorithm: SIGNING_ALGORITHM }),
-      );
-      if (!out.Signature) throw new AidopsError('KMS Sign returned no signature', { keyId: arn });
-      return Buffer.from(out.Signature);
-    },
-  };
-}
-
-/**
- * Local P-384 signer with the same output as KMS (DER ECDSA over SHA-384). Only for
- * benchmarks and offline fixtures; deployments sign with KMS (moto supports it too).
- */
-export function localEcdsaP384Signer(privateKeyPem: string | KeyObject, keyId = 'local-p384'): DigestSigner {
-  const priv = typeof privateKeyPem === 'string' ? createPrivateKey(privateKeyPem) : privateKeyPem;
-  const der = createPublicKey(priv).export({ type: 'spki', format: 'der' });
-  return {
-    keyId,
-    publicKeyDer: der,
-    async sign(message) {
-      return cryptoSign('sha384', message, { key: priv, dsaEncoding: 'der' });
-    },
-  };
-}
-
-/** Body line + signature line. */
-export async function buildDigest(body: DigestBody, signer: DigestSigner): Promise<Buffer> {
-  const line = Buffer.from(JSON.stringify(body), 'utf8');
-  const sig = await signer.sign(signingMessage(body.chain, body.digestSeq, line));
-  const sigLine: DigestSignature = {
-    signingKeyId: signer.keyId,
-    signingAlgorithm: SIGNING_ALGORITHM,
-    signature: sig.toString('base64'),
-  };
-  return Buffer.concat([line, Buffer.from(`\n${JSON.stringify(sigLine)}\n`, 'utf8')]);
-}
-
-export interface ParsedDigest {
-  readonly body: DigestBody;
-  readonly bodyLine: Buffer;
-  readonly signature: DigestSignature;
-}
-
-/** Splits and shape-checks a digest object; null if it is not one. */
-export function parseDigest(bytes: Buffer): ParsedDigest | null {
-  const nl = bytes.indexOf(10);
-  if (nl < 0) return null;
-  const bodyLine = bytes.subarray(0, nl);
-  const rest = bytes
-    .subarray(nl + 1)
-    .toString('utf8')
-    .trim();
-  try {
-    const body = JSON.parse(bodyLine.toString('utf8')) as DigestBody;
-    const signature = JSON.parse(rest) as DigestSignature;
-    if (
-      body?.format !== DIGEST_FORMAT ||
-      typeof body.chain !== 'string' ||
-      !Number.isSafeInteger(body.digestSeq) ||
-      !Array.isArray(body.objects) ||
-      typeof signature?.signature !== 'string'
-    ) {
-      return null;
-    }
-    return { body, bodyLine, signature };
-  } catch {
-    return null;
-  }
-}
 
 export interface DigestConfig {
   readonly bucket: string;
@@ -209,8 +67,8 @@ export async function collectEntries(
     if (cur.seq <= throughSeq + 1) break;
     let text: string;
     try {
-      const out = await s3.send(
-        new GetObjectCommand({ Bucket: bucket, Key: cur.key, VersionId: cur.versionId, Range: HEADER_RANGE }),
+      const out = await awsCall('s3:GetObject', () =>
+        s3.send(new GetObjectCommand({ Bucket: bucket, Key: cur.key, VersionId: cur.versionId, Range: HEADER_RANGE })),
       );
       text = await out.Body!.transformToString('utf8');
     } catch (e) {

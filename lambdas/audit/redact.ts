@@ -10,6 +10,7 @@
 import { createHash, createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import * as z from 'zod';
+import { awsCall } from '../shared/aws-errors.ts';
 import { AidopsError, ValidationError } from '../shared/errors.ts';
 import { parseOrThrow } from '../shared/validation.ts';
 import { AUDIT_KINDS, type AuditEvent } from './schema.ts';
@@ -83,7 +84,9 @@ export async function loadHmacKey(
   const now = opts.now ?? Date.now();
   const hit = keyCache.get(secretId);
   if (hit && hit.expires > now) return hit.key;
-  const out = await secrets.send(new GetSecretValueCommand({ SecretId: secretId }));
+  const out = await awsCall('secretsmanager:GetSecretValue', () =>
+    secrets.send(new GetSecretValueCommand({ SecretId: secretId })),
+  );
   const bytes = out.SecretBinary
     ? Buffer.from(out.SecretBinary)
     : out.SecretString !== undefined

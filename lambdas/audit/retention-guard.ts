@@ -17,6 +17,7 @@ import {
   PutObjectRetentionCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { awsCall, classifyAwsError, httpStatusOf } from '../shared/aws-errors.ts';
 import { AidopsError } from '../shared/errors.ts';
 
 export type LockMode = 'COMPLIANCE' | 'GOVERNANCE';
@@ -99,8 +100,8 @@ export async function putRetentionGuarded(
   requested: { mode: LockMode; retainUntil: Date },
   report: ViolationReporter = defaultReporter,
 ): Promise<void> {
-  const head = await s3.send(
-    new HeadObjectCommand({ Bucket: target.bucket, Key: target.key, VersionId: target.versionId }),
+  const head = await awsCall('s3:HeadObject', () =>
+    s3.send(new HeadObjectCommand({ Bucket: target.bucket, Key: target.key, VersionId: target.versionId })),
   );
   assertRetentionChangeAllowed(
     { mode: head.ObjectLockMode as LockMode | undefined, retainUntil: head.ObjectLockRetainUntilDate },
@@ -108,13 +109,15 @@ export async function putRetentionGuarded(
     target,
     report,
   );
-  await s3.send(
-    new PutObjectRetentionCommand({
-      Bucket: target.bucket,
-      Key: target.key,
-      VersionId: target.versionId,
-      Retention: { Mode: requested.mode as ObjectLockMode, RetainUntilDate: requested.retainUntil },
-    }),
+  await awsCall('s3:PutObjectRetention', () =>
+    s3.send(
+      new PutObjectRetentionCommand({
+        Bucket: target.bucket,
+        Key: target.key,
+        VersionId: target.versionId,
+        Retention: { Mode: requested.mode as ObjectLockMode, RetainUntilDate: requested.retainUntil },
+      }),
+    ),
   );
 }
 
@@ -126,13 +129,15 @@ export async function legalHold(
   versionId: string,
   on = true,
 ): Promise<void> {
-  await s3.send(
-    new PutObjectLegalHoldCommand({
-      Bucket: bucket,
-      Key: key,
-      VersionId: versionId,
-      LegalHold: { Status: on ? 'ON' : 'OFF' },
-    }),
+  await awsCall('s3:PutObjectLegalHold', () =>
+    s3.send(
+      new PutObjectLegalHoldCommand({
+        Bucket: bucket,
+        Key: key,
+        VersionId: versionId,
+        LegalHold: { Status: on ? 'ON' : 'OFF' },
+      }),
+    ),
   );
 }
 
@@ -194,11 +199,10 @@ export async function putLocked(s3: S3Client, input: PutLockedInput): Promise<Pu
     }
     return { key: input.key, versionId: out.VersionId, sha256: digest.toString('hex') };
   } catch (e) {
-    const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-    if (status === 412 || (e as Error).name === 'PreconditionFailed') {
+    if (httpStatusOf(e) === 412 || (e as Error).name === 'PreconditionFailed') {
       throw new ObjectExistsError(`audit object already exists: ${input.key}`, { key: input.key }, { cause: e });
     }
-    throw e;
+    throw classifyAwsError(e, 's3:PutObject');
   }
 }
 

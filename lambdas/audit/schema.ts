@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { type EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import * as z from 'zod';
+import { awsCall } from '../shared/aws-errors.ts';
 import { TransientError } from '../shared/errors.ts';
 import { parseOrThrow } from '../shared/validation.ts';
 
@@ -295,8 +296,10 @@ export async function publishAuditEvents(
   const failed: { eventId: string; code?: string; message?: string }[] = [];
   for (let i = 0; i < events.length; i += PUT_EVENTS_BATCH) {
     const batch = events.slice(i, i + PUT_EVENTS_BATCH);
-    const out = await eventBridge.send(
-      new PutEventsCommand({ Entries: batch.map((e) => toPutEventsEntry(parseAuditEvent(e), busName)) }),
+    const out = await awsCall('events:PutEvents', () =>
+      eventBridge.send(
+        new PutEventsCommand({ Entries: batch.map((e) => toPutEventsEntry(parseAuditEvent(e), busName)) }),
+      ),
     );
     if ((out.FailedEntryCount ?? 0) > 0) {
       (out.Entries ?? []).forEach((r, j) => {

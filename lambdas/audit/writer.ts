@@ -8,20 +8,13 @@
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import * as z from 'zod';
+import { awsCall } from '../shared/aws-errors.ts';
 import { mapLimit } from '../shared/concurrency.ts';
 import { AidopsError, TransientError, ValidationError } from '../shared/errors.ts';
 import { parseOrThrow } from '../shared/validation.ts';
-import {
-  buildChainObject,
-  type ChainHead,
-  type ChainPointer,
-  chainObjectKey,
-  type HeadStore,
-  normalizePrefix,
-  parseChainHeader,
-} from './chain.ts';
+import { buildChainObject, type ChainPointer, chainObjectKey, normalizePrefix, parseChainHeader } from './chain.ts';
+import type { ChainHead, HeadStore } from './heads.ts';
 import { type HmacKey, loadHmacKey, makeRedactor, needsHmacKey, PrivacyConfig, type Redactor } from './redact.ts';
 import { ObjectExistsError, putLocked, retainUntilFrom } from './retention-guard.ts';
 import {
@@ -271,7 +264,9 @@ async function adoptExisting(
   seq: number,
   key: string,
 ): Promise<void> {
-  const out = await deps.s3.send(new GetObjectCommand({ Bucket: deps.config.bucket, Key: key }));
+  const out = await awsCall('s3:GetObject', () =>
+    deps.s3.send(new GetObjectCommand({ Bucket: deps.config.bucket, Key: key })),
+  );
   const bytes = Buffer.from(await out.Body!.transformToByteArray());
   const nl = bytes.indexOf(10);
   const header = parseChainHeader(bytes.subarray(0, nl < 0 ? bytes.length : nl).toString('utf8'));
@@ -326,77 +321,4 @@ export async function writeBatch(records: readonly RawRecord[], deps: WriterDeps
   }
   for (const f of failures) deps.onReject?.(f);
   return { written, failures, duplicates };
-}
-
-// ---------------------------------------------------------------------------
-// Local stand-in for the Lambda SQS event-source mapping
-
-export interface DrainResult {
-  readonly received: number;
-  readonly deleted: number;
-  readonly result: WriteResult;
-}
-
-/**
- * Receives one batch (≤ 10 messages) from the queue, runs the writer core on it
- * and deletes the messages that were written (or dropped as duplicates); failed
- * ones stay and are redelivered after the visibility timeout, then go to the DLQ
- * after maxReceiveCount — the same contract as the Lambda event-source mapping
- * with ReportBatchItemFailures.
- */
-export async function drainQueueOnce(
-  sqs: SQSClient,
-  queueUrl: string,
-  deps: WriterDeps,
-  opts: { maxMessages?: number; waitTimeSeconds?: number; visibilityTimeout?: number } = {},
-): Promise<DrainResult> {
-  const got = await sqs.send(
-    new ReceiveMessageCommand({
-      QueueUrl: queueUrl,
-      MaxNumberOfMessages: Math.min(10, opts.maxMessages ?? 10),
-      WaitTimeSeconds: opts.waitTimeSeconds ?? 0,
-      VisibilityTimeout: opts.visibilityTimeout,
-    }),
-  );
-  const msgs = (got.Messages ?? []).filter((m) => m.MessageId && m.ReceiptHandle);
-  if (msgs.length === 0) return { received: 0, deleted: 0, result: { written: [], failures: [], duplicates: [] } };
-  const result = await writeBatch(
-    msgs.map((m) => ({ messageId: m.MessageId!, body: m.Body ?? '' })),
-    deps,
-  );
-  const failed = new Set(result.failures.map((f) => f.messageId));
-  const done = msgs.filter((m) => !failed.has(m.MessageId!));
-  let deleted = 0;
-  for (let i = 0; i < done.length; i += 10) {
-    const chunk = done.slice(i, i + 10);
-    const out = await sqs.send(
-      new DeleteMessageBatchCommand({
-        QueueUrl: queueUrl,
-        Entries: chunk.map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle! })),
-      }),
-    );
-    deleted += out.Successful?.length ?? 0;
-  }
-  return { received: msgs.length, deleted, result };
-}
-
-/** Drains until the queue answers empty (or `maxBatches`), for demos and tests. */
-export async function drainQueue(
-  sqs: SQSClient,
-  queueUrl: string,
-  deps: WriterDeps,
-  opts: { maxBatches?: number } = {},
-): Promise<{ batches: number; written: WrittenObject[]; failures: Rejection[] }> {
-  const written: WrittenObject[] = [];
-  const failures: Rejection[] = [];
-  let batches = 0;
-  while (batches < (opts.maxBatches ?? 1000)) {
-    const r = await drainQueueOnce(sqs, queueUrl, deps);
-    if (r.received === 0) break;
-    batches++;
-    written.push(...r.result.written);
-    failures.push(...r.result.failures);
-    // Failed messages stay invisible for the visibility timeout, so an empty receive ends the loop.
-  }
-  return { batches, written, failures };
 }

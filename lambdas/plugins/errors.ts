@@ -2,10 +2,10 @@
  * Errors of the plugin admission capability. Every rejection of a plugin carries a
  * stable `reason` code so the workflow, the CLI and the audit trail agree on why.
  */
-import { AidopsError, type ErrorDetails } from '../shared/errors.ts';
+import { AidopsError, type ErrorDetails, ReasonCodedError } from '../shared/errors.ts';
 
 /** Stable reason codes; documented in docs/plugins.md. Never rename one: audit events keep them. */
-export const ReasonCodes = [
+const ReasonCodes = [
   // bundle shape
   'MALFORMED_BUNDLE',
   'UNSUPPORTED_MEDIA_TYPE',
@@ -49,16 +49,20 @@ export const ReasonCodes = [
 export type ReasonCode = (typeof ReasonCodes)[number];
 
 /** A plugin (or its bundle, or the trust material) was refused. Never retried. */
-export class PluginVerificationError extends AidopsError {
+export class PluginVerificationError extends ReasonCodedError<ReasonCode> {
   override name = 'PluginVerificationError' as const;
-  readonly reason: ReasonCode;
+  /** The message starts with the code: `DIGEST_MISMATCH: artifact digest differs …`. */
   constructor(reason: ReasonCode, message: string, details: ErrorDetails = {}, options?: ErrorOptions) {
-    super(`${reason}: ${message}`, { ...details, reason }, options);
-    this.reason = reason;
+    super(reason, `${reason}: ${message}`, details, options);
   }
 }
 
 /** The cached trusted root is older than the configured maximum age; refresh it first. */
 export class TrustedRootStaleError extends AidopsError {
   override name = 'TrustedRootStaleError' as const;
+}
+
+/** Throws the PluginVerificationError for `reason`: the one way a check refuses a plugin. */
+export function refuse(reason: ReasonCode, message: string, details: Record<string, unknown> = {}): never {
+  throw new PluginVerificationError(reason, message, details);
 }

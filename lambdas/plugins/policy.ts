@@ -1,6 +1,6 @@
 /**
- * Plugin trust policy (one JSON document per deployment, zod-checked) and the
- * SLSA provenance facts it is evaluated against.
+ * Plugin trust policy: one JSON document per deployment, zod-checked, and its
+ * evaluation over the verified bundles of one artifact (facts: ./provenance.ts).
  *
  * The policy decides who may sign (an OIDC identity, a GitHub Actions source
  * repository + ref, or a named key), which provenance predicates count, which
@@ -11,11 +11,18 @@
  */
 import * as z from 'zod';
 import { parseOrThrow } from '../shared/validation.ts';
-import { PluginVerificationError, type ReasonCode } from './errors.ts';
-import type { FulcioExtensions, InTotoStatement, VerifiedBundle } from './verify.ts';
+import { refuse } from './errors.ts';
+import {
+  normalizeRepoUri,
+  type ProvenanceFacts,
+  provenanceFacts,
+  type SignerFacts,
+  SLSA_PROVENANCE_V1,
+  SLSA_PROVENANCE_V02,
+  signerFacts,
+} from './provenance.ts';
+import type { VerifiedBundle } from './verify.ts';
 
-export const SLSA_PROVENANCE_V02 = 'https://slsa.dev/provenance/v0.2';
-export const SLSA_PROVENANCE_V1 = 'https://slsa.dev/provenance/v1';
 export const GITHUB_ACTIONS_ISSUER = 'https://token.actions.githubusercontent.com';
 
 const regexString = z.string().refine(
@@ -127,30 +134,6 @@ export function parseTrustPolicy(input: unknown): TrustPolicy {
   return parseOrThrow(TrustPolicy, json, 'trust policy');
 }
 
-/** Provenance facts, the same whether they came from SLSA v0.2 or v1. */
-export interface ProvenanceFacts {
-  readonly predicateType: string;
-  readonly builderId: string;
-  readonly buildType?: string;
-  /** Normalized: `https://github.com/owner/name` (no `git+`, no `.git`). */
-  readonly sourceRepository?: string;
-  readonly sourceRef?: string;
-  readonly sourceCommit?: string;
-  readonly workflowPath?: string;
-  readonly subjects: readonly { name?: string; digest: Readonly<Record<string, string>> }[];
-}
-
-export interface SignerFacts {
-  readonly kind: 'certificate' | 'key';
-  readonly subjectAlternativeName?: string;
-  readonly issuer?: string;
-  readonly keyHint?: string;
-  readonly sourceRepository?: string;
-  readonly sourceRef?: string;
-  readonly sourceCommit?: string;
-  readonly buildConfigURI?: string;
-}
-
 export interface PolicyDecision {
   readonly publisher: string;
   readonly signerRule: number;
@@ -158,13 +141,6 @@ export interface PolicyDecision {
   readonly provenance?: ProvenanceFacts;
   readonly slsaBuildLevel: number;
 }
-
-const deny = (reason: ReasonCode, message: string, details: Record<string, unknown> = {}): never => {
-  throw new PluginVerificationError(reason, message, details);
-};
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 
 /** `*` matches any run of characters; everything else is literal; the whole value must match. */
 export function globMatch(pattern: string, value: string): boolean {
@@ -178,95 +154,6 @@ export function globMatch(pattern: string, value: string): boolean {
 /** Whole-string regex match (the user's pattern wrapped in ^(?:…)$). */
 export function anchoredMatch(pattern: string, value: string): boolean {
   return new RegExp(`^(?:${pattern})$`).test(value);
-}
-
-/** `git+https://github.com/o/r.git@refs/x` → {repo: https://github.com/o/r, ref: refs/x}. */
-export function normalizeRepoUri(uri: string): { repo: string; ref?: string } {
-  let u = uri.trim().replace(/^git\+/, '');
-  let ref: string | undefined;
-  const at = u.indexOf('@', u.indexOf('://') + 3);
-  if (at > 0) {
-    ref = u.slice(at + 1);
-    u = u.slice(0, at);
-  }
-  u = u.replace(/\.git$/, '').replace(/\/+$/, '');
-  if (/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(u)) u = `https://github.com/${u}`;
-  return ref ? { repo: u, ref } : { repo: u };
-}
-
-/** Reads provenance facts from a verified in-toto statement (SLSA v0.2 or v1). */
-export function provenanceFacts(statement: InTotoStatement): ProvenanceFacts {
-  const p = statement.predicate;
-  if (!isObject(p)) return deny('PROVENANCE_INVALID', 'provenance predicate is not an object');
-  const base = { predicateType: statement.predicateType, subjects: statement.subject };
-  if (statement.predicateType === SLSA_PROVENANCE_V02) {
-    // v0.2: builder.id; source in invocation.configSource (uri@ref, digest.sha1), else materials[0].
-    const builderId = isObject(p.builder) ? str(p.builder.id) : undefined;
-    if (!builderId) return deny('PROVENANCE_INVALID', 'SLSA v0.2 provenance has no builder.id');
-    const cs = isObject(p.invocation) && isObject(p.invocation.configSource) ? p.invocation.configSource : {};
-    const mat0 = Array.isArray(p.materials) && isObject(p.materials[0]) ? p.materials[0] : {};
-    const csUri = str(cs.uri) ?? str(mat0.uri);
-    const src = csUri ? normalizeRepoUri(csUri) : undefined;
-    const digest = isObject(cs.digest) ? cs.digest : isObject(mat0.digest) ? mat0.digest : {};
-    const entry = str(cs.entryPoint);
-    const wf = entry?.match(/^[^/]+\/[^/]+\/(.+?)(@.*)?$/)?.[1];
-    return {
-      ...base,
-      builderId,
-      ...(str(p.buildType) ? { buildType: str(p.buildType) } : {}),
-      ...(src ? { sourceRepository: src.repo } : {}),
-      ...(src?.ref ? { sourceRef: src.ref } : {}),
-      ...(str(digest.sha1) ? { sourceCommit: str(digest.sha1) } : {}),
-      ...(wf ? { workflowPath: wf } : {}),
-    };
-  }
-  if (statement.predicateType === SLSA_PROVENANCE_V1) {
-    // v1: runDetails.builder.id; source in buildDefinition.externalParameters.workflow, commit in resolvedDependencies.
-    const rd = isObject(p.runDetails) ? p.runDetails : {};
-    const builderId = isObject(rd.builder) ? str(rd.builder.id) : undefined;
-    if (!builderId) return deny('PROVENANCE_INVALID', 'SLSA v1 provenance has no runDetails.builder.id');
-    const bd = isObject(p.buildDefinition) ? p.buildDefinition : {};
-    const ext = isObject(bd.externalParameters) ? bd.externalParameters : {};
-    const wf = isObject(ext.workflow) ? ext.workflow : {};
-    const deps = Array.isArray(bd.resolvedDependencies) ? bd.resolvedDependencies.filter(isObject) : [];
-    const dep0 = deps[0] ?? {};
-    const depSrc = str(dep0.uri) ? normalizeRepoUri(str(dep0.uri) as string) : undefined;
-    const repo = str(wf.repository) ? normalizeRepoUri(str(wf.repository) as string).repo : depSrc?.repo;
-    const ref = str(wf.ref) ?? depSrc?.ref;
-    const digest = isObject(dep0.digest) ? dep0.digest : {};
-    return {
-      ...base,
-      builderId,
-      ...(str(bd.buildType) ? { buildType: str(bd.buildType) } : {}),
-      ...(repo ? { sourceRepository: repo } : {}),
-      ...(ref ? { sourceRef: ref } : {}),
-      ...((str(digest.gitCommit) ?? str(digest.sha1))
-        ? { sourceCommit: str(digest.gitCommit) ?? str(digest.sha1) }
-        : {}),
-      ...(str(wf.path) ? { workflowPath: str(wf.path) } : {}),
-    };
-  }
-  return deny('PREDICATE_TYPE_NOT_ALLOWED', `no provenance parser for ${statement.predicateType}`);
-}
-
-/** Source facts the Fulcio certificate itself carries (v2 OIDs, else the v1 GitHub ones). */
-export function signerFacts(v: VerifiedBundle): SignerFacts {
-  const x: FulcioExtensions = v.signer.extensions;
-  const repo =
-    x.sourceRepositoryURI ??
-    (x.githubWorkflowRepository ? `https://github.com/${x.githubWorkflowRepository}` : undefined);
-  const ref = x.sourceRepositoryRef ?? x.githubWorkflowRef;
-  const commit = x.sourceRepositoryDigest ?? x.githubWorkflowSha;
-  return {
-    kind: v.signer.kind,
-    ...(v.signer.subjectAlternativeName ? { subjectAlternativeName: v.signer.subjectAlternativeName } : {}),
-    ...(v.signer.issuer ? { issuer: v.signer.issuer } : {}),
-    ...(v.signer.keyHint ? { keyHint: v.signer.keyHint } : {}),
-    ...(repo ? { sourceRepository: normalizeRepoUri(repo).repo } : {}),
-    ...(ref ? { sourceRef: ref } : {}),
-    ...(commit ? { sourceCommit: commit } : {}),
-    ...(x.buildConfigURI ? { buildConfigURI: x.buildConfigURI } : {}),
-  };
 }
 
 function publisherOf(rule: SignerRule, s: SignerFacts): string {
@@ -305,10 +192,10 @@ function matchSigner(policy: TrustPolicy, s: SignerFacts): number {
       return i;
     }
   }
-  if (s.kind === 'key') return deny('SIGNER_NOT_ALLOWED', `key ${s.keyHint ?? '?'} is not an allowed signer`);
+  if (s.kind === 'key') return refuse('SIGNER_NOT_ALLOWED', `key ${s.keyHint ?? '?'} is not an allowed signer`);
   if (!issuerSeen)
-    return deny('ISSUER_MISMATCH', `issuer ${s.issuer ?? '(none)'} is not allowed`, { issuer: s.issuer });
-  return deny('IDENTITY_MISMATCH', `signer ${s.subjectAlternativeName ?? '(none)'} is not allowed`, {
+    return refuse('ISSUER_MISMATCH', `issuer ${s.issuer ?? '(none)'} is not allowed`, { issuer: s.issuer });
+  return refuse('IDENTITY_MISMATCH', `signer ${s.subjectAlternativeName ?? '(none)'} is not allowed`, {
     san: s.subjectAlternativeName,
     sourceRepository: s.sourceRepository,
     sourceRef: s.sourceRef,
@@ -325,7 +212,7 @@ function repoAllowed(patterns: readonly string[], repo: string): boolean {
  * certificate-signed bundle is the publisher's signature; key-signed ones must match a key rule.
  */
 export function evaluatePolicy(policy: TrustPolicy, bundles: readonly VerifiedBundle[]): PolicyDecision {
-  if (bundles.length === 0) return deny('MALFORMED_BUNDLE', 'no bundle to evaluate');
+  if (bundles.length === 0) return refuse('MALFORMED_BUNDLE', 'no bundle to evaluate');
   const signers = bundles.map(signerFacts);
   const primaryIdx = Math.max(
     0,
@@ -345,12 +232,12 @@ export function evaluatePolicy(policy: TrustPolicy, bundles: readonly VerifiedBu
     if (!isProvenance) {
       // A key-signed registry attestation (npm publish) is not provenance; its signature is what counts.
       if (signers[i]?.kind === 'key') continue;
-      return deny('PREDICATE_TYPE_NOT_ALLOWED', `predicate type ${st.predicateType} is not accepted`, {
+      return refuse('PREDICATE_TYPE_NOT_ALLOWED', `predicate type ${st.predicateType} is not accepted`, {
         predicateType: st.predicateType,
       });
     }
     if (!(policy.provenance.predicateTypes as readonly string[]).includes(st.predicateType))
-      return deny('PREDICATE_TYPE_NOT_ALLOWED', `predicate type ${st.predicateType} is not accepted`, {
+      return refuse('PREDICATE_TYPE_NOT_ALLOWED', `predicate type ${st.predicateType} is not accepted`, {
         predicateType: st.predicateType,
       });
     provenance ??= provenanceFacts(st);
@@ -361,16 +248,16 @@ export function evaluatePolicy(policy: TrustPolicy, bundles: readonly VerifiedBu
   let level = 0;
   if (!provenance) {
     if (p.required || p.minSlsaBuildLevel > 0)
-      deny('PROVENANCE_MISSING', 'no SLSA provenance accompanies the artifact');
+      refuse('PROVENANCE_MISSING', 'no SLSA provenance accompanies the artifact');
   } else {
     const builder = p.builders.find((b) => globMatch(b.id, provenance.builderId));
     if (!builder)
-      deny('BUILDER_NOT_ALLOWED', `builder ${provenance.builderId} is not allowed`, {
+      refuse('BUILDER_NOT_ALLOWED', `builder ${provenance.builderId} is not allowed`, {
         builderId: provenance.builderId,
       });
     level = builder?.slsaBuildLevel ?? 0;
     if (level < p.minSlsaBuildLevel)
-      deny(
+      refuse(
         'SLSA_LEVEL_TOO_LOW',
         `builder ${provenance.builderId} is SLSA build L${level}, policy needs L${p.minSlsaBuildLevel}`,
         {
@@ -378,24 +265,24 @@ export function evaluatePolicy(policy: TrustPolicy, bundles: readonly VerifiedBu
           required: p.minSlsaBuildLevel,
         },
       );
-    if (!provenance.sourceRepository) deny('PROVENANCE_INVALID', 'provenance names no source repository');
+    if (!provenance.sourceRepository) refuse('PROVENANCE_INVALID', 'provenance names no source repository');
     const repo = provenance.sourceRepository as string;
     if (p.sourceRepositories.length > 0 && !repoAllowed(p.sourceRepositories, repo))
-      deny('PROVENANCE_REPO_NOT_ALLOWED', `source repository ${repo} is not allowed`, { sourceRepository: repo });
+      refuse('PROVENANCE_REPO_NOT_ALLOWED', `source repository ${repo} is not allowed`, { sourceRepository: repo });
     if (
       p.sourceRefs.length > 0 &&
       !(provenance.sourceRef && p.sourceRefs.some((r) => globMatch(r, provenance.sourceRef as string)))
     )
-      deny('PROVENANCE_REF_NOT_ALLOWED', `source ref ${provenance.sourceRef ?? '(none)'} is not allowed`, {
+      refuse('PROVENANCE_REF_NOT_ALLOWED', `source ref ${provenance.sourceRef ?? '(none)'} is not allowed`, {
         sourceRef: provenance.sourceRef,
       });
     // The certificate is a second, independent record of the source: both must agree.
     const certRepo = provenanceSigner?.sourceRepository;
     if (certRepo && certRepo.toLowerCase() !== repo.toLowerCase())
-      deny('PROVENANCE_MISMATCH', `provenance says ${repo}, the signing certificate says ${certRepo}`);
+      refuse('PROVENANCE_MISMATCH', `provenance says ${repo}, the signing certificate says ${certRepo}`);
     const certCommit = provenanceSigner?.sourceCommit;
     if (certCommit && provenance.sourceCommit && certCommit !== provenance.sourceCommit)
-      deny(
+      refuse(
         'PROVENANCE_MISMATCH',
         `provenance commit ${provenance.sourceCommit} differs from the certificate's ${certCommit}`,
       );

@@ -211,5 +211,3 @@ export function loadCedarEngine(opts: CedarEngineOptions): PolicyEngine {
     evaluateBatch: (reqs) => reqs.map(evaluate),
   };
 }
-
-export const cedarVersion = (): string => cedar.getCedarVersion();

@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import * as z from 'zod';
+import { awsCall } from '../shared/aws-errors.ts';
 import { NotFoundError } from '../shared/errors.ts';
 import { parseOrThrow } from '../shared/validation.ts';
 import type { CedarSources } from './cedar.ts';
@@ -138,8 +139,8 @@ export type BundlePointer = z.infer<typeof Pointer>;
 const BundledPointer = z.strictObject({ bundled: z.literal(true) });
 
 async function getS3Json(s3: S3Client, p: BundlePointer): Promise<unknown> {
-  const r = await s3.send(
-    new GetObjectCommand({ Bucket: p.bucket, Key: p.key, ...(p.versionId ? { VersionId: p.versionId } : {}) }),
+  const r = await awsCall('s3:GetObject', () =>
+    s3.send(new GetObjectCommand({ Bucket: p.bucket, Key: p.key, ...(p.versionId ? { VersionId: p.versionId } : {}) })),
   );
   const body = await r.Body?.transformToString('utf8');
   if (body === undefined) throw new NotFoundError(`policy bundle s3://${p.bucket}/${p.key} is empty`);
@@ -167,7 +168,9 @@ export function openSource(src: PolicySource): PolicySourceHandle {
       return {
         describe: `s3://${src.bucket}/${src.key}`,
         probe: async () => {
-          const h = await src.s3.send(new HeadObjectCommand({ Bucket: src.bucket, Key: src.key }));
+          const h = await awsCall('s3:HeadObject', () =>
+            src.s3.send(new HeadObjectCommand({ Bucket: src.bucket, Key: src.key })),
+          );
           return `${h.VersionId ?? ''}|${h.ETag ?? ''}|${h.LastModified?.toISOString() ?? ''}`;
         },
         load: async () => parseBundleDoc(await getS3Json(src.s3, p)),
@@ -175,7 +178,9 @@ export function openSource(src: PolicySource): PolicySourceHandle {
     }
     case 'ssm': {
       const pointer = async (): Promise<{ p: BundlePointer | null; token: string }> => {
-        const r = await src.ssm.send(new GetParameterCommand({ Name: src.parameterName }));
+        const r = await awsCall('ssm:GetParameter', () =>
+          src.ssm.send(new GetParameterCommand({ Name: src.parameterName })),
+        );
         const value = r.Parameter?.Value;
         if (!value) throw new NotFoundError(`SSM parameter ${src.parameterName} has no value`);
         const raw: unknown = JSON.parse(value);
@@ -194,7 +199,9 @@ export function openSource(src: PolicySource): PolicySourceHandle {
           if (!p) return token;
           // Without a pinned object version the object itself may change under the same pointer.
           if (p.versionId) return token;
-          const h = await src.s3.send(new HeadObjectCommand({ Bucket: p.bucket, Key: p.key }));
+          const h = await awsCall('s3:HeadObject', () =>
+            src.s3.send(new HeadObjectCommand({ Bucket: p.bucket, Key: p.key })),
+          );
           return `${token}|${h.VersionId ?? ''}|${h.ETag ?? ''}`;
         },
         load: async () => {

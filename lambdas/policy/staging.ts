@@ -20,6 +20,7 @@ import {
 } from '@aws-sdk/client-s3';
 import * as z from 'zod';
 import { type AuditEventOf, newEvent } from '../audit/schema.ts';
+import { awsCall } from '../shared/aws-errors.ts';
 import { ConflictError, NotFoundError } from '../shared/errors.ts';
 import { parseOrThrow } from '../shared/validation.ts';
 import { type Decider, type DecisionOutcome, POLICY_EVENT_SOURCE } from './decide.ts';
@@ -96,16 +97,20 @@ async function promote(
   const { s3, config: c } = deps;
   const target = targetKey(c, sessionId, path);
   if (action === 'fs_write') {
-    await s3.send(
-      new CopyObjectCommand({
-        Bucket: c.bucket,
-        Key: target,
-        CopySource: `${c.bucket}/${encodeURIComponent(stagedKey(c, sessionId, writeId)).replace(/%2F/g, '/')}`,
-      }),
+    await awsCall('s3:CopyObject', () =>
+      s3.send(
+        new CopyObjectCommand({
+          Bucket: c.bucket,
+          Key: target,
+          CopySource: `${c.bucket}/${encodeURIComponent(stagedKey(c, sessionId, writeId)).replace(/%2F/g, '/')}`,
+        }),
+      ),
     );
-    await s3.send(new DeleteObjectCommand({ Bucket: c.bucket, Key: stagedKey(c, sessionId, writeId) }));
+    await awsCall('s3:DeleteObject', () =>
+      s3.send(new DeleteObjectCommand({ Bucket: c.bucket, Key: stagedKey(c, sessionId, writeId) })),
+    );
   } else {
-    await s3.send(new DeleteObjectCommand({ Bucket: c.bucket, Key: target }));
+    await awsCall('s3:DeleteObject', () => s3.send(new DeleteObjectCommand({ Bucket: c.bucket, Key: target })));
   }
   return target;
 }
@@ -119,12 +124,14 @@ export async function stageWrites(deps: StagingDeps, input: readonly unknown[]):
   await Promise.all(
     writes.map((w, i) =>
       w.request.action === 'fs_write'
-        ? s3.send(
-            new PutObjectCommand({
-              Bucket: c.bucket,
-              Key: stagedKey(c, w.request.session.id, ids[i]!),
-              Body: Buffer.from(w.contentBase64 ?? '', 'base64'),
-            }),
+        ? awsCall('s3:PutObject', () =>
+            s3.send(
+              new PutObjectCommand({
+                Bucket: c.bucket,
+                Key: stagedKey(c, w.request.session.id, ids[i]!),
+                Body: Buffer.from(w.contentBase64 ?? '', 'base64'),
+              }),
+            ),
           )
         : Promise.resolve(),
     ),
@@ -153,13 +160,15 @@ export async function stageWrites(deps: StagingDeps, input: readonly unknown[]):
       inputDigest: o.decision.inputDigest,
       heldAt: new Date().toISOString(),
     };
-    await s3.send(
-      new PutObjectCommand({
-        Bucket: c.bucket,
-        Key: holdKey(c, sessionId, writeId),
-        Body: JSON.stringify(hold),
-        ContentType: 'application/json',
-      }),
+    await awsCall('s3:PutObject', () =>
+      s3.send(
+        new PutObjectCommand({
+          Bucket: c.bucket,
+          Key: holdKey(c, sessionId, writeId),
+          Body: JSON.stringify(hold),
+          ContentType: 'application/json',
+        }),
+      ),
     );
     results.push({ writeId, path, status: 'held', outcome: o });
   }
@@ -168,8 +177,8 @@ export async function stageWrites(deps: StagingDeps, input: readonly unknown[]):
 
 async function readHold(deps: StagingDeps, sessionId: string, writeId: string): Promise<HoldRecord> {
   try {
-    const r = await deps.s3.send(
-      new GetObjectCommand({ Bucket: deps.config.bucket, Key: holdKey(deps.config, sessionId, writeId) }),
+    const r = await awsCall('s3:GetObject', () =>
+      deps.s3.send(new GetObjectCommand({ Bucket: deps.config.bucket, Key: holdKey(deps.config, sessionId, writeId) })),
     );
     return parseOrThrow(HoldRecord, JSON.parse((await r.Body?.transformToString()) ?? ''), 'hold record');
   } catch (e) {
@@ -183,12 +192,14 @@ export async function listHeld(deps: StagingDeps, sessionId: string): Promise<Ho
   const out: HoldRecord[] = [];
   let token: string | undefined;
   do {
-    const page = await deps.s3.send(
-      new ListObjectsV2Command({
-        Bucket: deps.config.bucket,
-        Prefix: join(deps.config.stagingPrefix, `${sessionId}/`),
-        ContinuationToken: token,
-      }),
+    const page = await awsCall('s3:ListObjectsV2', () =>
+      deps.s3.send(
+        new ListObjectsV2Command({
+          Bucket: deps.config.bucket,
+          Prefix: join(deps.config.stagingPrefix, `${sessionId}/`),
+          ContinuationToken: token,
+        }),
+      ),
     );
     for (const o of page.Contents ?? []) {
       if (!o.Key?.endsWith('.json')) continue;
@@ -236,8 +247,10 @@ export async function approveHeld(
   const hold = await readHold(deps, r.sessionId, r.writeId);
   if (hold.status !== 'held') throw new ConflictError(`write ${r.writeId} is not held`);
   const target = await promote(deps, r.sessionId, r.writeId, hold.action, hold.path);
-  await deps.s3.send(
-    new DeleteObjectCommand({ Bucket: deps.config.bucket, Key: holdKey(deps.config, r.sessionId, r.writeId) }),
+  await awsCall('s3:DeleteObject', () =>
+    deps.s3.send(
+      new DeleteObjectCommand({ Bucket: deps.config.bucket, Key: holdKey(deps.config, r.sessionId, r.writeId) }),
+    ),
   );
   return { targetKey: target, event: resolutionEvent(hold, r, 'allow') };
 }
@@ -246,7 +259,11 @@ export async function approveHeld(
 export async function rejectHeld(deps: StagingDeps, r: Resolution): Promise<{ event: AuditEventOf<'decision'> }> {
   const hold = await readHold(deps, r.sessionId, r.writeId);
   const { bucket } = deps.config;
-  await deps.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: stagedKey(deps.config, r.sessionId, r.writeId) }));
-  await deps.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: holdKey(deps.config, r.sessionId, r.writeId) }));
+  await awsCall('s3:DeleteObject', () =>
+    deps.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: stagedKey(deps.config, r.sessionId, r.writeId) })),
+  );
+  await awsCall('s3:DeleteObject', () =>
+    deps.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: holdKey(deps.config, r.sessionId, r.writeId) })),
+  );
   return { event: resolutionEvent(hold, r, 'deny') };
 }

@@ -5,16 +5,26 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { parsePrivacyConfig } from '../../lambdas/audit/redact.ts';
 import { AUDIT_DETAIL_TYPE, AUDIT_EVENT_SOURCE } from '../../lambdas/audit/schema.ts';
+import { acknowledge, acknowledgeStatement } from '../nag.ts';
 import type { AuditBucket } from './audit-bucket.ts';
 import { AidopsFunction } from './function.ts';
 
 export interface AuditIngestProps {
   readonly auditBucket: AuditBucket;
+  /**
+   * The audit bucket's ARN as this stack references it. When the bucket lives in
+   * another stack, pass the import of an export with an explicit name
+   * (StatefulStack.auditBucketArn): cdk-nag names an import by its export name, so
+   * the grants' acknowledgements can name it too.
+   * @default auditBucket.bucket.bucketArn (same stack)
+   */
+  readonly bucketArn?: string;
   /** @default 'audit/' */
   readonly prefix?: string;
   /** Privacy config (see lambdas/audit/redact.ts), validated at synth. @default tokenize prompt text, file contents, user ids */
@@ -91,6 +101,11 @@ export class AuditIngest extends Construct {
       generateSecretString: { passwordLength: 64, excludePunctuation: true },
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    acknowledge(
+      this.hmacSecret,
+      'AwsSolutions-SMG4',
+      'The HMAC key tokenizes identifiers so equal values give equal tokens across the trail; automatic rotation would silently break that. Rotation is a deliberate, documented operation (docs/audit.md).',
+    );
     this.signingKey =
       props.signingKey ??
       new kms.Key(this, 'SigningKey', {
@@ -101,6 +116,25 @@ export class AuditIngest extends Construct {
         pendingWindow: Duration.days(30),
       });
 
+    const bucket = props.bucketArn
+      ? s3.Bucket.fromBucketAttributes(this, 'AuditBucket', {
+          bucketArn: props.bucketArn,
+          bucketName: audit.bucket.bucketName,
+          encryptionKey: audit.encryptionKey,
+        })
+      : audit.bucket;
+    /** Writer and digester write (create-only) and read back the objects of every chain. */
+    const grantObjects = (fn: AidopsFunction) => {
+      for (const grant of [bucket.grantPut(fn), bucket.grantRead(fn)]) {
+        for (const s of grant.principalStatements) {
+          acknowledgeStatement(
+            fn.fn.role!,
+            s,
+            'Writes audit objects and digests for every session chain in the audit bucket (Object Lock forbids overwrites).',
+          );
+        }
+      }
+    };
     const common = {
       AUDIT_BUCKET: audit.bucket.bucketName,
       AUDIT_PREFIX: prefix,
@@ -126,8 +160,7 @@ export class AuditIngest extends Construct {
         reportBatchItemFailures: true,
       }),
     );
-    audit.bucket.grantPut(this.writer);
-    audit.bucket.grantRead(this.writer);
+    grantObjects(this.writer);
     this.headTable.grantReadWriteData(this.writer);
     this.hmacSecret.grantRead(this.writer);
 
@@ -137,8 +170,7 @@ export class AuditIngest extends Construct {
       timeout: Duration.minutes(5),
       environment: { ...common, AUDIT_SIGNING_KEY_ID: this.signingKey.keyArn },
     });
-    audit.bucket.grantPut(this.digester);
-    audit.bucket.grantRead(this.digester);
+    grantObjects(this.digester);
     this.headTable.grantReadWriteData(this.digester);
     this.signingKey.grantSign(this.digester);
     this.signingKey.grant(this.digester, 'kms:GetPublicKey');

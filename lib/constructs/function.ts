@@ -38,6 +38,59 @@ export interface AidopsFunctionProps {
 }
 
 /**
+ * How every function is bundled: local esbuild (never Docker), minified ESM for
+ * Node 24 with source maps, every dependency bundled except `nodeModules`, and
+ * `extraFiles` copied next to the bundle.
+ */
+export function bundlingOptions(
+  props: Pick<AidopsFunctionProps, 'nodeModules' | 'extraFiles'> = {},
+): nodejs.BundlingOptions {
+  const extra = props.extraFiles ?? [];
+  return {
+    forceDockerBundling: false,
+    format: nodejs.OutputFormat.ESM,
+    target: 'node24',
+    minify: true,
+    sourceMap: true,
+    sourcesContent: false,
+    mainFields: ['module', 'main'],
+    // ESM bundles of CommonJS dependencies still call require().
+    banner: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+    nodeModules: props.nodeModules ? [...props.nodeModules] : undefined,
+    // Bundle the pinned SDK instead of the runtime's copy, so what we test is what runs.
+    externalModules: [],
+    commandHooks:
+      extra.length > 0
+        ? {
+            beforeBundling: () => [],
+            beforeInstall: () => [],
+            afterBundling: (_in: string, out: string) => extra.map((f) => `cp "${f.from}" "${out}/${f.to}"`),
+          }
+        : undefined,
+  };
+}
+
+/**
+ * The same bundling as esbuild API options (NodejsFunction passes these as esbuild
+ * flags), for tests that build a handler exactly as a deployment does.
+ */
+export function esbuildOptions(props: Pick<AidopsFunctionProps, 'nodeModules'> = {}) {
+  const b = bundlingOptions(props);
+  return {
+    bundle: true,
+    platform: 'node' as const,
+    format: 'esm' as const,
+    target: b.target ?? 'node24',
+    minify: b.minify,
+    sourcemap: b.sourceMap,
+    sourcesContent: b.sourcesContent,
+    mainFields: [...(b.mainFields ?? [])],
+    banner: { js: b.banner ?? '' },
+    external: [...(b.nodeModules ?? []), ...(b.externalModules ?? [])],
+  };
+}
+
+/**
  * NodejsFunction with the project's defaults: local esbuild (never Docker),
  * minified ESM with source maps, arm64, the latest Node runtime, an explicit log
  * group with retention, and active X-Ray tracing.
@@ -58,7 +111,6 @@ export class AidopsFunction extends Construct {
       description: `${props.description}`.slice(0, 1000),
     });
     this.logGroup.grantWrite(role);
-    const extra = props.extraFiles ?? [];
     this.fn = new nodejs.NodejsFunction(this, 'Fn', {
       entry: path.join(PROJECT_ROOT, props.entry),
       handler: props.handler ?? 'handler',
@@ -81,30 +133,8 @@ export class AidopsFunction extends Construct {
         POWERTOOLS_METRICS_NAMESPACE: 'AiDesktopOps',
         ...props.environment,
       },
-      bundling: {
-        forceDockerBundling: false,
-        format: nodejs.OutputFormat.ESM,
-        target: 'node24',
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
-        mainFields: ['module', 'main'],
-        // ESM bundles of CommonJS dependencies still call require().
-        banner: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
-        nodeModules: props.nodeModules ? [...props.nodeModules] : undefined,
-        // Bundle the pinned SDK instead of the runtime's copy, so what we test is what runs.
-        externalModules: [],
-        commandHooks:
-          extra.length > 0
-            ? {
-                beforeBundling: () => [],
-                beforeInstall: () => [],
-                afterBundling: (_in: string, out: string) => extra.map((f) => `cp "${f.from}" "${out}/${f.to}"`),
-              }
-            : undefined,
-      },
+      bundling: bundlingOptions(props),
     });
-    // Lets the local runtime find the handler a Task names, from the template alone.
     const cfn = this.fn.node.defaultChild as lambda.CfnFunction;
     cfn.tracingConfig = { mode: 'Active' };
     const xray = new iam.Policy(this, 'XRay', {
@@ -118,6 +148,7 @@ export class AidopsFunction extends Construct {
       reason: 'X-Ray PutTraceSegments/PutTelemetryRecords do not support resource-level permissions.',
     });
     acknowledgeGrantFamilies(role);
+    // Lets the local runtime find the handler a Task names, from the template alone.
     cfn.addMetadata('aidops:entry', props.entry);
     cfn.addMetadata('aidops:handler', props.handler ?? 'handler');
   }

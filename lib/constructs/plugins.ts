@@ -1,8 +1,8 @@
 /**
  * PluginAdmission: the AWS side of plugin admission — staging bucket, registry
  * table, trusted-root cache, the admission step functions and the daily refresh
- * of Sigstore's trusted root. The lead builds the Standard workflow from
- * `verifyStaged`, `recordAdmission` and `revoke`.
+ * of Sigstore's trusted root. PluginAdmissionWorkflow (./plugins-workflow.ts)
+ * builds the Standard workflow on `verifyStaged` and `recordAdmission`.
  */
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -11,6 +11,7 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { acknowledgeStatement } from '../nag.ts';
 import { AidopsFunction } from './function.ts';
 
 export interface PluginAdmissionProps {
@@ -33,6 +34,8 @@ export interface PluginAdmissionProps {
 }
 
 export const TRUSTED_ROOT_KEY = 'sigstore/trusted_root.json';
+
+const ROOT_CACHE_ONLY = "The cached Sigstore trusted root (and keys) under the bucket's sigstore/ prefix only.";
 
 export class PluginAdmission extends Construct {
   readonly key: kms.IKey;
@@ -107,8 +110,17 @@ export class PluginAdmission extends Construct {
       timeout: Duration.seconds(60),
       memorySize: 1024,
     });
-    this.stagingBucket.grantRead(this.verifyStaged);
-    this.trustedRootBucket.grantRead(this.verifyStaged, 'sigstore/*');
+    const verifyRole = this.verifyStaged.fn.role!;
+    for (const s of this.stagingBucket.grantRead(this.verifyStaged).principalStatements) {
+      acknowledgeStatement(
+        verifyRole,
+        s,
+        'Reads any artifact or bundle staged for admission in its own staging bucket.',
+      );
+    }
+    for (const s of this.trustedRootBucket.grantRead(this.verifyStaged, 'sigstore/*').principalStatements) {
+      acknowledgeStatement(verifyRole, s, ROOT_CACHE_ONLY);
+    }
     this.table.grantReadData(this.verifyStaged);
 
     this.recordAdmission = new AidopsFunction(this, 'RecordAdmission', {
@@ -146,7 +158,9 @@ export class PluginAdmission extends Construct {
       environment: { TRUSTED_ROOT_BUCKET: this.trustedRootBucket.bucketName, TRUSTED_ROOT_KEY },
       timeout: Duration.minutes(2),
     });
-    this.trustedRootBucket.grantPut(this.refreshTrustedRoot, 'sigstore/*');
+    for (const s of this.trustedRootBucket.grantPut(this.refreshTrustedRoot, 'sigstore/*').principalStatements) {
+      acknowledgeStatement(this.refreshTrustedRoot.fn.role!, s, ROOT_CACHE_ONLY);
+    }
     this.refreshSchedule = new events.Rule(this, 'RefreshDaily', {
       description: 'Refresh the Sigstore trusted root daily',
       schedule: events.Schedule.rate(Duration.days(1)),

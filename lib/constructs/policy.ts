@@ -11,6 +11,7 @@ import { validateCedar } from '../../lambdas/policy/cedar.ts';
 import type { EngineName } from '../../lambdas/policy/model.ts';
 import { packBundle } from '../../lambdas/policy/source.ts';
 import { bundleIsCurrent } from '../../scripts/build-rego.ts';
+import { acknowledgeStatement } from '../nag.ts';
 import { AidopsFunction, PROJECT_ROOT } from './function.ts';
 
 /**
@@ -113,7 +114,13 @@ export class PolicyEngine extends Construct {
         ...(props.auditBus ? { AUDIT_BUS_NAME: props.auditBus.eventBusName } : {}),
       },
     });
-    this.bucket.grantRead(this.decide.fn);
+    for (const s of this.bucket.grantRead(this.decide.fn).principalStatements) {
+      acknowledgeStatement(
+        this.decide.fn.role!,
+        s,
+        'Reads whichever policy bundle version the active-version parameter names, in its own policy bucket.',
+      );
+    }
     this.activeVersion.grantRead(this.decide.fn);
     props.auditBus?.grantPutEventsTo(this.decide.fn);
   }

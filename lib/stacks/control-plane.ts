@@ -1,14 +1,12 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { type CfnElement, Stack, type StackProps } from 'aws-cdk-lib';
+import { Stack, type StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
-import type { Construct, IConstruct } from 'constructs';
+import type { Construct } from 'constructs';
 import { parseTrustPolicy } from '../../lambdas/plugins/policy.ts';
-import { PluginAdmissionWorkflow } from '../../workflows/plugin-admission.ts';
 import { SnapshotWorkflow } from '../../workflows/snapshot.ts';
 import type { AppConfig } from '../config.ts';
 import { Attestation } from '../constructs/attestation.ts';
@@ -17,15 +15,17 @@ import { AuditIngest } from '../constructs/audit-ingest.ts';
 import { PROJECT_ROOT } from '../constructs/function.ts';
 import { SessionNetwork } from '../constructs/network.ts';
 import { PluginAdmission } from '../constructs/plugins.ts';
+import { PluginAdmissionWorkflow } from '../constructs/plugins-workflow.ts';
 import { PolicyEngine } from '../constructs/policy.ts';
 import { Remediation } from '../constructs/remediation.ts';
 import { SessionPlatform } from '../constructs/session-platform.ts';
-import { acknowledge } from '../nag.ts';
 
 export interface ControlPlaneStackProps extends StackProps {
   readonly config: AppConfig;
   readonly dataKey: kms.IKey;
   readonly audit: AuditBucket;
+  /** The audit bucket's ARN, imported by an explicit export name (StatefulStack.auditBucketArn). */
+  readonly auditBucketArn: string;
   readonly auditSigningKey: kms.IKey;
 }
 
@@ -55,6 +55,7 @@ export class ControlPlaneStack extends Stack {
 
     this.auditIngest = new AuditIngest(this, 'AuditIngest', {
       auditBucket: props.audit,
+      bucketArn: props.auditBucketArn,
       signingKey: props.auditSigningKey,
     });
     this.network = new SessionNetwork(this, 'Network');
@@ -104,60 +105,5 @@ export class ControlPlaneStack extends Stack {
         retentionDays: props.audit.retentionDays,
       },
     });
-    this.acknowledgeFindings(props);
   }
-
-  /** Findings that follow from what these resources are for; each one named, with its reason. */
-  private acknowledgeFindings(props: ControlPlaneStackProps): void {
-    const role = (fn: { fn: { role?: iam.IRole } }) => fn.fn.role!;
-    const staging = `<${this.logicalIdOf(this.plugins.stagingBucket)}.Arn>`;
-    acknowledge(
-      role(this.plugins.verifyStaged),
-      `AwsSolutions-IAM5[Resource::${staging}/*]`,
-      'Reads any artifact or bundle staged for admission in its own staging bucket.',
-    );
-    for (const fn of [this.plugins.verifyStaged, this.plugins.refreshTrustedRoot]) {
-      acknowledge(
-        role(fn),
-        `AwsSolutions-IAM5[Resource::${staging}/sigstore/*]`,
-        "The cached Sigstore trusted root (and keys) under the bucket's sigstore/ prefix only.",
-      );
-    }
-    acknowledge(
-      role(this.policy.decide),
-      `AwsSolutions-IAM5[Resource::<${this.logicalIdOf(this.policy.bucket)}.Arn>/*]`,
-      'Reads whichever policy bundle version the active-version parameter names, in its own policy bucket.',
-    );
-    // Cross-stack: the audit bucket lives in the stateful stack, so cdk-nag sees CDK's export name for its ARN.
-    const auditObjects = `${cdkExportName(props.audit.bucket, 'Arn')}/*`;
-    for (const fn of [this.auditIngest.writer, this.auditIngest.digester]) {
-      acknowledge(
-        role(fn),
-        `AwsSolutions-IAM5[Resource::${auditObjects}]`,
-        'Writes audit objects and digests for every session chain in the audit bucket (Object Lock forbids overwrites).',
-      );
-    }
-    acknowledge(
-      this.auditIngest.hmacSecret,
-      'AwsSolutions-SMG4',
-      'The HMAC key tokenizes identifiers so equal values give equal tokens across the trail; automatic rotation would silently break that. Rotation is a deliberate, documented operation (docs/audit.md).',
-    );
-  }
-
-  private logicalIdOf(c: IConstruct): string {
-    const child = c.node.defaultChild as CfnElement | undefined;
-    return Stack.of(c).resolve((child ?? (c as unknown as CfnElement)).logicalId) as string;
-  }
-}
-
-/**
- * The export name CDK generates for a cross-stack reference to `Fn::GetAtt [resource, attr]`
- * (core's makeUniqueId over ['Exports', 'Output' + the intrinsic as JSON]); the nag test catches drift.
- */
-function cdkExportName(resource: IConstruct, attr: string): string {
-  const stack = Stack.of(resource);
-  const logicalId = stack.resolve((resource.node.defaultChild as CfnElement).logicalId) as string;
-  const id = `Output${JSON.stringify({ 'Fn::GetAtt': [logicalId, attr] })}`;
-  const hash = createHash('md5').update(`Exports/${id}`).digest('hex').slice(0, 8).toUpperCase();
-  return `${stack.stackName}:Exports${id.replace(/[^A-Za-z0-9]/g, '')}${hash}`;
 }

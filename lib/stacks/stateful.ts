@@ -19,6 +19,11 @@ export class StatefulStack extends Stack {
   readonly audit: AuditBucket;
   /** Signs audit digests (ECC_NIST_P384 / ECDSA_SHA_384); retained so old digests stay verifiable. */
   readonly auditSigningKey: kms.Key;
+  /**
+   * The audit bucket's ARN as other stacks import it: exported under an explicit
+   * name, which is how cdk-nag names the import in findings on grants over it.
+   */
+  readonly auditBucketArn: string;
 
   constructor(scope: Construct, id: string, props: StatefulStackProps) {
     super(scope, id, { ...props, terminationProtection: true });
@@ -33,6 +38,7 @@ export class StatefulStack extends Stack {
     this.audit = new AuditBucket(this, 'Audit', { retentionDays: props.config.auditRetentionDays });
     // A stable logical id: renaming the construct must never replace a bucket of locked evidence.
     this.audit.pinLogicalId('AuditBucketPinned');
+    this.auditBucketArn = this.exportValue(this.audit.bucket.bucketArn, { name: `${this.stackName}:AuditBucketArn` });
     this.auditSigningKey = new kms.Key(this, 'AuditSigningKey', {
       alias: `alias/aidops-${props.config.environment}-audit-digest`,
       description: 'ai-desktop-ops: signs audit chain digests',

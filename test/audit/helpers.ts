@@ -3,17 +3,20 @@ import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { CreateBucketCommand, PutObjectLockConfigurationCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { dynamoHeadStore, type HeadStore } from '../../lambdas/audit/chain.ts';
-import {
-  type DigestDeps,
-  type DigestSigner,
-  type DigestWritten,
-  digestChain,
-  kmsSigner,
-} from '../../lambdas/audit/digest.ts';
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { type DigestDeps, type DigestWritten, digestChain } from '../../lambdas/audit/digest.ts';
+import type { DigestSigner } from '../../lambdas/audit/digest-format.ts';
+import { kmsSigner } from '../../lambdas/audit/digest-signer.ts';
+import { dynamoHeadStore, type HeadStore } from '../../lambdas/audit/heads.ts';
 import { AUDIT_DETAIL_TYPE, AUDIT_EVENT_SOURCE, type AuditEvent, newEvent } from '../../lambdas/audit/schema.ts';
 import { s3AuditStore, type Trust, trustFromKms, type VerifyReport, verifyAudit } from '../../lambdas/audit/verify.ts';
-import { parseWriterConfig, type RawRecord, type WriterDeps, writeBatch } from '../../lambdas/audit/writer.ts';
+import {
+  parseWriterConfig,
+  type RawRecord,
+  type WriteResult,
+  type WriterDeps,
+  writeBatch,
+} from '../../lambdas/audit/writer.ts';
 import { awsClientConfig } from '../../lambdas/shared/clients.ts';
 
 export interface AuditEnv {
@@ -201,3 +204,46 @@ export async function verifySession(
 }
 
 export const codes = (r: VerifyReport): string[] => r.findings.map((f) => f.code).sort();
+
+/**
+ * The Lambda SQS event-source mapping, once, for tests: receives one batch (≤ 10
+ * messages), runs the writer core on it and deletes the messages that were written
+ * (or dropped as duplicates); failed ones stay and are redelivered after the
+ * visibility timeout, then go to the DLQ after maxReceiveCount — the same contract
+ * as the mapping with ReportBatchItemFailures.
+ */
+export async function drainQueueOnce(
+  sqs: SQSClient,
+  queueUrl: string,
+  deps: WriterDeps,
+  opts: { maxMessages?: number; waitTimeSeconds?: number; visibilityTimeout?: number } = {},
+): Promise<{ received: number; deleted: number; result: WriteResult }> {
+  const got = await sqs.send(
+    new ReceiveMessageCommand({
+      QueueUrl: queueUrl,
+      MaxNumberOfMessages: Math.min(10, opts.maxMessages ?? 10),
+      WaitTimeSeconds: opts.waitTimeSeconds ?? 0,
+      VisibilityTimeout: opts.visibilityTimeout,
+    }),
+  );
+  const msgs = (got.Messages ?? []).filter((m) => m.MessageId && m.ReceiptHandle);
+  if (msgs.length === 0) return { received: 0, deleted: 0, result: { written: [], failures: [], duplicates: [] } };
+  const result = await writeBatch(
+    msgs.map((m) => ({ messageId: m.MessageId!, body: m.Body ?? '' })),
+    deps,
+  );
+  const failed = new Set(result.failures.map((f) => f.messageId));
+  const done = msgs.filter((m) => !failed.has(m.MessageId!));
+  let deleted = 0;
+  for (let i = 0; i < done.length; i += 10) {
+    const chunk = done.slice(i, i + 10);
+    const out = await sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: chunk.map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle! })),
+      }),
+    );
+    deleted += out.Successful?.length ?? 0;
+  }
+  return { received: msgs.length, deleted, result };
+}

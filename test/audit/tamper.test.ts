@@ -14,7 +14,9 @@ import {
   PutObjectRetentionCommand,
 } from '@aws-sdk/client-s3';
 import { chainObjectKey, digestObjectKey } from '../../lambdas/audit/chain.ts';
-import { buildDigest, kmsSigner, parseDigest, publicKeySha256, runDigests } from '../../lambdas/audit/digest.ts';
+import { runDigests } from '../../lambdas/audit/digest.ts';
+import { buildDigest, parseDigest, publicKeySha256 } from '../../lambdas/audit/digest-format.ts';
+import { kmsSigner } from '../../lambdas/audit/digest-signer.ts';
 import { putLocked } from '../../lambdas/audit/retention-guard.ts';
 import { trustFromKms } from '../../lambdas/audit/verify.ts';
 import { type MotoServer, startMoto } from '../../local/emulator/moto.ts';

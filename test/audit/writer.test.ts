@@ -27,10 +27,19 @@ import {
   RetentionGuardError,
 } from '../../lambdas/audit/retention-guard.ts';
 import { AUDIT_DETAIL_TYPE, AUDIT_EVENT_SOURCE, newEvent, publishAuditEvents } from '../../lambdas/audit/schema.ts';
-import { drainQueueOnce, writeBatch } from '../../lambdas/audit/writer.ts';
+import { writeBatch } from '../../lambdas/audit/writer.ts';
 import { awsClientConfig } from '../../lambdas/shared/clients.ts';
 import { type MotoServer, startMoto } from '../../local/emulator/moto.ts';
-import { type AuditEnv, codes, ebRecord, sampleEvents, setupAuditEnv, verifySession, writeChain } from './helpers.ts';
+import {
+  type AuditEnv,
+  codes,
+  drainQueueOnce,
+  ebRecord,
+  sampleEvents,
+  setupAuditEnv,
+  verifySession,
+  writeChain,
+} from './helpers.ts';
 
 let moto: MotoServer;
 let env: AuditEnv;

@@ -8,20 +8,35 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import * as z from 'zod';
 import { awsClientConfig } from '../../shared/clients.ts';
-import { TransientError } from '../../shared/errors.ts';
+import { numberEnv, optionalEnv, requireEnv } from '../../shared/env.ts';
+import { ConfigurationError, TransientError } from '../../shared/errors.ts';
 import { logger, makeHandler, metrics } from '../../shared/middleware.ts';
-import { dynamoHeadStore } from '../chain.ts';
-import { type DigestSigner, kmsSigner, runDigests } from '../digest.ts';
+import { type DigestConfig, runDigests } from '../digest.ts';
+import type { DigestSigner } from '../digest-format.ts';
+import { kmsSigner } from '../digest-signer.ts';
+import { dynamoHeadStore } from '../heads.ts';
 
-const Env = z.object({
-  AUDIT_BUCKET: z.string().min(3),
-  AUDIT_PREFIX: z.string().default('audit/'),
-  AUDIT_KMS_KEY_ID: z.string().min(1),
-  AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).default(365),
-  AUDIT_LOCK_MODE: z.enum(['COMPLIANCE', 'GOVERNANCE']).default('COMPLIANCE'),
-  AUDIT_HEAD_TABLE: z.string().min(1),
-  AUDIT_SIGNING_KEY_ID: z.string().min(1),
-});
+/** The digester's configuration, from the environment the AuditIngest construct sets. */
+function configFromEnv(): DigestConfig & { headTable: string; signingKeyId: string } {
+  const lockMode = optionalEnv('AUDIT_LOCK_MODE') ?? 'COMPLIANCE';
+  if (lockMode !== 'COMPLIANCE' && lockMode !== 'GOVERNANCE') {
+    throw new ConfigurationError(
+      `environment variable AUDIT_LOCK_MODE must be COMPLIANCE or GOVERNANCE, got ${lockMode}`,
+      {
+        variable: 'AUDIT_LOCK_MODE',
+      },
+    );
+  }
+  return {
+    bucket: requireEnv('AUDIT_BUCKET'),
+    prefix: optionalEnv('AUDIT_PREFIX') ?? 'audit/',
+    kmsKeyId: requireEnv('AUDIT_KMS_KEY_ID'),
+    retentionDays: numberEnv('AUDIT_RETENTION_DAYS', 365),
+    lockMode,
+    headTable: requireEnv('AUDIT_HEAD_TABLE'),
+    signingKeyId: requireEnv('AUDIT_SIGNING_KEY_ID'),
+  };
+}
 
 const s3 = new S3Client(awsClientConfig());
 const ddb = new DynamoDBClient(awsClientConfig());
@@ -32,20 +47,9 @@ export const handler = makeHandler({
   inputName: 'schedule event',
   input: z.unknown(),
   core: async () => {
-    const env = Env.parse(process.env);
-    signer ??= await kmsSigner(kms, env.AUDIT_SIGNING_KEY_ID);
-    const result = await runDigests({
-      s3,
-      heads: dynamoHeadStore(ddb, env.AUDIT_HEAD_TABLE),
-      signer,
-      config: {
-        bucket: env.AUDIT_BUCKET,
-        prefix: env.AUDIT_PREFIX,
-        kmsKeyId: env.AUDIT_KMS_KEY_ID,
-        retentionDays: env.AUDIT_RETENTION_DAYS,
-        lockMode: env.AUDIT_LOCK_MODE,
-      },
-    });
+    const { headTable, signingKeyId, ...config } = configFromEnv();
+    signer ??= await kmsSigner(kms, signingKeyId);
+    const result = await runDigests({ s3, heads: dynamoHeadStore(ddb, headTable), signer, config });
     for (const e of result.errors) logger.error('digest failed for chain', { ...e });
     metrics.addMetric('AuditDigestsWritten', MetricUnit.Count, result.written.length);
     metrics.addMetric('AuditDigestErrors', MetricUnit.Count, result.errors.length);

@@ -12,25 +12,24 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SQSEvent } from 'aws-lambda';
 import * as z from 'zod';
 import { awsClientConfig } from '../../shared/clients.ts';
+import { numberEnv, optionalEnv, requireEnv } from '../../shared/env.ts';
 import { logger, makeHandler, metrics } from '../../shared/middleware.ts';
-import { dynamoHeadStore } from '../chain.ts';
+import { dynamoHeadStore } from '../heads.ts';
 import { setViolationReporter } from '../retention-guard.ts';
 import { parseWriterConfig, type Rejection, type WriterConfig, writeBatch } from '../writer.ts';
 
-/** Reads the writer's configuration from the environment (names set by the AuditIngest construct). */
-export function writerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): WriterConfig & { headTable: string } {
-  const headTable = env.AUDIT_HEAD_TABLE ?? '';
+/** The writer's configuration, from the environment the AuditIngest construct sets. */
+function writerConfigFromEnv(): WriterConfig & { headTable: string } {
   const config = parseWriterConfig({
-    bucket: env.AUDIT_BUCKET,
-    prefix: env.AUDIT_PREFIX ?? 'audit/',
-    kmsKeyId: env.AUDIT_KMS_KEY_ID,
-    retentionDays: Number(env.AUDIT_RETENTION_DAYS ?? '365'),
-    lockMode: env.AUDIT_LOCK_MODE ?? 'COMPLIANCE',
-    hmacSecretId: env.AUDIT_HMAC_SECRET_ID || undefined,
-    privacy: env.AUDIT_PRIVACY_CONFIG ? JSON.parse(env.AUDIT_PRIVACY_CONFIG) : {},
+    bucket: requireEnv('AUDIT_BUCKET'),
+    prefix: optionalEnv('AUDIT_PREFIX') ?? 'audit/',
+    kmsKeyId: requireEnv('AUDIT_KMS_KEY_ID'),
+    retentionDays: numberEnv('AUDIT_RETENTION_DAYS', 365),
+    lockMode: optionalEnv('AUDIT_LOCK_MODE') ?? 'COMPLIANCE',
+    hmacSecretId: optionalEnv('AUDIT_HMAC_SECRET_ID'),
+    privacy: JSON.parse(optionalEnv('AUDIT_PRIVACY_CONFIG') ?? '{}'),
   });
-  if (!headTable) throw new Error('AUDIT_HEAD_TABLE is not set');
-  return { ...config, headTable };
+  return { ...config, headTable: requireEnv('AUDIT_HEAD_TABLE') };
 }
 
 const s3 = new S3Client(awsClientConfig());

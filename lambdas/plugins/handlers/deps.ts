@@ -1,33 +1,37 @@
 /**
- * Module-scope clients and the warm verifier shared by the plugin handlers.
+ * Module-scope clients, the configuration and the warm verifier shared by the plugin handlers.
  *
  * Env: REGISTRY_TABLE, TRUSTED_ROOT_BUCKET, TRUSTED_ROOT_KEY (default sigstore/trusted_root.json),
  * TRUSTED_ROOT_MAX_AGE_HOURS (default 168), TRUSTED_KEYS_KEY (optional sigstore-js keys document
- * in the same bucket, e.g. npm registry keys), TRUST_POLICY (the policy JSON), POLICY_VERSION.
+ * in the same bucket, e.g. npm registry keys), TRUST_POLICY (the policy JSON), POLICY_VERSION (optional).
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { awsCall } from '../../shared/aws-errors.ts';
 import { awsClientConfig } from '../../shared/clients.ts';
-import { ValidationError } from '../../shared/errors.ts';
+import { numberEnv, optionalEnv, requireEnv } from '../../shared/env.ts';
 import { parseTrustPolicy, type TrustPolicy } from '../policy.ts';
 import { PluginRegistry } from '../registry.ts';
-import { loadTrustedRoot } from '../trusted-root.ts';
+import { loadTrustedRoot, type TrustedRootLocation } from '../trusted-root.ts';
 import { npmRegistryKeys, PluginVerifier } from '../verify.ts';
 
 export const s3 = new S3Client(awsClientConfig());
 export const ddb = new DynamoDBClient(awsClientConfig());
 
-export function env(name: string): string {
-  const v = process.env[name];
-  if (!v) throw new ValidationError(`environment variable ${name} is not set`);
-  return v;
-}
+export const registry = (): PluginRegistry => new PluginRegistry(ddb, { tableName: requireEnv('REGISTRY_TABLE') });
 
-export const registry = (): PluginRegistry => new PluginRegistry(ddb, { tableName: env('REGISTRY_TABLE') });
+/** The trust policy version recorded in audit events, when the deployment names one. */
+export const policyVersion = (): string | null => optionalEnv('POLICY_VERSION') ?? null;
+
+/** Where the cached Sigstore trusted root lives. */
+export const trustedRootLocation = (): TrustedRootLocation => ({
+  bucket: requireEnv('TRUSTED_ROOT_BUCKET'),
+  key: optionalEnv('TRUSTED_ROOT_KEY'),
+});
 
 let policy: TrustPolicy | undefined;
 export function trustPolicy(): TrustPolicy {
-  policy ??= parseTrustPolicy(env('TRUST_POLICY'));
+  policy ??= parseTrustPolicy(requireEnv('TRUST_POLICY'));
   return policy;
 }
 
@@ -37,15 +41,16 @@ const REREAD_MS = 3600_000;
 let warm: { verifier: PluginVerifier; at: number } | undefined;
 export async function verifier(now = Date.now()): Promise<PluginVerifier> {
   if (warm && now - warm.at < REREAD_MS) return warm.verifier;
-  const bucket = env('TRUSTED_ROOT_BUCKET');
-  const root = await loadTrustedRoot(
-    s3,
-    { bucket, key: process.env.TRUSTED_ROOT_KEY ?? 'sigstore/trusted_root.json' },
-    { maxAgeMs: Number(process.env.TRUSTED_ROOT_MAX_AGE_HOURS ?? 168) * 3600_000 },
-  );
+  const location = trustedRootLocation();
+  const root = await loadTrustedRoot(s3, location, {
+    maxAgeMs: numberEnv('TRUSTED_ROOT_MAX_AGE_HOURS', 168) * 3600_000,
+  });
   let keys = {};
-  if (process.env.TRUSTED_KEYS_KEY) {
-    const r = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: process.env.TRUSTED_KEYS_KEY }));
+  const keysKey = optionalEnv('TRUSTED_KEYS_KEY');
+  if (keysKey) {
+    const r = await awsCall('s3:GetObject', () =>
+      s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: keysKey })),
+    );
     keys = npmRegistryKeys(JSON.parse((await r.Body?.transformToString()) ?? '{}'));
   }
   warm = { verifier: PluginVerifier.fromTrustedRoot(root.json, keys), at: now };

@@ -5,8 +5,8 @@
  */
 import * as z from 'zod';
 import { makeHandler } from '../../shared/middleware.ts';
-import { PluginId, PluginRegistry, PluginVersion, Sha256Digest } from '../registry.ts';
-import { ddb, env } from './deps.ts';
+import { PluginId, type PluginRegistry, PluginVersion, Sha256Digest } from '../registry.ts';
+import { registry } from './deps.ts';
 
 let reg: PluginRegistry | undefined;
 
@@ -19,7 +19,7 @@ export const handler = makeHandler({
     now: z.iso.datetime().optional(),
   }),
   core: async (i) => {
-    reg ??= new PluginRegistry(ddb, { tableName: env('REGISTRY_TABLE') });
+    reg ??= registry();
     return reg.isAllowed(i.pluginId, i.version, i.digest, i.now ? new Date(i.now) : new Date());
   },
 });

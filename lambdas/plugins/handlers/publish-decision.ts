@@ -4,24 +4,18 @@
  */
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { awsClientConfig } from '../../shared/clients.ts';
-import { ValidationError } from '../../shared/errors.ts';
+import { optionalEnv, requireEnv } from '../../shared/env.ts';
 import { makeHandler } from '../../shared/middleware.ts';
 import { PublishDecisionInput, publishDecision } from '../workflow.ts';
 
 const eventBridge = new EventBridgeClient(awsClientConfig());
-
-function env(name: string): string {
-  const v = process.env[name];
-  if (!v) throw new ValidationError(`environment variable ${name} is not set`);
-  return v;
-}
 
 export const handler = makeHandler({
   inputName: 'publish-decision input',
   input: PublishDecisionInput,
   core: async (input) =>
     publishDecision(
-      { eventBridge, busName: env('AUDIT_BUS_NAME'), policyVersion: process.env.POLICY_VERSION ?? null },
+      { eventBridge, busName: requireEnv('AUDIT_BUS_NAME'), policyVersion: optionalEnv('POLICY_VERSION') ?? null },
       input,
     ),
 });

@@ -1,16 +1,15 @@
-/** Daily schedule: refresh the Sigstore trusted root via TUF into the cache bucket. Input: the schedule event (ignored). */
+/** Daily schedule: refresh the Sigstore trusted root via TUF into the cache bucket. Input: the schedule event (ignored). Env: TUF_MIRROR_URL (optional). */
 import * as z from 'zod';
+import { optionalEnv } from '../../shared/env.ts';
 import { makeHandler } from '../../shared/middleware.ts';
 import { refreshTrustedRoot, tufFetcher } from '../trusted-root.ts';
-import { env, s3 } from './deps.ts';
+import { s3, trustedRootLocation } from './deps.ts';
 
 export const handler = makeHandler({
   inputName: 'schedule event',
   input: z.unknown(),
-  core: async () =>
-    refreshTrustedRoot(
-      s3,
-      { bucket: env('TRUSTED_ROOT_BUCKET'), key: process.env.TRUSTED_ROOT_KEY ?? 'sigstore/trusted_root.json' },
-      tufFetcher(process.env.TUF_MIRROR_URL ? { mirrorURL: process.env.TUF_MIRROR_URL } : {}),
-    ),
+  core: async () => {
+    const mirrorURL = optionalEnv('TUF_MIRROR_URL');
+    return refreshTrustedRoot(s3, trustedRootLocation(), tufFetcher(mirrorURL ? { mirrorURL } : {}));
+  },
 });

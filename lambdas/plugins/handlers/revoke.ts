@@ -1,11 +1,10 @@
 /** Revocation: input RevokeInput → {revoked, violations, decision}; throws NotFoundError for an unknown version. */
 import { makeHandler } from '../../shared/middleware.ts';
 import { RevokeInput, revokePlugin } from '../admission.ts';
-import { registry } from './deps.ts';
+import { policyVersion, registry } from './deps.ts';
 
 export const handler = makeHandler({
   inputName: 'revoke input',
   input: RevokeInput,
-  core: async (input) =>
-    revokePlugin({ registry: registry(), policyVersion: process.env.POLICY_VERSION ?? null }, input),
+  core: async (input) => revokePlugin({ registry: registry(), policyVersion: policyVersion() }, input),
 });

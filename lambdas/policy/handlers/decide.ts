@@ -19,12 +19,14 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import * as z from 'zod';
 import { publishAuditEvents } from '../../audit/schema.ts';
+import { awsCall } from '../../shared/aws-errors.ts';
 import { awsClientConfig } from '../../shared/clients.ts';
-import { TransientError, ValidationError } from '../../shared/errors.ts';
+import { numberEnv, optionalEnv } from '../../shared/env.ts';
+import { ConfigurationError, TransientError } from '../../shared/errors.ts';
 import { makeHandler } from '../../shared/middleware.ts';
 import { createDecider, type Decider, type PolicyViolationEvent } from '../decide.ts';
 import { EngineName } from '../model.ts';
-import { type PolicySource, parseBundleDoc } from '../source.ts';
+import { type PolicyBundle, type PolicySource, parseBundleDoc } from '../source.ts';
 
 const s3 = new S3Client(awsClientConfig());
 const ssm = new SSMClient(awsClientConfig());
@@ -36,28 +38,42 @@ export const DecideInput = z.strictObject({
   requests: z.array(z.unknown()).min(1).max(MAX_BATCH),
 });
 
-function shippedBundle(env: NodeJS.ProcessEnv) {
-  if (!env.POLICY_BUNDLE_FILE) return undefined;
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const file = path.resolve(here, env.POLICY_BUNDLE_FILE);
+function shippedBundle(): PolicyBundle | undefined {
+  const name = optionalEnv('POLICY_BUNDLE_FILE');
+  if (!name) return undefined;
+  const file = path.resolve(path.dirname(fileURLToPath(import.meta.url)), name);
   return parseBundleDoc(JSON.parse(readFileSync(file, 'utf8')));
 }
 
-function sourceFromEnv(env: NodeJS.ProcessEnv): PolicySource {
-  if (env.POLICY_PARAMETER)
-    return { type: 'ssm', ssm, s3, parameterName: env.POLICY_PARAMETER, bundled: shippedBundle(env) };
-  if (env.POLICY_BUCKET && env.POLICY_KEY) return { type: 's3', s3, bucket: env.POLICY_BUCKET, key: env.POLICY_KEY };
-  const bundle = shippedBundle(env);
+function sourceFromEnv(): PolicySource {
+  const parameterName = optionalEnv('POLICY_PARAMETER');
+  if (parameterName) return { type: 'ssm', ssm, s3, parameterName, bundled: shippedBundle() };
+  const bucket = optionalEnv('POLICY_BUCKET');
+  const key = optionalEnv('POLICY_KEY');
+  if (bucket && key) return { type: 's3', s3, bucket, key };
+  const bundle = shippedBundle();
   if (bundle) return { type: 'bundle', bundle };
-  throw new ValidationError('no policy source: set POLICY_PARAMETER, POLICY_BUCKET+POLICY_KEY or POLICY_BUNDLE_FILE');
+  throw new ConfigurationError(
+    'no policy source: set POLICY_PARAMETER, POLICY_BUCKET+POLICY_KEY or POLICY_BUNDLE_FILE',
+  );
+}
+
+function engineFromEnv(): EngineName {
+  const engine = EngineName.safeParse(optionalEnv('POLICY_ENGINE') ?? 'rego');
+  if (!engine.success) {
+    throw new ConfigurationError('environment variable POLICY_ENGINE must be cedar or rego', {
+      variable: 'POLICY_ENGINE',
+    });
+  }
+  return engine.data;
 }
 
 let decider: Promise<Decider> | undefined;
 function getDecider(): Promise<Decider> {
   decider ??= createDecider({
-    engine: EngineName.parse(process.env.POLICY_ENGINE ?? 'rego'),
-    policies: sourceFromEnv(process.env),
-    refreshMs: Number(process.env.POLICY_REFRESH_SECONDS ?? '30') * 1000,
+    engine: engineFromEnv(),
+    policies: sourceFromEnv(),
+    refreshMs: numberEnv('POLICY_REFRESH_SECONDS', 30) * 1000,
   }).catch((e) => {
     decider = undefined; // let the next invocation retry the load
     throw e;
@@ -67,15 +83,17 @@ function getDecider(): Promise<Decider> {
 
 async function publishViolations(bus: string, vs: readonly PolicyViolationEvent[]): Promise<void> {
   for (let i = 0; i < vs.length; i += 10) {
-    const out = await events.send(
-      new PutEventsCommand({
-        Entries: vs.slice(i, i + 10).map((v) => ({
-          EventBusName: bus,
-          Source: v.source,
-          DetailType: v.detailType,
-          Detail: JSON.stringify(v.detail),
-        })),
-      }),
+    const out = await awsCall('events:PutEvents', () =>
+      events.send(
+        new PutEventsCommand({
+          Entries: vs.slice(i, i + 10).map((v) => ({
+            EventBusName: bus,
+            Source: v.source,
+            DetailType: v.detailType,
+            Detail: JSON.stringify(v.detail),
+          })),
+        }),
+      ),
     );
     if ((out.FailedEntryCount ?? 0) > 0)
       throw new TransientError(`PutEvents failed for ${out.FailedEntryCount} violations`);
@@ -90,7 +108,7 @@ export const handler = makeHandler({
     const outcomes = await d.decideBatch(input.requests);
     const auditEvents = outcomes.map((o) => o.events.audit);
     const violations = outcomes.flatMap((o) => (o.events.violation ? [o.events.violation] : []));
-    const bus = process.env.AUDIT_BUS_NAME;
+    const bus = optionalEnv('AUDIT_BUS_NAME');
     if (bus) {
       await publishAuditEvents(events, bus, auditEvents);
       if (violations.length > 0) await publishViolations(bus, violations);

@@ -1,9 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { App, Stack } from 'aws-cdk-lib';
+import { App, Fn, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AuditBucket } from '../../../lib/constructs/audit-bucket.ts';
 import { AuditIngest } from '../../../lib/constructs/audit-ingest.ts';
+
+/** Every action the policies attached to the role `roleLogicalIdPrefix…` allow. */
+function actionsOf(t: Template, roleLogicalIdPrefix: string): string[] {
+  return Object.values(t.findResources('AWS::IAM::Policy'))
+    .filter((p) => p.Properties.Roles.some((r: { Ref?: string }) => r.Ref?.startsWith(roleLogicalIdPrefix)))
+    .flatMap((p) => p.Properties.PolicyDocument.Statement)
+    .filter((s: { Effect: string }) => s.Effect === 'Allow')
+    .flatMap((s: { Action: string | string[] }) => s.Action);
+}
 
 function synth(retentionDays?: number) {
   // Empty bundling-stacks: NodejsFunction skips esbuild, so this stays fast.
@@ -96,13 +105,16 @@ describe('AuditIngest', () => {
       VisibilityTimeout: 360,
       RedrivePolicy: { maxReceiveCount: 5, deadLetterTargetArn: Match.anyValue() },
     });
-    const policies = template.findResources('AWS::SQS::QueuePolicy');
-    const denies = Object.values(policies).flatMap((p) =>
-      (p.Properties.PolicyDocument.Statement as { Effect: string; Condition?: unknown }[]).filter(
-        (s) => s.Effect === 'Deny' && JSON.stringify(s.Condition).includes('aws:SecureTransport'),
-      ),
-    );
-    assert.ok(denies.length >= 2, 'both queues deny non-TLS');
+    const tlsOnly = template.findResources('AWS::SQS::QueuePolicy', {
+      Properties: {
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          ]),
+        },
+      },
+    });
+    assert.ok(Object.keys(tlsOnly).length >= 2, 'both queues deny non-TLS');
   });
 
   it('writer consumes with ReportBatchItemFailures', () => {
@@ -115,10 +127,11 @@ describe('AuditIngest', () => {
   it('signing key is ECC_NIST_P384 SIGN_VERIFY; digester may Sign and GetPublicKey; hourly schedule', () => {
     template.hasResourceProperties('AWS::KMS::Key', { KeySpec: 'ECC_NIST_P384', KeyUsage: 'SIGN_VERIFY' });
     template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 hour)' });
-    const policies = JSON.stringify(template.findResources('AWS::IAM::Policy'));
-    assert.match(policies, /kms:Sign/);
-    assert.match(policies, /kms:GetPublicKey/);
-    assert.match(policies, /s3:PutObjectRetention/);
+    for (const a of ['kms:Sign', 'kms:GetPublicKey', 's3:PutObjectRetention']) {
+      assert.ok(actionsOf(template, 'IngestDigesterRole').includes(a), `the digester is not granted ${a}`);
+    }
+    assert.ok(actionsOf(template, 'IngestWriterRole').includes('s3:PutObjectRetention'));
+    assert.ok(!actionsOf(template, 'IngestWriterRole').includes('kms:Sign'), 'only the digester signs');
   });
 
   it('writer and digester get their environment', () => {
@@ -136,6 +149,24 @@ describe('AuditIngest', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ AUDIT_SIGNING_KEY_ID: Match.anyValue() }) },
     });
+  });
+
+  it('grants over the bucket ARN it is given: the stateful stack exports it by name and the control plane imports it', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new Stack(app, 'S3');
+    const audit = new AuditBucket(stack, 'A');
+    new AuditIngest(stack, 'I', { auditBucket: audit, bucketArn: Fn.importValue('Stateful:AuditBucketArn') });
+    const objects = { 'Fn::Join': ['', [{ 'Fn::ImportValue': 'Stateful:AuditBucketArn' }, '/*']] };
+    for (const role of ['IWriterRole', 'IDigesterRole']) {
+      Template.fromStack(stack).hasResourceProperties('AWS::IAM::Policy', {
+        Roles: [{ Ref: Match.stringLikeRegexp(`^${role}`) }],
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Action: Match.arrayWith(['s3:PutObject', 's3:PutObjectRetention']), Resource: objects }),
+          ]),
+        },
+      });
+    }
   });
 
   it('a bad privacy config fails synth', () => {

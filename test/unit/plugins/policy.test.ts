@@ -1,16 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PluginVerificationError } from '../../../lambdas/plugins/errors.ts';
+import { evaluatePolicy, globMatch, parseTrustPolicy, type TrustPolicyInput } from '../../../lambdas/plugins/policy.ts';
 import {
-  evaluatePolicy,
-  globMatch,
   normalizeRepoUri,
-  parseTrustPolicy,
   provenanceFacts,
   SLSA_PROVENANCE_V1,
   SLSA_PROVENANCE_V02,
-  type TrustPolicyInput,
-} from '../../../lambdas/plugins/policy.ts';
+} from '../../../lambdas/plugins/provenance.ts';
 import { bundlesOf, npmRegistryKeys, PluginVerifier, type VerifiedBundle } from '../../../lambdas/plugins/verify.ts';
 import { ValidationError } from '../../../lambdas/shared/errors.ts';
 import { NPM_KEYS, npmFile, PUBLIC_GOOD_ROOT, sha512Hex } from './vectors.ts';

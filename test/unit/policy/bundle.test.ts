@@ -1,7 +1,7 @@
 /**
- * The decide handler as Lambda will run it: bundled by esbuild with the same
- * options AidopsFunction uses, cedar-wasm left as a node module, the policy
- * bundle file next to it. Then invoked, with both engines.
+ * The decide handler as Lambda will run it: bundled by esbuild with the options
+ * AidopsFunction uses (imported from the construct), cedar-wasm left as a node
+ * module, the policy bundle file next to it. Then invoked, with both engines.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,6 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 import { packBundle } from '../../../lambdas/policy/source.ts';
 import { localContext } from '../../../lambdas/shared/context.ts';
+import { esbuildOptions } from '../../../lib/constructs/function.ts';
 import { POLICY_BUNDLE_FILE, POLICY_NODE_MODULES } from '../../../lib/constructs/policy.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -22,15 +23,8 @@ describe('decide handler bundle', () => {
   it('bundles, ships what it needs and decides with both engines', async () => {
     mkdirSync(OUT, { recursive: true });
     const r = await build({
+      ...esbuildOptions({ nodeModules: POLICY_NODE_MODULES }),
       entryPoints: [path.join(ROOT, 'lambdas/policy/handlers/decide.ts')],
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node24',
-      minify: true,
-      mainFields: ['module', 'main'],
-      external: [...POLICY_NODE_MODULES],
-      banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
       outfile: path.join(OUT, 'index.mjs'),
       metafile: true,
       logLevel: 'silent',
