@@ -9,7 +9,6 @@ import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct, IConstruct } from 'constructs';
 import { parseTrustPolicy } from '../../lambdas/plugins/policy.ts';
 import { PluginAdmissionWorkflow } from '../../workflows/plugin-admission.ts';
-import { SnapshotWorkflow } from '../../workflows/snapshot.ts';
 import type { AppConfig } from '../config.ts';
 import { Attestation } from '../constructs/attestation.ts';
 import type { AuditBucket } from '../constructs/audit-bucket.ts';
@@ -18,6 +17,7 @@ import { PROJECT_ROOT } from '../constructs/function.ts';
 import { SessionNetwork } from '../constructs/network.ts';
 import { PluginAdmission } from '../constructs/plugins.ts';
 import { PolicyEngine } from '../constructs/policy.ts';
+import { Snapshot } from '../constructs/remediation/snapshot.ts';
 import { Remediation } from '../constructs/remediation.ts';
 import { SessionPlatform } from '../constructs/session-platform.ts';
 import { acknowledge } from '../nag.ts';
@@ -32,7 +32,7 @@ export interface ControlPlaneStackProps extends StackProps {
 /** Stateless: functions, workflows and rules. Safe to destroy and redeploy. */
 export class ControlPlaneStack extends Stack {
   readonly alarmTopic: sns.Topic;
-  readonly snapshot: SnapshotWorkflow;
+  readonly snapshot: Snapshot;
   readonly network: SessionNetwork;
   readonly remediation: Remediation;
   readonly auditIngest: AuditIngest;
@@ -80,7 +80,7 @@ export class ControlPlaneStack extends Stack {
       auditBus: this.auditIngest.bus,
       alarmTopic: this.alarmTopic,
     });
-    this.snapshot = new SnapshotWorkflow(this, 'Snapshot', { alarmTopic: this.alarmTopic });
+    this.snapshot = new Snapshot(this, 'Snapshot', { alarmTopic: this.alarmTopic });
     this.sessions = new SessionPlatform(this, 'Sessions', {
       network: this.network,
       dataKey: props.dataKey,
