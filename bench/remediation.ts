@@ -11,7 +11,7 @@
  * Local figures measure orchestration overhead, not EC2's own latency.
  */
 import { DeleteItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { minuteOf } from '../lambdas/remediation/trigger.ts';
+import { minuteOf } from '../lambdas/remediation/incidents.ts';
 import { deliverEvent, envelope } from '../local/events.ts';
 import { isolationFigures, launchFixtureSession } from '../local/gameday.ts';
 import { LocalRuntime } from '../local/runtime.ts';

@@ -14,10 +14,9 @@ import {
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { APPROVAL_REJECTED } from '../../lambdas/remediation/common.ts';
-import { RESTORE_MACHINE } from '../../lambdas/remediation/restore.ts';
-import { TOMBSTONE_MACHINE } from '../../lambdas/remediation/tombstone.ts';
-import { dynamoIncidentStore, INCIDENT_TABLE_PARAMETER } from '../../lambdas/remediation/trigger.ts';
+import { APPROVAL_REJECTED } from '../../lambdas/remediation/errors.ts';
+import { dynamoIncidentStore, INCIDENT_TABLE_PARAMETER } from '../../lambdas/remediation/incidents.ts';
+import { RESTORE_MACHINE, TOMBSTONE_MACHINE } from '../../lambdas/remediation/names.ts';
 import { awsClientConfig } from '../../lambdas/shared/clients.ts';
 import { NotFoundError } from '../../lambdas/shared/errors.ts';
 import { type CliIo, type CommandGroup, command, Exit, UsageError } from '../args.ts';

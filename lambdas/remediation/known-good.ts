@@ -10,7 +10,7 @@ import { type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import * as z from 'zod';
 import { awsCall } from '../shared/aws-errors.ts';
 import { Tags, tagValue } from '../shared/tags.ts';
-import { RemediationTags } from './common.ts';
+import { RemediationTags } from './tags.ts';
 
 export const KnownGoodConfig = z.strictObject({
   snapshotMachineArn: z.string().min(1),

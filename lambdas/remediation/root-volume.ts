@@ -28,7 +28,7 @@ export interface RootVolumeReplacer {
   describe(ec2: EC2Client, taskId: string): Promise<ReplaceRootVolumeTask>;
 }
 
-export const awsRootVolumeReplacer: RootVolumeReplacer = {
+const awsRootVolumeReplacer: RootVolumeReplacer = {
   name: 'ec2:CreateReplaceRootVolumeTask',
   async start(ec2, req) {
     const out = await awsCall('ec2:CreateReplaceRootVolumeTask', () =>

@@ -11,14 +11,14 @@ import { ValidationError } from '../shared/errors.ts';
 import { InstanceId, IsoTime, SessionId } from '../shared/ids.ts';
 import { Tags } from '../shared/tags.ts';
 import { parseOrThrow } from '../shared/validation.ts';
-import { RemediationTags } from './common.ts';
 import { resolveInstance } from './instances.ts';
+import { RemediationTags } from './tags.ts';
 
 /** @default expiry of a known-good snapshot when the request names none */
-export const DEFAULT_SNAPSHOT_TTL_DAYS = 7;
+const DEFAULT_SNAPSHOT_TTL_DAYS = 7;
 const MAX_SNAPSHOT_TTL_DAYS = 365;
 
-export const SnapshotRequest = z
+const SnapshotRequest = z
   .strictObject({
     sessionId: SessionId.optional(),
     instanceId: InstanceId.optional(),
@@ -41,7 +41,6 @@ export const SnapshotRequest = z
     message: 'a legal-hold snapshot is evidence: it has no expiresAt and is not known-good',
     path: ['legalHold'],
   });
-export type SnapshotRequest = z.output<typeof SnapshotRequest>;
 
 /** What the workflow's first task receives: the execution input as given, and the execution name. */
 export const PrepareSnapshotInput = z.strictObject({

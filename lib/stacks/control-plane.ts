@@ -7,7 +7,6 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import { parseTrustPolicy } from '../../lambdas/plugins/policy.ts';
-import { SnapshotWorkflow } from '../../workflows/snapshot.ts';
 import type { AppConfig } from '../config.ts';
 import { Attestation } from '../constructs/attestation.ts';
 import type { AuditBucket } from '../constructs/audit-bucket.ts';
@@ -17,6 +16,7 @@ import { SessionNetwork } from '../constructs/network.ts';
 import { PluginAdmission } from '../constructs/plugins.ts';
 import { PluginAdmissionWorkflow } from '../constructs/plugins-workflow.ts';
 import { PolicyEngine } from '../constructs/policy.ts';
+import { Snapshot } from '../constructs/remediation/snapshot.ts';
 import { Remediation } from '../constructs/remediation.ts';
 import { SessionPlatform } from '../constructs/session-platform.ts';
 
@@ -32,7 +32,7 @@ export interface ControlPlaneStackProps extends StackProps {
 /** Stateless: functions, workflows and rules. Safe to destroy and redeploy. */
 export class ControlPlaneStack extends Stack {
   readonly alarmTopic: sns.Topic;
-  readonly snapshot: SnapshotWorkflow;
+  readonly snapshot: Snapshot;
   readonly network: SessionNetwork;
   readonly remediation: Remediation;
   readonly auditIngest: AuditIngest;
@@ -81,7 +81,7 @@ export class ControlPlaneStack extends Stack {
       auditBus: this.auditIngest.bus,
       alarmTopic: this.alarmTopic,
     });
-    this.snapshot = new SnapshotWorkflow(this, 'Snapshot', { alarmTopic: this.alarmTopic });
+    this.snapshot = new Snapshot(this, 'Snapshot', { alarmTopic: this.alarmTopic });
     this.sessions = new SessionPlatform(this, 'Sessions', {
       network: this.network,
       dataKey: props.dataKey,
@@ -101,6 +101,7 @@ export class ControlPlaneStack extends Stack {
       sessionRoleArns: [this.sessions.instanceRole.roleArn],
       evidence: {
         bucket: props.audit.bucket,
+        bucketArn: props.auditBucketArn,
         key: props.audit.encryptionKey,
         retentionDays: props.audit.retentionDays,
       },

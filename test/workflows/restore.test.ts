@@ -13,7 +13,7 @@ import {
   DescribeVolumesCommand,
   EC2Client,
 } from '@aws-sdk/client-ec2';
-import { RemediationTags } from '../../lambdas/remediation/common.ts';
+import { RemediationTags } from '../../lambdas/remediation/tags.ts';
 import { tagValue } from '../../lambdas/shared/tags.ts';
 import { type FixtureSession, groupsOf, launchFixtureSession } from '../../local/gameday.ts';
 import { installStandins } from '../../local/standins/index.ts';

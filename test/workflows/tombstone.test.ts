@@ -30,7 +30,7 @@ import {
 import { DescribeSecretCommand, ListSecretsCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { newEvent, publishAuditEvents } from '../../lambdas/audit/schema.ts';
 import { s3AuditStore, trustFromKms, verifyAudit } from '../../lambdas/audit/verify.ts';
-import { RemediationTags } from '../../lambdas/remediation/common.ts';
+import { RemediationTags } from '../../lambdas/remediation/tags.ts';
 import { Tags, tagValue } from '../../lambdas/shared/tags.ts';
 import type { Execution } from '../../local/asl/sfn-local.ts';
 import { groupsOf, launchFixtureSession } from '../../local/gameday.ts';

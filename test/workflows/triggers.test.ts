@@ -12,7 +12,7 @@ import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { minuteOf } from '../../lambdas/remediation/trigger.ts';
+import { minuteOf } from '../../lambdas/remediation/incidents.ts';
 import { Tags } from '../../lambdas/shared/tags.ts';
 import { deliverEvent, envelope, matchesPattern } from '../../local/events.ts';
 import { groupsOf, launchFixtureSession } from '../../local/gameday.ts';

@@ -5,26 +5,17 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { awsClientConfig } from '../../shared/clients.ts';
+import { requireEnv } from '../../shared/env.ts';
 import { makeHandler } from '../../shared/middleware.ts';
-import {
-  ApprovalRequestInput,
-  advanceReplacement,
-  CheckInstanceInput,
-  checkInstance,
-  FinishInput,
-  KeepInput,
-  keepQuarantined,
-  PlanInput,
-  planRestore,
-  ReplaceInput,
-  type RestoreDeps,
-  release,
-  requestApproval,
-  terminate,
-} from '../restore.ts';
+import { dynamoIncidentStore } from '../incidents.ts';
+import { ApprovalRequestInput, KeepInput, keepQuarantined, requestApproval } from '../restore/approval.ts';
+import { CheckInstanceInput, checkInstance } from '../restore/check.ts';
+import type { RestoreDeps } from '../restore/deps.ts';
+import { PlanInput, planRestore } from '../restore/plan.ts';
+import { ReleaseInput, release } from '../restore/release.ts';
+import { advanceReplacement, ReplaceInput } from '../restore/replace.ts';
+import { TerminateInput, terminate } from '../restore/terminate.ts';
 import { rootVolumeReplacer } from '../root-volume.ts';
-import { dynamoIncidentStore } from '../trigger.ts';
-import { busName, topicArn } from './env.ts';
 
 const ec2 = new EC2Client(awsClientConfig());
 const s3 = new S3Client(awsClientConfig());
@@ -33,15 +24,14 @@ const ddb = new DynamoDBClient(awsClientConfig());
 const eventBridge = new EventBridgeClient(awsClientConfig());
 
 function deps(): RestoreDeps {
-  const table = process.env.INCIDENT_TABLE;
   return {
     ec2,
     s3,
     sns,
-    topicArn: topicArn(),
+    topicArn: requireEnv('NOTIFY_TOPIC_ARN'),
     eventBridge,
-    busName: busName(),
-    store: table ? dynamoIncidentStore(ddb, table) : undefined,
+    busName: requireEnv('AUDIT_BUS_NAME'),
+    store: dynamoIncidentStore(ddb, requireEnv('INCIDENT_TABLE')),
     replacer: rootVolumeReplacer(),
   };
 }
@@ -64,16 +54,16 @@ export const replace = makeHandler({
 export const check = makeHandler({
   inputName: 'instance check input',
   input: CheckInstanceInput,
-  core: (i) => checkInstance({ ...deps(), quarantineGroupId: process.env.QUARANTINE_GROUP_ID ?? '' }, i),
+  core: (i) => checkInstance({ ...deps(), quarantineGroupId: requireEnv('QUARANTINE_GROUP_ID') }, i),
 });
 export const releaseHandler = makeHandler({
   inputName: 'release input',
-  input: FinishInput,
+  input: ReleaseInput,
   core: (i) => release(deps(), i),
 });
 export const terminateHandler = makeHandler({
   inputName: 'terminate input',
-  input: FinishInput,
+  input: TerminateInput,
   core: (i) => terminate(deps(), i),
 });
 export const keep = makeHandler({

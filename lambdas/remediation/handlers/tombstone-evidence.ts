@@ -3,9 +3,9 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { awsClientConfig } from '../../shared/clients.ts';
+import { numberEnv, optionalEnv, requireEnv } from '../../shared/env.ts';
 import { makeHandler } from '../../shared/middleware.ts';
-import { EvidenceInput, writeEvidence } from '../evidence.ts';
-import { busName, evidenceConfig } from './env.ts';
+import { EvidenceInput, writeEvidence } from '../tombstone/evidence.ts';
 
 const ec2 = new EC2Client(awsClientConfig());
 const s3 = new S3Client(awsClientConfig());
@@ -15,5 +15,22 @@ const eventBridge = new EventBridgeClient(awsClientConfig());
 export const handler = makeHandler({
   inputName: 'evidence input',
   input: EvidenceInput,
-  core: (input) => writeEvidence({ ec2, s3, sfn, eventBridge, busName: busName(), config: evidenceConfig() }, input),
+  core: (input) =>
+    writeEvidence(
+      {
+        ec2,
+        s3,
+        sfn,
+        eventBridge,
+        busName: requireEnv('AUDIT_BUS_NAME'),
+        config: {
+          bucket: requireEnv('EVIDENCE_BUCKET'),
+          kmsKeyId: requireEnv('EVIDENCE_KMS_KEY_ID'),
+          retentionDays: numberEnv('EVIDENCE_RETENTION_DAYS', 365),
+          prefix: optionalEnv('EVIDENCE_PREFIX') ?? 'evidence/',
+          auditPrefix: optionalEnv('AUDIT_PREFIX') ?? 'audit/',
+        },
+      },
+      input,
+    ),
 });

@@ -1,9 +1,9 @@
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { awsClientConfig } from '../../shared/clients.ts';
+import { requireEnv } from '../../shared/env.ts';
 import { makeHandler } from '../../shared/middleware.ts';
-import { IsolateInput, isolate } from '../tombstone.ts';
-import { busName, isolationConfig } from './env.ts';
+import { IsolateInput, isolate } from '../tombstone/isolate.ts';
 
 const ec2 = new EC2Client(awsClientConfig());
 const eventBridge = new EventBridgeClient(awsClientConfig());
@@ -11,5 +11,17 @@ const eventBridge = new EventBridgeClient(awsClientConfig());
 export const handler = makeHandler({
   inputName: 'isolate input',
   input: IsolateInput,
-  core: (input) => isolate({ ec2, eventBridge, busName: busName(), config: isolationConfig() }, input),
+  core: (input) =>
+    isolate(
+      {
+        ec2,
+        eventBridge,
+        busName: requireEnv('AUDIT_BUS_NAME'),
+        config: {
+          quarantineGroupId: requireEnv('QUARANTINE_GROUP_ID'),
+          transitionGroupId: requireEnv('TRANSITION_GROUP_ID'),
+        },
+      },
+      input,
+    ),
 });

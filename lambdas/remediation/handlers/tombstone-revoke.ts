@@ -3,9 +3,9 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { awsClientConfig } from '../../shared/clients.ts';
+import { numberEnv, requireEnv } from '../../shared/env.ts';
 import { makeHandler } from '../../shared/middleware.ts';
-import { RevokeInput, revokeCredentials } from '../tombstone.ts';
-import { busName } from './env.ts';
+import { RevokeInput, revokeCredentials } from '../tombstone/revoke.ts';
 
 const ec2 = new EC2Client(awsClientConfig());
 const iam = new IAMClient(awsClientConfig());
@@ -22,8 +22,8 @@ export const handler = makeHandler({
         iam,
         secrets,
         eventBridge,
-        busName: busName(),
-        secretRecoveryDays: Number(process.env.SECRET_RECOVERY_DAYS ?? '30'),
+        busName: requireEnv('AUDIT_BUS_NAME'),
+        secretRecoveryDays: numberEnv('SECRET_RECOVERY_DAYS', 30),
       },
       input,
     ),

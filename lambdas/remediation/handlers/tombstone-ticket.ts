@@ -2,14 +2,21 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { awsClientConfig } from '../../shared/clients.ts';
+import { requireEnv } from '../../shared/env.ts';
 import { makeHandler } from '../../shared/middleware.ts';
-import { FailureInput, openTicket, recordFailure, TicketInput } from '../ticket.ts';
-import { busName, topicArn } from './env.ts';
+import { FailureInput, recordFailure } from '../failure.ts';
+import { openTicket, TicketInput } from '../tombstone/ticket.ts';
 
 const ssm = new SSMClient(awsClientConfig());
 const sns = new SNSClient(awsClientConfig());
 const eventBridge = new EventBridgeClient(awsClientConfig());
-const deps = () => ({ ssm, sns, eventBridge, busName: busName(), topicArn: topicArn() });
+const deps = () => ({
+  ssm,
+  sns,
+  eventBridge,
+  busName: requireEnv('AUDIT_BUS_NAME'),
+  topicArn: requireEnv('NOTIFY_TOPIC_ARN'),
+});
 
 export const handler = makeHandler({
   inputName: 'ticket input',

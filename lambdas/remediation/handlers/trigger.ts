@@ -1,6 +1,6 @@
 /**
  * EventBridge rules → this function → at most one tombstone execution per
- * session and triggering event (see ../trigger.ts). The input is the raw event.
+ * session and triggering event (see ../trigger/start.ts). The input is the raw event.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
@@ -9,10 +9,12 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import * as z from 'zod';
 import { awsClientConfig } from '../../shared/clients.ts';
-import { ValidationError } from '../../shared/errors.ts';
+import { numberEnv, requireEnv } from '../../shared/env.ts';
 import { makeHandler } from '../../shared/middleware.ts';
-import { ClaimSlotInput, claimHeldSlot, DryRunSwitch, dynamoIncidentStore, handleTrigger } from '../trigger.ts';
-import { busName, incidentTable, topicArn } from './env.ts';
+import { dynamoIncidentStore } from '../incidents.ts';
+import { ClaimSlotInput, claimHeldSlot } from '../tombstone/guard.ts';
+import { DryRunSwitch } from '../trigger/dry-run-switch.ts';
+import { handleTrigger } from '../trigger/start.ts';
 
 const sfn = new SFNClient(awsClientConfig());
 const ddb = new DynamoDBClient(awsClientConfig());
@@ -21,26 +23,30 @@ const sns = new SNSClient(awsClientConfig());
 const eventBridge = new EventBridgeClient(awsClientConfig());
 let dryRunSwitch: DryRunSwitch | undefined;
 
-const maxPerMinute = () => Number(process.env.MAX_TOMBSTONES_PER_MINUTE ?? '5');
+const store = () => dynamoIncidentStore(ddb, requireEnv('INCIDENT_TABLE'));
+const maxPerMinute = () => numberEnv('MAX_TOMBSTONES_PER_MINUTE', 5);
 
 export const handler = makeHandler({
   inputName: 'EventBridge event',
+  // The trigger answers anything it cannot read with an explicit no-op (see handleTrigger).
   input: z.unknown(),
   core: async (event) => {
-    const machine = process.env.TOMBSTONE_MACHINE_ARN;
-    const param = process.env.DRY_RUN_PARAMETER;
-    if (!machine || !param) throw new ValidationError('TOMBSTONE_MACHINE_ARN and DRY_RUN_PARAMETER must be set');
-    dryRunSwitch ??= new DryRunSwitch(ssm, param, Number(process.env.DRY_RUN_SWITCH_CACHE_MS ?? '15000'));
+    const tombstoneMachineArn = requireEnv('TOMBSTONE_MACHINE_ARN');
+    dryRunSwitch ??= new DryRunSwitch(
+      ssm,
+      requireEnv('DRY_RUN_PARAMETER'),
+      numberEnv('DRY_RUN_SWITCH_CACHE_MS', 15_000),
+    );
     return await handleTrigger(
       {
         sfn,
-        store: dynamoIncidentStore(ddb, incidentTable()),
+        store: store(),
         dryRunSwitch,
         sns,
-        topicArn: topicArn(),
+        topicArn: requireEnv('NOTIFY_TOPIC_ARN'),
         eventBridge,
-        busName: busName(),
-        tombstoneMachineArn: machine,
+        busName: requireEnv('AUDIT_BUS_NAME'),
+        tombstoneMachineArn,
         maxPerMinute: maxPerMinute(),
       },
       event,
@@ -52,5 +58,5 @@ export const handler = makeHandler({
 export const claimSlot = makeHandler({
   inputName: 'claim slot input',
   input: ClaimSlotInput,
-  core: (input) => claimHeldSlot(dynamoIncidentStore(ddb, incidentTable()), maxPerMinute(), input),
+  core: (input) => claimHeldSlot(store(), maxPerMinute(), input),
 });

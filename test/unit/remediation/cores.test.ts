@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseAuditEvent } from '../../../lambdas/audit/schema.ts';
-import { retryTransient, stepEvent } from '../../../lambdas/remediation/common.ts';
+import { stepEvent } from '../../../lambdas/audit/step-event.ts';
+import { REMEDIATION_SOURCE, stepContext } from '../../../lambdas/remediation/audit.ts';
 import { knownGoodExecutionName } from '../../../lambdas/remediation/known-good.ts';
-import { ApprovalDecision, RestoreRequest } from '../../../lambdas/remediation/restore.ts';
-import { revocationPolicy, TombstoneRequest } from '../../../lambdas/remediation/tombstone.ts';
+import { ApprovalDecision } from '../../../lambdas/remediation/restore/approval.ts';
+import { RestoreRequest } from '../../../lambdas/remediation/restore/plan.ts';
+import { retryTransient } from '../../../lambdas/remediation/retry.ts';
+import { TombstoneRequest } from '../../../lambdas/remediation/tombstone/request.ts';
+import { revocationPolicy } from '../../../lambdas/remediation/tombstone/revoke.ts';
 import { TransientError, ValidationError } from '../../../lambdas/shared/errors.ts';
 
 describe('remediation cores', () => {
@@ -44,20 +48,24 @@ describe('remediation cores', () => {
     assert.equal(ApprovalDecision.safeParse({ decision: 'yolo', approver: 'bob' }).success, false);
   });
 
-  it('every step event is a valid audit event', () => {
+  it('every step event is a valid audit event, from aidops.remediation', () => {
     const e = stepEvent(
-      {
-        executionId: 'arn:aws:states:us-east-1:1:execution:aidops-tombstone:x',
-        stateMachine: 'aidops-tombstone',
-        sessionId: 'ses-1',
-        requestedBy: 'automatic:own',
-      },
+      stepContext(
+        {
+          executionId: 'arn:aws:states:us-east-1:1:execution:aidops-tombstone:x',
+          sessionId: 'ses-1',
+          request: { requestedBy: 'automatic:own' },
+        },
+        'aidops-tombstone',
+      ),
       'Isolate the instance',
       'succeeded',
       { durationMs: 12 },
     );
     assert.deepEqual(parseAuditEvent(e), e);
     assert.equal(e.user?.type, 'service');
+    assert.equal(e.source, REMEDIATION_SOURCE);
+    assert.equal(e.detail.stateMachine, 'aidops-tombstone');
   });
 
   it('retryTransient retries only transient errors, a bounded number of times', async () => {

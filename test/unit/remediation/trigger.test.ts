@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { deriveTrigger, tombstoneExecutionName } from '../../../lambdas/remediation/trigger.ts';
+import { deriveTrigger, tombstoneExecutionName } from '../../../lambdas/remediation/trigger/event.ts';
 import { Tags } from '../../../lambdas/shared/tags.ts';
 
 const ev = (source: string, detailType: string, detail: Record<string, unknown>, id = 'evt-1') => ({

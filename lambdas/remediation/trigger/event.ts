@@ -1,0 +1,103 @@
+/**
+ * What the automatic path reads from an EventBridge event: the project's own
+ * PolicyViolation / AttestationFailed / SuspiciousWrite, a GuardDuty finding on
+ * a session instance, a Security Hub finding on a session resource; and the
+ * tombstone execution name that makes one event one execution.
+ */
+import { createHash } from 'node:crypto';
+import * as z from 'zod';
+import { SessionId } from '../../shared/ids.ts';
+import { Tags } from '../../shared/tags.ts';
+
+export const OWN_DETAIL_TYPES = ['PolicyViolation', 'AttestationFailed', 'SuspiciousWrite'] as const;
+export const OWN_SOURCE_PREFIX = 'aidops.' as const;
+
+/** An EventBridge event as a rule delivers it to a Lambda target. */
+export const EventBridgeEvent = z.looseObject({
+  id: z.string().min(1),
+  source: z.string().min(1),
+  'detail-type': z.string().min(1),
+  time: z.string().optional(),
+  detail: z.looseObject({}),
+});
+export type EventBridgeEvent = z.output<typeof EventBridgeEvent>;
+
+export interface DerivedTrigger {
+  readonly kind: 'own' | 'guardduty' | 'securityhub';
+  readonly sessionId: string;
+  readonly instanceId: string | null;
+  /** Id that identifies the occurrence: the event id, or the finding id (updates of a finding share it). */
+  readonly eventId: string;
+  readonly reason: string;
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : undefined);
+type Obj = Record<string, unknown>;
+const obj = (v: unknown): Obj => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
+const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+
+/** Reads who and why from the three kinds of events; null when the event names no session. */
+export function deriveTrigger(e: EventBridgeEvent): DerivedTrigger | null {
+  const d: Obj = e.detail;
+  if (e.source === 'aws.guardduty') {
+    const inst = obj(obj(d.resource).instanceDetails);
+    const tag = arr(inst.tags)
+      .map(obj)
+      .find((t) => t.key === Tags.SessionId);
+    const sessionId = str(tag?.value);
+    if (!sessionId || !SessionId.safeParse(sessionId).success) return null;
+    return {
+      kind: 'guardduty',
+      sessionId,
+      instanceId: str(inst.instanceId) ?? null,
+      eventId: `guardduty:${str(d.id) ?? e.id}`,
+      reason:
+        `GuardDuty ${str(d.type) ?? 'finding'} (severity ${String(d.severity ?? '?')}): ${str(d.title) ?? ''}`.slice(
+          0,
+          512,
+        ),
+    };
+  }
+  if (e.source === 'aws.securityhub') {
+    for (const f of arr(d.findings).map(obj)) {
+      for (const r of arr(f.Resources).map(obj)) {
+        const sessionId = str(obj(r.Tags)[Tags.SessionId]);
+        if (!sessionId || !SessionId.safeParse(sessionId).success) continue;
+        const m = /instance\/(i-[0-9a-f]+)/.exec(String(r.Id ?? ''));
+        return {
+          kind: 'securityhub',
+          sessionId,
+          instanceId: m?.[1] ?? null,
+          eventId: `securityhub:${str(f.Id) ?? e.id}`,
+          reason: `Security Hub ${str(obj(f.Severity).Label) ?? ''} finding: ${str(f.Title) ?? ''}`.slice(0, 512),
+        };
+      }
+    }
+    return null;
+  }
+  if (e.source.startsWith(OWN_SOURCE_PREFIX) && (OWN_DETAIL_TYPES as readonly string[]).includes(e['detail-type'])) {
+    const sessionId = str(d.sessionId);
+    if (!sessionId || !SessionId.safeParse(sessionId).success) return null;
+    const why = Array.isArray(d.reasons) ? d.reasons.join('; ') : (str(d.reason) ?? str(d.description) ?? '');
+    const what = [str(d.action), str(d.resource)].filter(Boolean).join(' ');
+    return {
+      kind: 'own',
+      sessionId,
+      instanceId: null,
+      eventId: e.id,
+      reason: `${e['detail-type']} from ${e.source}${what ? `: ${what}` : ''}${why ? ` (${why})` : ''}`.slice(0, 512),
+    };
+  }
+  return null;
+}
+
+/**
+ * Execution name: session + a hash of the triggering event id (names are ≤ 80
+ * characters of [A-Za-z0-9_-], and event ids are not). Dry runs get their own
+ * prefix so switching the path back to live acts on the next delivery.
+ */
+export function tombstoneExecutionName(sessionId: string, eventId: string, dryRun: boolean): string {
+  const prefix = dryRun ? 'dry-' : '';
+  const hash = createHash('sha256').update(eventId).digest('hex').slice(0, 16);
+  return `${prefix}${sessionId.slice(0, 80 - prefix.length - 17)}-${hash}`;
+}

@@ -1,0 +1,150 @@
+/**
+ * The automatic path: an EventBridge event → at most one tombstone execution per
+ * session and triggering event.
+ *
+ *  - The execution name is derived from the session and the triggering event id,
+ *    so a second delivery of the same event starts nothing (StartExecution with
+ *    the same name and input returns the first; ExecutionAlreadyExists counts as
+ *    already started).
+ *  - A session lock (DynamoDB, conditional put) makes later events about a
+ *    session that is already being tombstoned a no-op, reported, not a second run.
+ *  - The blast-radius guard allows at most N tombstones a minute fleet-wide; past
+ *    it the execution starts `held` (it waits for a slot in the machine) and a
+ *    person is paged.
+ *  - An SSM parameter switches the whole automatic path to dry-run.
+ */
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { DescribeExecutionCommand, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import { stepEvent } from '../../audit/step-event.ts';
+import { awsCall } from '../../shared/aws-errors.ts';
+import { audit, stepContext } from '../audit.ts';
+import { type IncidentStore, minuteOf } from '../incidents.ts';
+import type { TombstoneRequest } from '../tombstone/request.ts';
+import { deriveTrigger, EventBridgeEvent, tombstoneExecutionName } from './event.ts';
+
+/** The trigger's own name in audit events (it is not a state machine). */
+const TRIGGER = 'aidops-trigger';
+
+export interface TriggerDeps {
+  readonly sfn: SFNClient;
+  readonly store: IncidentStore;
+  readonly dryRunSwitch: { get(): Promise<boolean> };
+  readonly sns?: SNSClient;
+  readonly topicArn?: string;
+  readonly eventBridge?: EventBridgeClient;
+  readonly busName?: string;
+  readonly tombstoneMachineArn: string;
+  readonly maxPerMinute: number;
+  /** How long a session lock lasts without a release. @default 86_400 */
+  readonly lockTtlSeconds?: number;
+  readonly now?: () => Date;
+}
+
+export interface TriggerResult {
+  readonly outcome: 'started' | 'duplicate' | 'already-tombstoning' | 'ignored';
+  readonly executionName: string | null;
+  readonly executionArn: string | null;
+  readonly sessionId: string | null;
+  readonly dryRun: boolean;
+  readonly held: boolean;
+  readonly reason?: string;
+}
+
+export async function handleTrigger(deps: TriggerDeps, raw: unknown): Promise<TriggerResult> {
+  const parsed = EventBridgeEvent.safeParse(raw);
+  const ignored = (reason: string): TriggerResult => ({
+    outcome: 'ignored',
+    executionName: null,
+    executionArn: null,
+    sessionId: null,
+    dryRun: false,
+    held: false,
+    reason,
+  });
+  if (!parsed.success) return ignored('not an EventBridge event');
+  const trig = deriveTrigger(parsed.data);
+  if (!trig) return ignored('the event names no session');
+  const now = (deps.now ?? (() => new Date()))();
+  const dryRun = await deps.dryRunSwitch.get();
+  const name = tombstoneExecutionName(trig.sessionId, trig.eventId, dryRun);
+  const executionArn = `${deps.tombstoneMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
+  const base = { executionName: name, executionArn, sessionId: trig.sessionId, dryRun };
+
+  // A redelivery of an event whose execution exists starts nothing and takes no slot.
+  const exists = await awsCall('states:DescribeExecution', () =>
+    deps.sfn.send(new DescribeExecutionCommand({ executionArn })),
+  ).then(
+    () => true,
+    (e: Error) => {
+      if (e.name === 'ExecutionDoesNotExist') return false;
+      throw e;
+    },
+  );
+  if (exists) return { ...base, outcome: 'duplicate', held: false };
+
+  let held = false;
+  if (!dryRun) {
+    const lock = await deps.store.lockSession(trig.sessionId, name, deps.lockTtlSeconds ?? 86_400);
+    if (lock.status === 'held') {
+      await audit(deps.eventBridge, deps.busName, [
+        stepEvent(
+          stepContext(
+            { executionId: executionArn, sessionId: trig.sessionId, request: { requestedBy: 'automatic' } },
+            TRIGGER,
+          ),
+          `Trigger ${trig.kind}: session already being tombstoned by ${lock.holder}`,
+          'succeeded',
+        ),
+      ]);
+      return { ...base, outcome: 'already-tombstoning', held: false, reason: `held by ${lock.holder}` };
+    }
+    held = !(await deps.store.claimSlot(minuteOf(now), deps.maxPerMinute));
+  }
+  const input: TombstoneRequest = {
+    sessionId: trig.sessionId,
+    ...(trig.instanceId ? { instanceId: trig.instanceId } : {}),
+    reason: trig.reason,
+    source: trig.eventId.slice(0, 256),
+    requestedBy: `automatic:${trig.kind}`,
+    dryRun,
+    held,
+    isolateSubnet: false,
+    freeze: 'auto',
+    allowHibernate: true,
+  };
+  let started = true;
+  try {
+    await awsCall('states:StartExecution', () =>
+      deps.sfn.send(
+        new StartExecutionCommand({ stateMachineArn: deps.tombstoneMachineArn, name, input: JSON.stringify(input) }),
+      ),
+    );
+  } catch (e) {
+    // Same name, other input (e.g. `held` differs on a concurrent redelivery): it is already running.
+    if ((e as Error).name !== 'ExecutionAlreadyExists') throw e;
+    started = false;
+  }
+  if (held && started && deps.sns && deps.topicArn) {
+    await awsCall('sns:Publish', () =>
+      deps.sns!.send(
+        new PublishCommand({
+          TopicArn: deps.topicArn,
+          Subject: 'aidops: tombstone held by the blast-radius guard',
+          Message: `More than ${deps.maxPerMinute} tombstones this minute. ${name} (session ${trig.sessionId}) waits for a slot.\nReason: ${trig.reason}\nStop it: aws stepfunctions stop-execution --execution-arn ${executionArn}`,
+        }),
+      ),
+    );
+  }
+  await audit(deps.eventBridge, deps.busName, [
+    stepEvent(
+      stepContext(
+        { executionId: executionArn, sessionId: trig.sessionId, request: { requestedBy: `automatic:${trig.kind}` } },
+        TRIGGER,
+      ),
+      `Trigger ${trig.kind}: ${started ? 'started' : 'already started'}${held ? ' (held)' : ''}${dryRun ? ' (dry run)' : ''}`,
+      'succeeded',
+    ),
+  ]);
+  return { ...base, outcome: started ? 'started' : 'duplicate', held };
+}

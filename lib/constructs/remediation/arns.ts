@@ -1,0 +1,23 @@
+/** ARN patterns the remediation grants name, in the stack's partition, region and account. */
+import { ArnFormat, Stack } from 'aws-cdk-lib';
+import type { IConstruct } from 'constructs';
+
+/** An EC2 resource of `type` (`instance`, `volume`, …), any id unless named. Snapshots have no account. */
+export function ec2Arn(scope: IConstruct, type: string, id = '*'): string {
+  return Stack.of(scope).formatArn({
+    service: 'ec2',
+    resource: type,
+    resourceName: id,
+    ...(type === 'snapshot' ? { account: '' } : {}),
+  });
+}
+
+/** Executions of the state machine named `machineName` (names made at run time). */
+export function executionsArn(scope: IConstruct, machineName: string): string {
+  return Stack.of(scope).formatArn({
+    service: 'states',
+    resource: 'execution',
+    resourceName: `${machineName}:*`,
+    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+  });
+}

@@ -1,0 +1,130 @@
+/**
+ * The automatic path into the tombstone: three EventBridge rules (the project's
+ * own events on the audit bus, GuardDuty and Security Hub findings on the
+ * default bus) → one trigger function (idempotent per event, blast-radius
+ * guarded, switchable to dry run) → the tombstone machine. Failed deliveries
+ * land in a dead-letter queue.
+ */
+import { Duration } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as ssm from 'aws-cdk-lib/aws-ssm';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { TOMBSTONE_MACHINE } from '../../../lambdas/remediation/names.ts';
+import { OWN_DETAIL_TYPES, OWN_SOURCE_PREFIX } from '../../../lambdas/remediation/trigger/event.ts';
+import { Tags } from '../../../lambdas/shared/tags.ts';
+import { acknowledge, grantAcknowledged } from '../../nag.ts';
+import { AidopsFunction } from '../function.ts';
+import { executionsArn } from './arns.ts';
+
+export interface TombstoneTriggersProps {
+  readonly tombstoneMachine: sfn.IStateMachine;
+  /** The bus the project's own events (and audit events) travel on. */
+  readonly eventBus: events.IEventBus;
+  /** Where AWS services publish findings. */
+  readonly findingsBus: events.IEventBus;
+  readonly incidentTable: dynamodb.ITable;
+  /** The automatic-path dry-run switch. */
+  readonly dryRunParameter: ssm.IStringParameter;
+  /** Pages when the blast-radius guard holds a request. */
+  readonly notifyTopic: sns.ITopic;
+  /** Tombstones a minute fleet-wide before automatic requests are held. @default 5 */
+  readonly maxTombstonesPerMinute?: number;
+  /** GuardDuty findings at or above this severity on a session instance trigger a tombstone. @default 7 (high) */
+  readonly guardDutyMinSeverity?: number;
+  /** Security Hub severity labels that trigger a tombstone. @default ['HIGH', 'CRITICAL'] */
+  readonly securityHubSeverities?: readonly string[];
+}
+
+export class TombstoneTriggers extends Construct {
+  readonly fn: AidopsFunction;
+  readonly rules: events.Rule[];
+
+  constructor(scope: Construct, id: string, props: TombstoneTriggersProps) {
+    super(scope, id);
+    const machine = props.tombstoneMachine;
+    this.fn = new AidopsFunction(this, 'Trigger', {
+      entry: 'lambdas/remediation/handlers/trigger.ts',
+      description: 'Starts at most one tombstone per session and triggering event (guarded, dry-run switch)',
+      timeout: Duration.seconds(30),
+      environment: {
+        TOMBSTONE_MACHINE_ARN: machine.stateMachineArn,
+        DRY_RUN_PARAMETER: props.dryRunParameter.parameterName,
+        INCIDENT_TABLE: props.incidentTable.tableName,
+        MAX_TOMBSTONES_PER_MINUTE: String(props.maxTombstonesPerMinute ?? 5),
+        NOTIFY_TOPIC_ARN: props.notifyTopic.topicArn,
+        AUDIT_BUS_NAME: props.eventBus.eventBusName,
+      },
+    });
+    const fn = this.fn.fn;
+    machine.grantStartExecution(fn);
+    grantAcknowledged(
+      fn.role!,
+      new iam.PolicyStatement({
+        actions: ['states:DescribeExecution'],
+        resources: [executionsArn(this, TOMBSTONE_MACHINE)],
+      }),
+      'DescribeExecution on the tombstone machine’s executions (the trigger checks for a redelivery).',
+    );
+    props.dryRunParameter.grantRead(fn);
+    props.incidentTable.grantReadWriteData(fn);
+    props.notifyTopic.grantPublish(fn);
+    props.eventBus.grantPutEventsTo(fn);
+
+    const dlq = new sqs.Queue(this, 'DeadLetters', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    acknowledge(dlq, 'AwsSolutions-SQS3', 'This queue is the dead-letter queue of the trigger rules.');
+    const target = () =>
+      new targets.LambdaFunction(fn, { deadLetterQueue: dlq, retryAttempts: 8, maxEventAge: Duration.hours(2) });
+    this.rules = [
+      new events.Rule(this, 'OwnEvents', {
+        eventBus: props.eventBus,
+        description: 'PolicyViolation, AttestationFailed, SuspiciousWrite from aidops components → tombstone',
+        eventPattern: {
+          source: events.Match.prefix(OWN_SOURCE_PREFIX),
+          detailType: [...OWN_DETAIL_TYPES],
+          detail: { sessionId: events.Match.exists() },
+        },
+        targets: [target()],
+      }),
+      new events.Rule(this, 'GuardDutyFindings', {
+        eventBus: props.findingsBus,
+        description: 'GuardDuty findings on a session instance (tagged aidops:session-id) → tombstone',
+        eventPattern: {
+          source: ['aws.guardduty'],
+          detailType: ['GuardDuty Finding'],
+          detail: {
+            severity: events.Match.greaterThanOrEqual(props.guardDutyMinSeverity ?? 7),
+            resource: { resourceType: ['Instance'], instanceDetails: { tags: { key: [Tags.SessionId] } } },
+          },
+        },
+        targets: [target()],
+      }),
+      new events.Rule(this, 'SecurityHubFindings', {
+        eventBus: props.findingsBus,
+        description: 'Active Security Hub findings on session resources → tombstone',
+        eventPattern: {
+          source: ['aws.securityhub'],
+          detailType: ['Security Hub Findings - Imported'],
+          detail: {
+            findings: {
+              RecordState: ['ACTIVE'],
+              Workflow: { Status: ['NEW'] },
+              Severity: { Label: [...(props.securityHubSeverities ?? ['HIGH', 'CRITICAL'])] },
+              Resources: { Tags: { [Tags.SessionId]: events.Match.exists() } },
+            },
+          },
+        },
+        targets: [target()],
+      }),
+    ];
+  }
+}
