@@ -12,7 +12,7 @@ import { AttestationError } from '../lambdas/attestation/reasons.ts';
 import { newEvent, publishAuditEvents } from '../lambdas/audit/schema.ts';
 import { s3AuditStore, trustFromKms, verifyAudit } from '../lambdas/audit/verify.ts';
 import { createDecider } from '../lambdas/policy/decide.ts';
-import type { DemoContext, DemoSection } from './demo-sections.ts';
+import type { DemoContext, DemoSection } from './demo-section.ts';
 import { PROJECT_ROOT } from './emulator/setup.ts';
 import { ATTESTATION_VECTORS } from './fixtures.ts';
 

@@ -5,7 +5,8 @@
  * everything (or, with --keep, leaves the emulator up for inspection).
  */
 import { parseArgs } from 'node:util';
-import { type DemoContext, demoSections } from './demo-sections.ts';
+import type { DemoContext } from './demo-section.ts';
+import { demoSections } from './demo-sections.ts';
 import { LocalRuntime } from './runtime.ts';
 
 const { values } = parseArgs({

@@ -7,7 +7,6 @@
 import { pathToFileURL } from 'node:url';
 import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { type AwsClientConfig, awsClientConfig } from '../lambdas/shared/clients.ts';
-import { localContext } from '../lambdas/shared/context.ts';
 import type { AppConfig } from '../lib/config.ts';
 import { type Provisioned, provision } from './asl/provision.ts';
 import { type Execution, type Json, LocalStepFunctions, TaskFailure } from './asl/sfn-local.ts';
@@ -15,6 +14,7 @@ import { resolve, type SynthesizedStack, synthesize } from './asl/template.ts';
 import { type AwsCallRecord, type Gateway, startGateway } from './emulator/gateway.ts';
 import { LOCAL_REGION, type MotoServer, startMoto } from './emulator/moto.ts';
 import { PROJECT_ROOT } from './emulator/setup.ts';
+import { localContext } from './lambda-context.ts';
 
 export interface LocalRuntimeOptions {
   /** Reuse stacks synthesized once per test file. @default synthesize() */

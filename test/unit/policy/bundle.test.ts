@@ -10,7 +10,7 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 import { packBundle } from '../../../lambdas/policy/source.ts';
-import { localContext } from '../../../lambdas/shared/context.ts';
+import { localContext } from '../../../local/lambda-context.ts';
 import { POLICY_BUNDLE_FILE, POLICY_NODE_MODULES } from '../../../lib/constructs/policy.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
