@@ -3,7 +3,7 @@
  */
 import { DescribeSnapshotsCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { Tags, tagValue } from '../lambdas/shared/tags.ts';
-import { attestationSection, auditSection, policySection } from './demo-core.ts';
+import { attestationSection, auditEverythingSection, auditSection, policySection } from './demo-core.ts';
 import { pluginDemoSection } from './demo-plugins.ts';
 import type { DemoSection } from './demo-section.ts';
 import { runSessionDemo } from './demo-sessions.ts';
@@ -68,4 +68,5 @@ export const demoSections: DemoSection[] = [
       for (const line of await runGameDay(rt)) out(line);
     },
   },
+  auditEverythingSection,
 ];
