@@ -104,7 +104,7 @@ export class LocalRuntime {
   }
 
   static async start(opts: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
-    const stacks = opts.stacks ?? synthesize(opts.config);
+    const stacks = opts.stacks ?? (await synthesize(opts.config));
     const moto = await startMoto();
     try {
       const gateway = await startGateway(moto.endpoint);
