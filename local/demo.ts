@@ -30,7 +30,7 @@ const short = (id: string) => id.replace(/[0-9A-F]{8}$/, '');
 const plan = rt.schedules.plan();
 out(
   `between calls, as in AWS: ${rt.provisioned.eventSources.length} SQS event-source mapping(s) polled continuously; ` +
-    `schedules ${SCHEDULE_SPEEDUP}× faster: ` +
+    `schedules ${SCHEDULE_SPEEDUP}× faster, none more often than every ${3600 / SCHEDULE_SPEEDUP} s: ` +
     plan
       .filter((p) => p.everyMs !== undefined)
       .map((p) => `${short(p.rule)} ${p.expression} → every ${p.everyMs! / 1000} s`)
