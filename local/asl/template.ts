@@ -132,7 +132,8 @@ export async function synthesize(config: Partial<AppConfig> = {}): Promise<Synth
       const cached = useDisk ? readCached(file) : undefined;
       if (cached) return cached;
       const stacks = await synthesizeNow(config);
-      if (useDisk) writeCached(file, stacks);
+      // Kept only if no input changed while it ran (else it would be filed under the wrong key).
+      if (useDisk && synthKey(config) === key) writeCached(file, stacks);
       return stacks;
     })();
     synthesized.set(key, p);
