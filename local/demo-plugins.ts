@@ -76,10 +76,12 @@ export const pluginDemoSection: DemoSection = {
 
     // 2. The real artifact through the workflow, under the deployed policy.
     const run = rt.sfn.start(MACHINE, await stage('1.0.0', artifact), 'demo-plugin-real');
+    const waiting = new AbortController();
     const first = await Promise.race([
       run.done,
-      rt.sfn.waitForPending((p) => p.executionArn === run.executionArn, 20_000).catch(() => undefined),
+      rt.sfn.waitForPending((p) => p.executionArn === run.executionArn, 20_000, waiting.signal).catch(() => undefined),
     ]);
+    waiting.abort();
     if (first && 'token' in first) {
       out(`${bold('real artifact')} verified; new publisher → parked at "${first.stateName}" for a person`);
       rt.sfn.sendTaskSuccess(first.token, { approvedBy: 'bob@example.com' });
