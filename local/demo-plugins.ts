@@ -20,8 +20,8 @@ import { parseTrustPolicy, type TrustPolicy } from '../lambdas/plugins/policy.ts
 import { type PluginRecord, PluginRegistry } from '../lambdas/plugins/registry.ts';
 import { PluginVerifier } from '../lambdas/plugins/verify.ts';
 import type { Execution } from './asl/sfn-local.ts';
+import type { DemoContext, DemoSection } from './demo-section.ts';
 import { DEMO_TRUST_POLICY_FILE, SIGSTORE_VECTORS } from './fixtures.ts';
-import type { LocalRuntime } from './runtime.ts';
 
 const MACHINE = 'aidops-plugin-admission';
 const SIGSTORE = SIGSTORE_VECTORS;
@@ -29,13 +29,7 @@ const SIGSTORE = SIGSTORE_VECTORS;
 /** A trust policy that names the demo vector's signer (GHE-style issuer) and its builder (a fixture file). */
 export const DEMO_TRUST_POLICY = JSON.parse(readFileSync(DEMO_TRUST_POLICY_FILE, 'utf8')) as Record<string, unknown>;
 
-interface Ctx {
-  rt: LocalRuntime;
-  out: (s?: string) => void;
-  bold: (s: string) => string;
-}
-
-function printRecord(out: Ctx['out'], r: PluginRecord): void {
+function printRecord(out: DemoContext['out'], r: PluginRecord): void {
   const p = (r.provenance ?? {}) as Record<string, string>;
   out(`    registry   ${r.pluginId}@${r.version}: ${r.status}, ${r.digest}`);
   out(`               publisher ${r.publisher}; admitted by ${r.admittedBy}, approved by ${r.approvedBy ?? '-'}`);
@@ -51,9 +45,9 @@ function verdictLine(ex: Execution): string {
     : `REFUSED ${ex.error} (${(ex.cause ?? '').replace(`${ex.error}: `, '')})`;
 }
 
-export const pluginDemoSection = {
+export const pluginDemoSection: DemoSection = {
   title: 'Plugin admission: a real Sigstore-signed artifact admitted, a tampered one refused',
-  async run({ rt, out, bold }: Ctx): Promise<void> {
+  async run({ rt, out, bold }: DemoContext): Promise<void> {
     const artifactPath = path.join(SIGSTORE, 'github-attestations/custom-issuer-artifact');
     const artifact = readFileSync(artifactPath);
     const bundle = readFileSync(path.join(SIGSTORE, 'github-attestations/custom-issuer.sigstore.json'));
@@ -82,10 +76,12 @@ export const pluginDemoSection = {
 
     // 2. The real artifact through the workflow, under the deployed policy.
     const run = rt.sfn.start(MACHINE, await stage('1.0.0', artifact), 'demo-plugin-real');
+    const waiting = new AbortController();
     const first = await Promise.race([
       run.done,
-      rt.sfn.waitForPending((p) => p.executionArn === run.executionArn, 20_000).catch(() => undefined),
+      rt.sfn.waitForPending((p) => p.executionArn === run.executionArn, 20_000, waiting.signal).catch(() => undefined),
     ]);
+    waiting.abort();
     if (first && 'token' in first) {
       out(`${bold('real artifact')} verified; new publisher → parked at "${first.stateName}" for a person`);
       rt.sfn.sendTaskSuccess(first.token, { approvedBy: 'bob@example.com' });

@@ -3,22 +3,11 @@
  */
 import { DescribeSnapshotsCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { Tags, tagValue } from '../lambdas/shared/tags.ts';
-import { attestationSection, auditSection, policySection } from './demo-core.ts';
+import { attestationSection, auditEverythingSection, auditSection, policySection } from './demo-core.ts';
 import { pluginDemoSection } from './demo-plugins.ts';
+import type { DemoSection } from './demo-section.ts';
 import { runSessionDemo } from './demo-sessions.ts';
 import { runGameDay } from './gameday.ts';
-import type { LocalRuntime } from './runtime.ts';
-
-export interface DemoContext {
-  readonly rt: LocalRuntime;
-  readonly out: (s?: string) => void;
-  readonly bold: (s: string) => string;
-}
-
-export interface DemoSection {
-  readonly title: string;
-  run(ctx: DemoContext): Promise<void>;
-}
 
 /** moto accepts only AMIs from its own list; in AWS each profile names its images. */
 const DEMO_AMI = 'ami-12c6146b';
@@ -79,4 +68,5 @@ export const demoSections: DemoSection[] = [
       for (const line of await runGameDay(rt)) out(line);
     },
   },
+  auditEverythingSection,
 ];

@@ -5,8 +5,10 @@
  * everything (or, with --keep, leaves the emulator up for inspection).
  */
 import { parseArgs } from 'node:util';
-import { type DemoContext, demoSections } from './demo-sections.ts';
+import type { DemoContext } from './demo-section.ts';
+import { demoSections } from './demo-sections.ts';
 import { LocalRuntime } from './runtime.ts';
+import { SCHEDULE_SPEEDUP } from './schedules.ts';
 
 const { values } = parseArgs({
   options: { keep: { type: 'boolean', default: false }, verbose: { type: 'boolean', default: false } },
@@ -23,6 +25,22 @@ out(`emulator: moto (pid ${rt.moto.pid}) behind the local gateway at ${rt.endpoi
 out(
   `provisioned from the synthesized templates: ${rt.provisioned.resources.size} resources, ` +
     `${rt.provisioned.stateMachines.size} state machines, ${rt.provisioned.functions.size} functions (run in-process)`,
+);
+const short = (id: string) => id.replace(/[0-9A-F]{8}$/, '');
+const plan = rt.schedules.plan();
+out(
+  `between calls, as in AWS: ${rt.provisioned.eventSources.length} SQS event-source mapping(s) polled continuously; ` +
+    `schedules ${SCHEDULE_SPEEDUP}× faster, none more often than every ${3600 / SCHEDULE_SPEEDUP} s: ` +
+    plan
+      .filter((p) => p.everyMs !== undefined)
+      .map((p) => `${short(p.rule)} ${p.expression} → every ${p.everyMs! / 1000} s`)
+      .join(', '),
+);
+out(
+  `  on demand only: ${plan
+    .filter((p) => p.onDemandOnly)
+    .map((p) => `${short(p.rule)} (${p.onDemandOnly})`)
+    .join(', ')}`,
 );
 
 let failed = 0;

@@ -8,7 +8,7 @@
  * function (its real handler) or a state machine (the local executor).
  */
 import { randomUUID } from 'node:crypto';
-import type { LocalRoute } from './asl/provision.ts';
+import type { LocalRoute } from './asl/provisioners/types.ts';
 import type { Json } from './asl/sfn-local.ts';
 import { LOCAL_ACCOUNT, LOCAL_REGION } from './emulator/moto.ts';
 import type { LocalRuntime } from './runtime.ts';
@@ -197,25 +197,6 @@ export async function deliverEvent(
     } catch (e) {
       out.push({ ...base, error: `${(e as Error).name}: ${(e as Error).message}` });
     }
-  }
-  return out;
-}
-
-/** Like PutEvents: each entry goes to its bus (name or ARN); returns every delivery. */
-export async function putEventsLocally(
-  rt: LocalRuntime,
-  entries: readonly { Source: string; DetailType: string; Detail: string; EventBusName?: string }[],
-): Promise<Delivery[]> {
-  const out: Delivery[] = [];
-  for (const e of entries) {
-    const bus = (e.EventBusName ?? 'default').split('/').pop()!;
-    out.push(
-      ...(await deliverEvent(
-        rt,
-        { source: e.Source, 'detail-type': e.DetailType, detail: JSON.parse(e.Detail) as Obj },
-        bus,
-      )),
-    );
   }
   return out;
 }

@@ -17,15 +17,18 @@ import {
   EC2Client,
   RunInstancesCommand,
 } from '@aws-sdk/client-ec2';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import {
   AddRoleToInstanceProfileCommand,
   CreateInstanceProfileCommand,
   CreateRoleCommand,
   IAMClient,
 } from '@aws-sdk/client-iam';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { main as aidops } from '../cli/aidops.ts';
 import type { CliIo } from '../cli/args.ts';
+import { newEvent, publishAuditEvents } from '../lambdas/audit/schema.ts';
 import { createDecider } from '../lambdas/policy/decide.ts';
 import { Tags } from '../lambdas/shared/tags.ts';
 import { PROJECT_ROOT } from '../lib/constructs/function.ts';
@@ -190,6 +193,19 @@ export function isolationFigures(rt: LocalRuntime, ex: Execution, triggeredAt: n
   };
 }
 
+/** The evidence packet as written (the part the game day prints). */
+async function readPacket(
+  rt: LocalRuntime,
+  s3Uri: string,
+  versionId: string,
+): Promise<{ audit: { objects: { key: string; sha256: string | null }[] } }> {
+  const [, bucket, key] = /^s3:\/\/([^/]+)\/(.+)$/.exec(s3Uri) ?? [];
+  const o = await new S3Client(rt.clientConfig()).send(
+    new GetObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }),
+  );
+  return JSON.parse(await o.Body!.transformToString());
+}
+
 function quietIo(lines: string[]): CliIo {
   return {
     out: (x) =>
@@ -219,6 +235,24 @@ export async function runGameDay(rt: LocalRuntime): Promise<string[]> {
   say(
     `session ${sessionId}: instance ${s.instanceId}, group ${s.sessionGroupId}, role ${s.roleName}, an elastic IP and a secret`,
   );
+  // The agent works: its intent and action events go to the audit bus, and on to the writer through the queue.
+  const eb = new EventBridgeClient(rt.clientConfig());
+  const auditBus = rt.ref('AuditIngestBus');
+  const user = { id: 'alice@example.com', type: 'human' as const };
+  await publishAuditEvents(eb, auditBus, [
+    newEvent('intent', {
+      source: 'agent',
+      sessionId,
+      user,
+      detail: { type: 'prompt', text: 'update the Q3 board deck' },
+    }),
+    newEvent('action', {
+      source: 'agent',
+      sessionId,
+      user,
+      detail: { type: 'fs_read', path: '/home/agent/q3-board.xlsx', bytes: 48_211, outcome: 'success' },
+    }),
+  ]);
   const kg = await rt.execute('aidops-snapshot', { sessionId, reason: 'known-good (game day)' }, `kg-${sessionId}`);
   say(`known-good snapshots: ${(kg.output as { snapshotIds: string[] }).snapshotIds.join(', ')}`);
   await new Promise((r) => setTimeout(r, 1100)); // EC2 snapshot times have 1 s resolution
@@ -241,6 +275,11 @@ export async function runGameDay(rt: LocalRuntime): Promise<string[]> {
   say(`policy: fs_write /finance/q3-board.xlsx → ${d.effect.toUpperCase()} (${d.reasons.join('; ')})`);
   const v = decided.violations[0];
   if (!v) throw new Error('policy did not emit a PolicyViolation for the denied write');
+  // The decision is an audit event too, published as the decision function publishes it. Before the rule
+  // fires, let the writer catch up, so the session's chain holds what the evidence packet must name.
+  await publishAuditEvents(eb, auditBus, [outcome.events.audit]);
+  await rt.pumpEventSources();
+  say("audit: the session's intent, action and decision events are in its chain (the writer polls the audit queue)");
 
   // 2. EventBridge: the violation matches the remediation rule on the audit bus → trigger → tombstone.
   const triggeredAt = Date.now();
@@ -277,6 +316,10 @@ export async function runGameDay(rt: LocalRuntime): Promise<string[]> {
     `evidence packet: ${out.packet.s3Uri} version ${out.packet.versionId} (COMPLIANCE lock + legal hold, sha256 ${out.packet.sha256.slice(0, 16)}…)`,
   );
   say(`evidence snapshots: ${(out.snapshots.snapshotIds as string[]).join(', ')}`);
+  const packet = await readPacket(rt, String(out.packet.s3Uri), String(out.packet.versionId));
+  say(
+    `evidence audit objects: ${packet.audit.objects.length} of the session's chain, each with its version and sha256 (${packet.audit.objects.map((o) => o.key.split('/').pop()).join(', ')})`,
+  );
   say(`incident ticket: OpsItem ${out.opsItem.id} (local stand-in for SSM OpsItems)`);
 
   // 3. A person restores from the last known-good snapshot after approving.

@@ -1,20 +1,26 @@
 /**
  * The local control plane: moto behind the recording gateway, the app's
  * resources provisioned from the synthesized templates, and the state machines
- * run in-process with the real handlers. Used by tests, `npm run demo` and the
- * benchmarks; one instance per test file.
+ * run in-process with the real handlers. Between calls it behaves like AWS
+ * (unless started with `continuous: false`): SQS event-source mappings poll
+ * continuously and schedules fire on their own, faster (./event-sources.ts,
+ * ./schedules.ts). Used by tests, `npm run demo` and the benchmarks; one
+ * instance per test file.
  */
 import { pathToFileURL } from 'node:url';
-import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { type AwsClientConfig, awsClientConfig } from '../lambdas/shared/clients.ts';
-import { localContext } from '../lambdas/shared/context.ts';
 import type { AppConfig } from '../lib/config.ts';
-import { type Provisioned, provision } from './asl/provision.ts';
+import { provision } from './asl/provision.ts';
+import type { Provisioned } from './asl/provisioners/types.ts';
 import { type Execution, type Json, LocalStepFunctions, TaskFailure } from './asl/sfn-local.ts';
 import { resolve, type SynthesizedStack, synthesize } from './asl/template.ts';
 import { type AwsCallRecord, type Gateway, startGateway } from './emulator/gateway.ts';
 import { LOCAL_REGION, type MotoServer, startMoto } from './emulator/moto.ts';
 import { PROJECT_ROOT } from './emulator/setup.ts';
+import { type DeliveryCounts, EventSourceMappings } from './event-sources.ts';
+import { localContext } from './lambda-context.ts';
+import { SCHEDULE_SPEEDUP, Schedules } from './schedules.ts';
 
 export interface LocalRuntimeOptions {
   /** Reuse stacks synthesized once per test file. @default synthesize() */
@@ -26,6 +32,14 @@ export interface LocalRuntimeOptions {
   readonly retryMs?: number;
   /** Handler log level (Powertools). @default 'SILENT' */
   readonly logLevel?: 'SILENT' | 'ERROR' | 'WARN' | 'INFO' | 'DEBUG';
+  /**
+   * Run event-source mappings and schedules on their own between calls, as AWS
+   * does. Off, nothing is delivered until `pumpEventSources()` / `fireSchedule()`.
+   * @default true
+   */
+  readonly continuous?: boolean;
+  /** Local time runs this many times faster for schedules and message retries. @default SCHEDULE_SPEEDUP (360) */
+  readonly speedup?: number;
 }
 
 export interface TimelineRow {
@@ -43,6 +57,10 @@ export class LocalRuntime {
   readonly sfn: LocalStepFunctions;
   readonly invocations: { t: number; fn: string; ms: number; error?: string }[] = [];
   provisioned: Provisioned;
+  /** The SQS event-source mappings' stand-in. */
+  readonly eventSources: EventSourceMappings;
+  /** The schedules' stand-in (`schedules.plan()` says how each runs). */
+  readonly schedules: Schedules;
   private readonly modules = new Map<string, Promise<(e: unknown, c: unknown) => Promise<unknown>>>();
 
   private constructor(
@@ -64,10 +82,29 @@ export class LocalRuntime {
       retryMs: opts.retryMs ?? 10,
     });
     gateway.serve('states', (action, body) => this.sfn.api(action, body));
+    const speedup = opts.speedup ?? SCHEDULE_SPEEDUP;
+    this.eventSources = new EventSourceMappings(provisioned.eventSources, provisioned.resources, {
+      sqs: new SQSClient(this.clientConfig()),
+      invoke: (fn, event) => this.invoke(fn, event),
+      speedup,
+    });
+    this.schedules = new Schedules(provisioned.schedules, {
+      fireTarget: async (arn, event) =>
+        arn.includes(':states:') ? ((await this.execute(arn, event)).output ?? null) : await this.invoke(arn, event),
+      entryOf: (arn) => {
+        const fn = this.provisioned.functions.get(functionNameOf(arn));
+        return (fn?.resource.Metadata as Record<string, string> | undefined)?.['aidops:entry'];
+      },
+      speedup,
+    });
+    if (opts.continuous ?? true) {
+      this.eventSources.start();
+      this.schedules.start();
+    }
   }
 
   static async start(opts: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
-    const stacks = opts.stacks ?? synthesize(opts.config);
+    const stacks = opts.stacks ?? (await synthesize(opts.config));
     const moto = await startMoto();
     try {
       const gateway = await startGateway(moto.endpoint);
@@ -109,7 +146,7 @@ export class LocalRuntime {
 
   /** Invokes a function's real handler in-process, with its environment from the template. */
   async invoke(functionRef: string, payload: Json): Promise<Json> {
-    const name = functionRef.includes(':function:') ? functionRef.split(':function:')[1]!.split(':')[0]! : functionRef;
+    const name = functionNameOf(functionRef);
     const fn = this.provisioned.functions.get(name);
     if (!fn)
       throw new TaskFailure('Lambda.ResourceNotFoundException', `function ${name} is not in the synthesized app`);
@@ -163,74 +200,18 @@ export class LocalRuntime {
   }
 
   /**
-   * Local stand-in for Lambda's SQS event-source mappings: receives what is queued,
-   * invokes the real handler with an SQS event, and deletes what it did not report
-   * as failed (ReportBatchItemFailures). Returns per-mapping counts.
+   * Delivers what the SQS event-source mappings have queued (./event-sources.ts)
+   * and returns per-mapping counts. Continuous: waits (bounded) until every
+   * mapping found its queue empty, and counts the distinct messages delivered
+   * since the previous pump. Manual: receives and delivers now, in this call.
    */
-  async pumpEventSources(
-    opts: { maxBatches?: number } = {},
-  ): Promise<{ function: string; received: number; failed: number }[]> {
-    const sqs = new SQSClient(this.clientConfig());
-    const results = [];
-    for (const es of this.provisioned.eventSources) {
-      const queue = [...this.provisioned.resources.values()].find(
-        (r) => r.type === 'AWS::SQS::Queue' && r.attrs.Arn === es.sourceArn,
-      );
-      if (!queue) continue;
-      let received = 0;
-      let failed = 0;
-      for (let i = 0; i < (opts.maxBatches ?? 20); i++) {
-        const r = await sqs.send(
-          new ReceiveMessageCommand({
-            QueueUrl: queue.ref,
-            MaxNumberOfMessages: Math.min(10, es.batchSize),
-            WaitTimeSeconds: 0,
-            AttributeNames: ['All'],
-          }),
-        );
-        const msgs = r.Messages ?? [];
-        if (msgs.length === 0) break;
-        received += msgs.length;
-        const event = {
-          Records: msgs.map((m) => ({
-            messageId: m.MessageId!,
-            receiptHandle: m.ReceiptHandle!,
-            body: m.Body ?? '',
-            attributes: m.Attributes ?? {},
-            messageAttributes: {},
-            md5OfBody: m.MD5OfBody ?? '',
-            eventSource: 'aws:sqs',
-            eventSourceARN: es.sourceArn,
-            awsRegion: LOCAL_REGION,
-          })),
-        };
-        const out = (await this.invoke(es.functionName, event as unknown as Json)) as {
-          batchItemFailures?: { itemIdentifier: string }[];
-        } | null;
-        const bad = new Set((out?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
-        failed += bad.size;
-        for (const m of msgs) {
-          if (!bad.has(m.MessageId!))
-            await sqs.send(new DeleteMessageCommand({ QueueUrl: queue.ref, ReceiptHandle: m.ReceiptHandle! }));
-        }
-        if (bad.size === msgs.length) break; // nothing moved; let the redrive policy take them later
-      }
-      results.push({ function: es.functionName, received, failed });
-    }
-    return results;
+  async pumpEventSources(opts: { maxBatches?: number; timeoutMs?: number } = {}): Promise<DeliveryCounts[]> {
+    return this.eventSources.running ? await this.eventSources.drain(opts) : await this.eventSources.pumpOnce(opts);
   }
 
-  /** Local stand-in for an EventBridge schedule: fires the rule's in-process targets now. */
+  /** Fires the in-process targets of the schedules whose rule's logical id starts with the prefix, now. */
   async fireSchedule(ruleLogicalIdPrefix: string): Promise<Json[]> {
-    const out: Json[] = [];
-    for (const s of this.provisioned.schedules.filter((x) => x.ruleLogicalId.startsWith(ruleLogicalIdPrefix))) {
-      const event = s.input
-        ? (JSON.parse(s.input) as Json)
-        : { source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {}, time: new Date().toISOString() };
-      if (s.targetArn.includes(':states:')) out.push((await this.execute(s.targetArn, event)).output ?? null);
-      else out.push(await this.invoke(s.targetArn, event));
-    }
-    return out;
+    return await this.schedules.fire(ruleLogicalIdPrefix);
   }
 
   /** Starts an execution of the named machine and waits for it to end. */
@@ -302,11 +283,19 @@ export class LocalRuntime {
     ].join('\n');
   }
 
+  /** Stops the pollers and schedules, every execution, the gateway and moto. */
   async stop(): Promise<void> {
+    await this.eventSources.stop();
+    await this.schedules.stop();
     this.sfn.stopAll();
     await this.gateway.stop().catch(() => undefined);
     await this.moto.stop();
   }
+}
+
+/** The function name in a Lambda ARN (or the name itself). */
+function functionNameOf(ref: string): string {
+  return ref.includes(':function:') ? ref.split(':function:')[1]!.split(':')[0]! : ref;
 }
 
 function awsRow(c: AwsCallRecord): TimelineRow {

@@ -373,22 +373,39 @@ export class LocalStepFunctions {
     p.reject(new TaskFailure(error || 'States.TaskFailed', cause ?? ''));
   }
 
-  /** Resolves when a task matching `pred` parks its token. */
-  async waitForPending(pred: (p: PendingTask) => boolean, timeoutMs = 30_000): Promise<PendingTask> {
+  /**
+   * Resolves when a task matching `pred` parks its token. Abort `signal` when the
+   * answer no longer matters (e.g. the execution ended first), so its timer does
+   * not keep the process alive.
+   */
+  async waitForPending(
+    pred: (p: PendingTask) => boolean,
+    timeoutMs = 30_000,
+    signal?: AbortSignal,
+  ): Promise<PendingTask> {
     for (const p of this.pending.values()) if (pred(p)) return p;
     return await new Promise<PendingTask>((resolve, reject) => {
-      const t = setTimeout(() => {
+      const done = () => {
+        clearTimeout(t);
         this.events.off('pending', on);
+        signal?.removeEventListener('abort', aborted);
+      };
+      const t = setTimeout(() => {
+        done();
         reject(new Error(`no task token matched within ${timeoutMs} ms`));
       }, timeoutMs);
       const on = (p: PendingTask) => {
         if (pred(p)) {
-          clearTimeout(t);
-          this.events.off('pending', on);
+          done();
           resolve(p);
         }
       };
+      const aborted = () => {
+        done();
+        reject(new Error('no longer waiting for a task token'));
+      };
       this.events.on('pending', on);
+      signal?.addEventListener('abort', aborted, { once: true });
     });
   }
 

@@ -4,12 +4,21 @@
  * Ref / Fn::GetAtt / Fn::Join / Fn::Sub / Fn::ImportValue / pseudo parameters
  * replaced by the ARNs and names of the resources made in the emulator.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { App } from 'aws-cdk-lib';
-import { buildStacks } from '../../lib/app.ts';
-import { type AppConfig, parseConfig } from '../../lib/config.ts';
+import type { AppConfig } from '../../lib/config.ts';
 import { LOCAL_ACCOUNT, LOCAL_REGION } from '../emulator/moto.ts';
 import { PROJECT_ROOT } from '../emulator/setup.ts';
 
@@ -35,11 +44,41 @@ export function cdkJsonContext(): Record<string, unknown> {
   return j.context ?? {};
 }
 
-/**
- * Synthesizes every stack in-process (esbuild bundling skipped: the local runtime
- * imports the handlers' TypeScript directly). Stacks come back in deploy order.
- */
-export function synthesize(config: Partial<AppConfig> = {}): SynthesizedStack[] {
+/** Everything synthesis reads besides the config: the app's code, its policies, cdk.json and the locked dependencies. */
+const SYNTH_INPUT_DIRS = ['lib', 'workflows', 'lambdas', 'policies'];
+const SYNTH_INPUT_FILES = ['cdk.json', 'package-lock.json', 'local/asl/template.ts'];
+/** Where synthesized templates are kept between processes (gitignored); AIDOPS_SYNTH_CACHE=off disables it. */
+const SYNTH_CACHE_DIR = join(PROJECT_ROOT, '.tmp', 'synth');
+const SYNTH_CACHE_MAX_AGE_MS = 86_400_000;
+
+function filesUnder(dir: string, out: string[] = []): string[] {
+  for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) filesUnder(p, out);
+    else if (e.isFile()) out.push(p);
+  }
+  return out;
+}
+
+/** A hash of the config and of every file synthesis reads: equal keys, equal templates. */
+function synthKey(config: Partial<AppConfig>): string {
+  const h = createHash('sha256').update(JSON.stringify(config));
+  const files = [
+    ...SYNTH_INPUT_FILES.map((f) => join(PROJECT_ROOT, f)),
+    ...SYNTH_INPUT_DIRS.flatMap((d) => filesUnder(join(PROJECT_ROOT, d))),
+  ];
+  for (const f of files) h.update(f.slice(PROJECT_ROOT.length)).update('\0').update(readFileSync(f));
+  return h.digest('hex').slice(0, 32);
+}
+
+/** In-process synthesis (esbuild bundling skipped: the local runtime imports the handlers' TypeScript directly). */
+async function synthesizeNow(config: Partial<AppConfig>): Promise<SynthesizedStack[]> {
+  // Imported here, so a cached synthesis never loads the CDK.
+  const [{ App }, { buildStacks }, { parseConfig }] = await Promise.all([
+    import('aws-cdk-lib'),
+    import('../../lib/app.ts'),
+    import('../../lib/config.ts'),
+  ]);
   const outdir = mkdtempSync(join(tmpdir(), 'aidops-synth-'));
   try {
     const app = new App({ outdir, context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [] } });
@@ -49,6 +88,58 @@ export function synthesize(config: Partial<AppConfig> = {}): SynthesizedStack[] 
   } finally {
     rmSync(outdir, { recursive: true, force: true });
   }
+}
+
+function readCached(file: string): SynthesizedStack[] | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as SynthesizedStack[];
+  } catch {
+    return undefined;
+  }
+}
+
+function writeCached(file: string, stacks: SynthesizedStack[]): void {
+  try {
+    mkdirSync(SYNTH_CACHE_DIR, { recursive: true });
+    // Write then rename: a process reading the cache never sees half a file.
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(stacks));
+    renameSync(tmp, file);
+    for (const f of readdirSync(SYNTH_CACHE_DIR)) {
+      const p = join(SYNTH_CACHE_DIR, f);
+      if (Date.now() - statSync(p).mtimeMs > SYNTH_CACHE_MAX_AGE_MS) unlinkSync(p);
+    }
+  } catch {
+    // A cache that cannot be written costs time, not correctness.
+  }
+}
+
+const synthesized = new Map<string, Promise<SynthesizedStack[]>>();
+
+/**
+ * The app's stacks, in deploy order, synthesized once per config: in-process
+ * (memoized per process), and kept in .tmp/synth/ under a hash of the config
+ * and of every file synthesis reads, so the test files (one process each) and
+ * the demo synthesize once between source changes. Each caller gets its own copy.
+ */
+export async function synthesize(config: Partial<AppConfig> = {}): Promise<SynthesizedStack[]> {
+  const key = synthKey(config);
+  let p = synthesized.get(key);
+  if (!p) {
+    const file = join(SYNTH_CACHE_DIR, `${key}.json`);
+    const useDisk = process.env.AIDOPS_SYNTH_CACHE !== 'off';
+    p = (async () => {
+      const cached = useDisk ? readCached(file) : undefined;
+      if (cached) return cached;
+      const stacks = await synthesizeNow(config);
+      // Kept only if no input changed while it ran (else it would be filed under the wrong key).
+      if (useDisk && synthKey(config) === key) writeCached(file, stacks);
+      return stacks;
+    })();
+    synthesized.set(key, p);
+    p.catch(() => synthesized.delete(key));
+  }
+  return structuredClone(await p);
 }
 
 export interface Physical {

@@ -6,8 +6,22 @@
  *    machines with in-process handlers: see local/asl/sfn-api.ts, a named stand-in),
  *  - forwards everything else to moto unchanged.
  * Real SDK v3 clients point at it with AWS_ENDPOINT_URL.
+ *
+ * Calls made inside `inBackground(…)` (the local event-source pollers and
+ * schedules, which in AWS are the services' own machinery) are recorded apart,
+ * in `backgroundCalls`, and never take an injected fault: a timeline or a fault
+ * a test aims at a workflow sees only the workflow's calls.
  */
-import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { subscribe } from 'node:diagnostics_channel';
+import {
+  type ClientRequest,
+  createServer,
+  type IncomingMessage,
+  request,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface AwsCallRecord {
@@ -34,13 +48,36 @@ export type LocalServiceHandler = (action: string, body: unknown) => Promise<{ s
 
 export interface Gateway {
   readonly endpoint: string;
+  /** Every call, in arrival order, except the background ones. */
   readonly calls: AwsCallRecord[];
+  /** Calls made inside `inBackground` (event-source pollers, schedules). */
+  readonly backgroundCalls: AwsCallRecord[];
   inject(fault: Omit<Fault, 'remaining'> & { count: number }): void;
   clearFaults(): void;
   /** Serves a JSON-protocol service locally (e.g. 'states'). */
   serve(service: string, handler: LocalServiceHandler): void;
   /** Makes the upstream (moto) unreachable, to test how clients report a dead emulator. */
   stop(): Promise<void>;
+}
+
+const BACKGROUND_HEADER = 'x-aidops-background';
+const background = new AsyncLocalStorage<true>();
+let tagging = false;
+
+/**
+ * Runs `fn` as background work: every HTTP request it makes, through any SDK
+ * client of this process and in anything it starts, carries a header the
+ * gateway recognizes (set when the request is created; the AsyncLocalStorage
+ * context follows the promises `fn` starts).
+ */
+export function inBackground<T>(fn: () => Promise<T>): Promise<T> {
+  if (!tagging) {
+    tagging = true;
+    subscribe('http.client.request.created', (message) => {
+      if (background.getStore()) (message as { request: ClientRequest }).request.setHeader(BACKGROUND_HEADER, '1');
+    });
+  }
+  return background.run(true, fn);
 }
 
 function serviceOf(req: IncomingMessage): string {
@@ -104,6 +141,7 @@ function faultResponse(res: ServerResponse, service: string, f: Fault): void {
 export async function startGateway(upstream: string): Promise<Gateway> {
   const up = new URL(upstream);
   const calls: AwsCallRecord[] = [];
+  const backgroundCalls: AwsCallRecord[] = [];
   let faults: Fault[] = [];
   const local = new Map<string, LocalServiceHandler>();
 
@@ -115,10 +153,14 @@ export async function startGateway(upstream: string): Promise<Gateway> {
       const service = serviceOf(req);
       const action = actionOf(req, body, service);
       const start = Date.now();
-      const fault = faults.find((f) => f.remaining > 0 && f.service === service && f.action === action);
+      const bg = req.headers[BACKGROUND_HEADER] !== undefined;
+      const record = bg ? backgroundCalls : calls;
+      const fault = bg
+        ? undefined
+        : faults.find((f) => f.remaining > 0 && f.service === service && f.action === action);
       if (fault) {
         fault.remaining--;
-        calls.push({ service, action, status: fault.status ?? 503, start, end: Date.now(), injected: fault.code });
+        record.push({ service, action, status: fault.status ?? 503, start, end: Date.now(), injected: fault.code });
         faultResponse(res, service, fault);
         return;
       }
@@ -132,28 +174,31 @@ export async function startGateway(upstream: string): Promise<Gateway> {
         }
         handler(action, parsed)
           .then(({ status, body: out }) => {
-            calls.push({ service, action, status, start, end: Date.now() });
+            record.push({ service, action, status, start, end: Date.now() });
             res.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' });
             res.end(JSON.stringify(out));
           })
           .catch((e: Error) => {
-            calls.push({ service, action, status: 500, start, end: Date.now() });
+            record.push({ service, action, status: 500, start, end: Date.now() });
             res.writeHead(500, { 'content-type': 'application/x-amz-json-1.0' });
             res.end(JSON.stringify({ __type: 'InternalFailure', message: e.message }));
           });
         return;
       }
-      const headers = { ...req.headers, host: up.host };
+      const headers: Record<string, string | string[] | undefined> = { ...req.headers, host: up.host };
+      delete headers[BACKGROUND_HEADER];
       const fwd = request(
         { hostname: up.hostname, port: up.port, method: req.method, path: req.url, headers },
         (upRes) => {
           res.writeHead(upRes.statusCode ?? 502, upRes.headers);
           upRes.pipe(res);
-          upRes.on('end', () => calls.push({ service, action, status: upRes.statusCode ?? 0, start, end: Date.now() }));
+          upRes.on('end', () =>
+            record.push({ service, action, status: upRes.statusCode ?? 0, start, end: Date.now() }),
+          );
         },
       );
       fwd.on('error', (e) => {
-        calls.push({ service, action, status: 502, start, end: Date.now() });
+        record.push({ service, action, status: 502, start, end: Date.now() });
         // The client sees a dropped connection, as it would with the emulator gone.
         res.destroy(e);
       });
@@ -166,6 +211,7 @@ export async function startGateway(upstream: string): Promise<Gateway> {
   return {
     endpoint: `http://127.0.0.1:${port}`,
     calls,
+    backgroundCalls,
     inject(f) {
       faults.push({ service: f.service, action: f.action, code: f.code, status: f.status, remaining: f.count });
     },

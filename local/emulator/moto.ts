@@ -14,7 +14,6 @@ import { ensureMotoVenv } from './setup.ts';
 
 export const LOCAL_REGION = 'us-east-1';
 export const LOCAL_ACCOUNT = '123456789012';
-export const LOCAL_CREDENTIALS = { accessKeyId: 'testing', secretAccessKey: 'testing' } as const;
 
 export interface MotoServer {
   readonly endpoint: string;

@@ -25,8 +25,6 @@ export interface LocalOpsItem {
   Tags?: { Key: string; Value: string }[];
 }
 
-export const OPS_ITEM_ACTIONS = ['CreateOpsItem', 'GetOpsItem', 'UpdateOpsItem', 'DescribeOpsItems'] as const;
-
 /** Raw JSON-protocol forward to moto (it does not check signatures; the credential scope names the service). */
 function forward(motoEndpoint: string, action: string, body: unknown): Promise<{ status: number; body: unknown }> {
   const url = new URL(motoEndpoint);

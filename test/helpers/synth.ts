@@ -5,11 +5,21 @@ import { buildStacks } from '../../lib/app.ts';
 import { type AppConfig, parseConfig } from '../../lib/config.ts';
 import { cdkJsonContext } from '../../local/asl/template.ts';
 
-/** A fresh app with cdk.json's context and esbuild bundling skipped (tests read templates, not bundles). */
+const apps = new Map<string, { app: App; stacks: ReturnType<typeof buildStacks> }>();
+
+/**
+ * The app with cdk.json's context and esbuild bundling skipped (tests read
+ * templates, not bundles), built once per config (and nag choice) in a process:
+ * synthesis costs seconds. Shared: read its templates, add nothing to it.
+ */
 export function testApp(config: Partial<AppConfig> = {}, withNag = false) {
+  const key = JSON.stringify([config, withNag]);
+  const built = apps.get(key);
+  if (built) return built;
   const app = new App({ context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [] } });
   const stacks = buildStacks(app, parseConfig({ ...config }));
   if (withNag) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  apps.set(key, { app, stacks });
   return { app, stacks };
 }
 

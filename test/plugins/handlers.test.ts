@@ -6,8 +6,8 @@ import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client
 import { createRegistryTable } from '../../lambdas/plugins/registry.ts';
 import { FETCHED_AT_META } from '../../lambdas/plugins/trusted-root.ts';
 import { awsClientConfig } from '../../lambdas/shared/clients.ts';
-import { localContext } from '../../lambdas/shared/context.ts';
 import { type MotoServer, startMoto } from '../../local/emulator/moto.ts';
+import { localContext } from '../../local/lambda-context.ts';
 import { BEACON_SAN, conformanceCases, GHA_ISSUER, PUBLIC_GOOD_ROOT } from '../unit/plugins/vectors.ts';
 
 let moto: MotoServer;

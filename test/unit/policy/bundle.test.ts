@@ -10,9 +10,9 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 import { packBundle } from '../../../lambdas/policy/source.ts';
-import { localContext } from '../../../lambdas/shared/context.ts';
 import { esbuildOptions } from '../../../lib/constructs/function.ts';
 import { POLICY_BUNDLE_FILE, POLICY_NODE_MODULES } from '../../../lib/constructs/policy.ts';
+import { localContext } from '../../../local/lambda-context.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 // Inside the project so the left-out node modules resolve as they would from the asset's node_modules.

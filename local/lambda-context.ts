@@ -1,6 +1,6 @@
 import type { Context } from 'aws-lambda';
 
-/** A minimal Lambda context for local runs (ASL runner, CLI, tests). */
+/** A minimal Lambda context for in-process handler runs (the local runtime and handler tests). */
 export function localContext(functionName: string): Context {
   const started = Date.now();
   return {
