@@ -1,5 +1,6 @@
 import { type App, Tags } from 'aws-cdk-lib';
 import type { AppConfig } from './config.ts';
+import { ignoreLintRule } from './scanners.ts';
 import { ControlPlaneStack } from './stacks/control-plane.ts';
 import { StatefulStack } from './stacks/stateful.ts';
 
@@ -27,6 +28,13 @@ export function buildStacks(app: App, config: AppConfig): AidopsStacks {
     description: 'ai-desktop-ops: functions, workflows and rules (stateless)',
   });
   controlPlane.addStackDependency(stateful);
+  for (const stack of [stateful, controlPlane]) {
+    ignoreLintRule(
+      stack,
+      'W3005',
+      'CDK makes each function and state machine depend on its role construct, so the role default policy exists before the first invocation; the role part of that DependsOn repeats the GetAtt, the policy part does not, and CDK emits them together.',
+    );
+  }
   Tags.of(app).add('aidops:environment', config.environment);
   Tags.of(app).add(`aidops:managed-by`, 'ai-desktop-ops');
   return { stateful, controlPlane };

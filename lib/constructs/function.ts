@@ -7,6 +7,8 @@ import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledgeGrantFamilies } from '../nag.ts';
+import { skipCheck } from '../scanners.ts';
+import { logsKeyOf } from './logs-key.ts';
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -104,6 +106,7 @@ export class AidopsFunction extends Construct {
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
       removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.DESTROY,
+      encryptionKey: logsKeyOf(this),
     });
     // An explicit role instead of AWSLambdaBasicExecutionRole: write only to this function's log group.
     const role = new iam.Role(this, 'Role', {
@@ -148,6 +151,28 @@ export class AidopsFunction extends Construct {
       reason: 'X-Ray PutTraceSegments/PutTelemetryRecords do not support resource-level permissions.',
     });
     acknowledgeGrantFamilies(role);
+    skipCheck(
+      cfn,
+      'CKV_AWS_116',
+      'No asynchronous invocation goes unguarded: Step Functions and SQS event-source mappings invoke synchronously (the queue has the dead-letter queue); EventBridge targets carry their own retry policy and, where a lost event matters, a target dead-letter queue.',
+    );
+    skipCheck(
+      cfn,
+      'CKV_AWS_117',
+      'Calls only AWS APIs (no private resources); outside a VPC its network boundary is its IAM role. Sessions, not functions, run in the isolated VPC.',
+    );
+    skipCheck(
+      cfn,
+      'CKV_AWS_173',
+      'The environment holds resource names and settings only; secrets live in Secrets Manager, read at run time.',
+    );
+    if (props.reservedConcurrentExecutions === undefined) {
+      skipCheck(
+        cfn,
+        'CKV_AWS_115',
+        'Shares the account pool: its callers bound it (workflow concurrency, the blast-radius guard, event-source batch settings); reserved concurrency is set where a flood must not starve the rest (audit writer and digester).',
+      );
+    }
     // Lets the local runtime find the handler a Task names, from the template alone.
     cfn.addMetadata('aidops:entry', props.entry);
     cfn.addMetadata('aidops:handler', props.handler ?? 'handler');

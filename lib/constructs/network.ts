@@ -3,6 +3,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledge } from '../nag.ts';
+import { logsKeyOf } from './logs-key.ts';
 
 export interface SessionNetworkProps {
   /** @default 2 */
@@ -41,6 +42,7 @@ export class SessionNetwork extends Construct {
     const flowLogs = new logs.LogGroup(this, 'FlowLogs', {
       retention: logs.RetentionDays.ONE_YEAR,
       removalPolicy: RemovalPolicy.DESTROY,
+      encryptionKey: logsKeyOf(this),
     });
     const cidr = props.cidr ?? '10.42.0.0/16';
     this.vpc = new ec2.Vpc(this, 'Vpc', {

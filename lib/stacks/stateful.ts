@@ -3,6 +3,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import type { AppConfig } from '../config.ts';
 import { AuditBucket } from '../constructs/audit-bucket.ts';
+import { useForLogs } from '../constructs/logs-key.ts';
 
 export interface StatefulStackProps extends StackProps {
   readonly config: AppConfig;
@@ -35,6 +36,7 @@ export class StatefulStack extends Stack {
       removalPolicy: RemovalPolicy.RETAIN,
       pendingWindow: Duration.days(30),
     });
+    useForLogs(this, this.dataKey);
     this.audit = new AuditBucket(this, 'Audit', { retentionDays: props.config.auditRetentionDays });
     // A stable logical id: renaming the construct must never replace a bucket of locked evidence.
     this.audit.pinLogicalId('AuditBucketPinned');
