@@ -24,7 +24,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
-import { APPROVAL_DENIED_ERROR } from '../lambdas/plugins/workflow.ts';
+import { APPROVAL_DENIED_ERROR, type WorkflowReason } from '../lambdas/plugins/workflow.ts';
 import { ErrorNames } from '../lambdas/shared/errors.ts';
 import { transientRetry } from './common.ts';
 
@@ -110,7 +110,7 @@ export function pluginAdmissionDefinition(scope: Construct, props: PluginAdmissi
     },
     '$.refusalEvent',
   ).next(refused);
-  const refuse = (name: string, reason: string, message: string | { path: string }) =>
+  const refuse = (name: string, reason: WorkflowReason, message: string | { path: string }) =>
     new sfn.Pass(scope, name, {
       parameters: typeof message === 'string' ? { reason, message } : { reason, 'message.$': message.path },
       resultPath: '$.refusal',

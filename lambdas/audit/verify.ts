@@ -17,10 +17,10 @@ import { scanAll } from './verify/scan.ts';
 import type { AuditStore } from './verify/store.ts';
 import type { Trust } from './verify/trust.ts';
 
-export { FINDING_CODES, FINDING_HELP, type Finding, type FindingCode } from './verify/findings.ts';
+export { FINDING_HELP, type Finding, type FindingCode } from './verify/findings.ts';
 export type { VerifyPolicy } from './verify/lock.ts';
 export { type AuditStore, type FetchedObject, s3AuditStore, type VersionInfo } from './verify/store.ts';
-export { type Trust, trustFromKms, trustFromPublicKey, verifyDigestSignature } from './verify/trust.ts';
+export { type Trust, trustFromKms, trustFromPublicKey } from './verify/trust.ts';
 
 export interface VerifyOptions {
   readonly store: AuditStore;

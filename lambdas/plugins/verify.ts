@@ -34,9 +34,9 @@ import { IN_TOTO_PAYLOAD_TYPE, type InTotoStatement, matchSubject, parseStatemen
 import { checkTrustedRootShape, keyFinder, type TrustedKey } from './verify/trust.ts';
 
 export type { ArtifactInput } from './verify/artifact.ts';
-export { BUNDLE_MEDIA_TYPES, bundlesOf, parseBundle } from './verify/bundle.ts';
-export { FULCIO_OIDS, type FulcioExtensions, fulcioExtensions } from './verify/fulcio.ts';
-export { IN_TOTO_PAYLOAD_TYPE, type InTotoStatement, parseStatement } from './verify/statement.ts';
+export { bundlesOf } from './verify/bundle.ts';
+export type { FulcioExtensions } from './verify/fulcio.ts';
+export type { InTotoStatement } from './verify/statement.ts';
 export { npmRegistryKeys, type TrustedKey, trustedKeyFromPem } from './verify/trust.ts';
 
 /** cosign's `--certificate-identity` / `--certificate-oidc-issuer`: exact string equality. */

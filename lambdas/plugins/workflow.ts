@@ -27,6 +27,7 @@ export const WorkflowReasons = [
   'APPROVAL_INVALID',
   'REGISTRY_CONFLICT',
 ] as const;
+export type WorkflowReason = (typeof WorkflowReasons)[number];
 
 const Refusal = z.strictObject({
   pluginId: PluginId,
