@@ -138,7 +138,7 @@ export interface StepDeps {
   readonly cache?: ChainCache;
   /**
    * SEV-SNP evidence that arrives without its VCEK/VLEK or AMD chain takes them from here
-   * (the deployment's KDS cache, see kds.ts). Without it such evidence is rejected MALFORMED.
+   * (the deployment's AMD certificate cache, see kds-source.ts). Without it such evidence is rejected MALFORMED.
    */
   readonly amdCerts?: AmdCertSource;
 }
