@@ -2,7 +2,11 @@
  * Demo: one session of each tier, from request to active to its end, in a
  * LocalRuntime. Medium and low are attested with REAL documents (a Nitro
  * Enclave document and a NitroTPM document from test/fixtures, each
- * document's nonce issued to its session and the clock set inside its window).
+ * document's nonce issued to its session and the clock set inside its window),
+ * against profiles that pin those documents' images (`demoSessionsConfig`).
+ * A document names the instance it was made on, which moto cannot launch: the
+ * demo shows the document refused for the emulated instance, then records the
+ * document's instance as the session's and attests for real.
  * No public SEV-SNP report binds a nonce this control plane issued, so the high
  * session's attestation callback is answered by the demo itself (said so in the output).
  */
@@ -13,6 +17,8 @@ import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { decodeEvidence, verdictOf } from '../lambdas/attestation/evidence.ts';
+import { instanceOfModuleId, parseNitroDocument } from '../lambdas/attestation/nitro.ts';
 import { DynamoNonceStore } from '../lambdas/attestation/nonce-store.ts';
 import { eventBridgeSink } from '../lambdas/sessions/audit.ts';
 import { handleEvidence } from '../lambdas/sessions/evidence.ts';
@@ -49,6 +55,31 @@ const DOCS: Record<string, RealDocument> = {
     at: new Date(1770113522437 + 5_000),
   },
 };
+
+function documentOf(doc: RealDocument): Buffer {
+  const raw = readFileSync(join(TESTDATA, doc.file));
+  return doc.encoding === 'hex' ? Buffer.from(decodeEvidence(raw, 'hex')) : raw;
+}
+
+/** Sessions config whose medium and low profiles pin the images of the demo's real documents. */
+export function demoSessionsConfig() {
+  const pcrs = (doc: RealDocument, want: readonly number[]) => {
+    const all = parseNitroDocument(documentOf(doc)).pcrs;
+    return Object.fromEntries(want.map((i) => [String(i), Buffer.from(all.get(i)!).toString('hex')]));
+  };
+  return {
+    profiles: {
+      'enclave-parent': {
+        unpinned: false,
+        attestationPolicy: { enclaveImages: [{ name: 'demo enclave', pcrs: pcrs(DOCS.medium!, [0, 1, 2]) }] },
+      },
+      hardened: {
+        unpinned: false,
+        attestationPolicy: { tpmImages: [{ name: 'demo boot chain', pcrs: pcrs(DOCS.low!, [4, 7]) }] },
+      },
+    },
+  };
+}
 
 const USE_CASES = { low: 'document-summary', medium: 'document-authoring', high: 'financial-operations' } as const;
 
@@ -87,8 +118,20 @@ export async function runSessionDemo(rt: LocalRuntime, opts: { runId?: string } 
       await new DynamoNonceStore(ddb, { tableName: nonceTable, now: () => doc.at.getTime() }).issue(sessionId, {
         nonce: Buffer.from(doc.nonce, 'hex'),
       });
-      const raw = readFileSync(join(TESTDATA, doc.file));
-      const bytes = doc.encoding === 'hex' ? Buffer.from(raw.toString('utf8').trim(), 'hex') : raw;
+      const bytes = documentOf(doc);
+      const madeOn = instanceOfModuleId(parseNitroDocument(bytes).moduleId)!;
+      const refused = verdictOf({
+        type: doc.evidenceType,
+        evidence: bytes,
+        at: doc.at,
+        instanceId: item.instanceId!,
+      });
+      out(
+        `       the document was made on ${madeOn}; for this session's ${item.instanceId} it is ${refused.verdict} (${refused.reason})`,
+      );
+      // moto cannot launch the instance the real document comes from: the session record names it instead.
+      await sessions.update(sessionId, { instanceId: madeOn });
+      out(`       the session record now names ${madeOn} as its instance (the emulator cannot launch it)`);
       const r = await handleEvidence(
         { op: 'evidence', sessionId, evidenceType: doc.evidenceType, evidence: bytes.toString('base64') },
         {

@@ -7,6 +7,7 @@
 import { parseArgs } from 'node:util';
 import type { DemoContext } from './demo-section.ts';
 import { demoSections } from './demo-sections.ts';
+import { demoSessionsConfig } from './demo-sessions.ts';
 import { LocalRuntime } from './runtime.ts';
 import { SCHEDULE_SPEEDUP } from './schedules.ts';
 
@@ -20,7 +21,11 @@ const out = (s = '') => process.stdout.write(`${s}\n`);
 
 const t0 = Date.now();
 out(bold('ai-desktop-ops demo: the control plane on a local AWS emulator (moto), no account needed'));
-const rt = await LocalRuntime.start({ logLevel: values.verbose ? 'INFO' : 'SILENT' });
+// The session profiles pin the images of the real documents the demo attests with.
+const rt = await LocalRuntime.start({
+  logLevel: values.verbose ? 'INFO' : 'SILENT',
+  config: { sessions: demoSessionsConfig() } as never,
+});
 out(`emulator: moto (pid ${rt.moto.pid}) behind the local gateway at ${rt.endpoint}; ready in ${Date.now() - t0} ms`);
 out(
   `provisioned from the synthesized templates: ${rt.provisioned.resources.size} resources, ` +

@@ -48,6 +48,11 @@ export interface VerifyRequest {
   readonly policy?: AttestationPolicy;
   /** Nitro: the document nonce must equal it. SNP: with `sessionPublicKey`, report_data = SHA-512(nonce ‖ key). */
   readonly nonce?: Uint8Array;
+  /**
+   * Nitro: the instance the document must come from (module_id names its parent instance).
+   * SEV-SNP reports name no instance; they are bound by the nonce only.
+   */
+  readonly instanceId?: string;
   /** SNP: SPKI DER of the key the guest wants secrets encrypted to. */
   readonly sessionPublicKey?: Uint8Array;
   /** SNP: exact report_data expected (alternative to nonce + key). */
@@ -72,6 +77,7 @@ export function verifyEvidence(req: VerifyRequest): Claims {
       at: req.at,
       policy,
       ...(req.nonce ? { expectedNonce: req.nonce } : {}),
+      ...(req.instanceId !== undefined ? { expectedInstanceId: req.instanceId } : {}),
       ...(req.cache ? { cache: req.cache } : {}),
     });
   }
@@ -108,6 +114,7 @@ export function claimsToJson(c: Claims): Record<string, unknown> {
   return {
     type: c.type,
     moduleId: c.moduleId,
+    instanceId: c.instanceId,
     digest: c.digest,
     timestamp: new Date(c.timestamp).toISOString(),
     timestampMs: c.timestamp,

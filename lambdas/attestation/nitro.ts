@@ -10,7 +10,12 @@
  *     signed by the last; every certificate valid at `at`.
  *  3. signature: ES384 over Sig_structure = ["Signature1", protected, h'', payload],
  *     built around the exact received protected and payload bytes (never re-encoded).
- *  4. digest = SHA384, age bound, debug (enclave PCR0-2 all zero), PCR allowlist, nonce.
+ *  4. digest = SHA384, age bound, debug (enclave PCR0-2 all zero), PCR allowlist,
+ *     parent instance (module_id) = the session's instance, nonce.
+ *
+ * Warm path (a ChainCache): the bundle's CAs and the leaf, once proven, are looked up
+ * by the SHA-256 of their DER; their windows are still checked against `at` every
+ * time, so a warm verification costs one P-384 check (the document's signature).
  */
 import { verify as cryptoVerify, type KeyObject, timingSafeEqual } from 'node:crypto';
 import { CborError, type CborItem, decodeCbor, encodeHead } from './cbor.ts';
@@ -50,6 +55,8 @@ export interface NitroClaims {
   readonly nonce: Uint8Array | null;
   /** SHA-256 fingerprint of the leaf certificate. */
   readonly leafFingerprint: string;
+  /** The instance module_id names (the enclave's parent, or the NitroTPM instance itself), or null. */
+  readonly instanceId: string | null;
 }
 
 export interface NitroVerifyOptions {
@@ -60,7 +67,12 @@ export interface NitroVerifyOptions {
   readonly policy?: AttestationPolicy;
   /** The nonce the control plane issued; the document's must equal it. */
   readonly expectedNonce?: Uint8Array;
-  /** Warm path: intermediates verified before are not re-parsed nor re-verified. */
+  /**
+   * The session's instance (from the control plane's records, never from the guest):
+   * the instance module_id names must be this one.
+   */
+  readonly expectedInstanceId?: string;
+  /** Warm path: CAs and leaves verified before are not re-parsed nor re-verified. */
   readonly cache?: ChainCache;
   /** Fingerprint of the trusted root. @default NITRO_ROOT_G1_SHA256 */
   readonly rootFingerprint?: string;
@@ -79,6 +91,13 @@ const FIELDS = new Set([
   'nonce',
 ]);
 const MAX_OPTIONAL_FIELD = 1024;
+/** NSM module ids: `i-<instance>-enc<16 hex>` (an enclave and its parent) or `i-<instance>-tpm<16 hex>` (NitroTPM). */
+const MODULE_ID_RE = /^(i-(?:[0-9a-f]{8}|[0-9a-f]{17}))-(?:enc|tpm)[0-9a-f]{16}$/;
+
+/** The EC2 instance a module_id names, or null when it names none. */
+export function instanceOfModuleId(moduleId: string): string | null {
+  return MODULE_ID_RE.exec(moduleId)?.[1] ?? null;
+}
 const SIG_CONTEXT = Buffer.from([0x6a, ...Buffer.from('Signature1')]);
 
 interface ParsedDoc {
@@ -286,12 +305,20 @@ function verifyInner(bytes: Uint8Array, opts: NitroVerifyOptions): NitroClaims {
     reject('WRONG_EVIDENCE_TYPE', `the document carries ${doc.pcrKey}, so it is not a ${opts.type} document.`);
 
   const issuer = verifyBundle(doc.cabundle, opts.at, opts.rootFingerprint ?? NITRO_ROOT_G1_SHA256, opts.cache);
-  const leaf = parseDer(doc.certificate, 'certificate');
-  if (!issuedBy(leaf, issuer.cert))
-    reject('CHAIN_UNTRUSTED', 'the leaf certificate is not signed by the last cabundle entry.');
-  if (leaf.x509.ca) reject('CHAIN_UNTRUSTED', 'the leaf certificate is a CA certificate.');
+  // Keyed by the whole certificate's hash and the issuer it was proven under: nothing else is trusted.
+  const leafFp = sha256Hex(doc.certificate);
+  const cached = opts.cache?.getLeaf(leafFp, issuer.cert.fingerprint);
+  const leaf = cached?.cert ?? parseDer(doc.certificate, 'certificate');
+  if (!cached) {
+    if (!issuedBy(leaf, issuer.cert))
+      reject('CHAIN_UNTRUSTED', 'the leaf certificate is not signed by the last cabundle entry.');
+    if (leaf.x509.ca) reject('CHAIN_UNTRUSTED', 'the leaf certificate is a CA certificate.');
+  }
   checkWindow(leaf, opts.at, 'the leaf certificate is');
-  if (ecCurve(leaf.key) !== 'secp384r1') reject('UNSUPPORTED', 'the leaf key is not ECDSA P-384.');
+  if (!cached) {
+    if (ecCurve(leaf.key) !== 'secp384r1') reject('UNSUPPORTED', 'the leaf key is not ECDSA P-384.');
+    opts.cache?.setLeaf(leafFp, { cert: leaf, issuerFp: issuer.cert.fingerprint, window: leaf });
+  }
 
   if (!verifySig(leaf.key, sigStructure(doc.protectedBytes, doc.payloadBytes), doc.signature))
     reject('SIGNATURE_INVALID', 'ES384 over the COSE Sig_structure does not verify with the leaf certificate.');
@@ -322,6 +349,16 @@ function verifyInner(bytes: Uint8Array, opts: NitroVerifyOptions): NitroClaims {
     if (!ok) reject('PCR_MISMATCH', `no allowed image matches (PCR0 ${pcrs['0']?.slice(0, 16) ?? '-'}…).`);
   }
 
+  const instanceId = instanceOfModuleId(doc.moduleId);
+  if (opts.expectedInstanceId !== undefined && instanceId !== opts.expectedInstanceId)
+    reject(
+      'INSTANCE_MISMATCH',
+      instanceId === null
+        ? `module_id "${doc.moduleId.slice(0, 64)}" names no instance; the session runs on ${opts.expectedInstanceId}.`
+        : `the document was made on ${instanceId} (module_id ${doc.moduleId}); the session runs on ${opts.expectedInstanceId}.`,
+      { moduleId: doc.moduleId.slice(0, 256), instanceId: opts.expectedInstanceId },
+    );
+
   if (opts.expectedNonce !== undefined && (doc.nonce === null || !sameBytes(doc.nonce, opts.expectedNonce)))
     reject('NONCE_MISMATCH', doc.nonce === null ? 'the document has no nonce.' : 'the document nonce differs.');
 
@@ -335,7 +372,8 @@ function verifyInner(bytes: Uint8Array, opts: NitroVerifyOptions): NitroClaims {
     publicKey: doc.publicKey,
     userData: doc.userData,
     nonce: doc.nonce,
-    leafFingerprint: leaf.fingerprint,
+    leafFingerprint: leafFp,
+    instanceId,
   };
 }
 

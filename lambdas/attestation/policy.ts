@@ -10,12 +10,19 @@ const hexOf = (bytes: number) =>
     .regex(new RegExp(`^[0-9a-fA-F]{${bytes * 2}}$`), `must be ${bytes} bytes of hex`)
     .transform((s) => s.toLowerCase());
 
+const PCR_INDEX = /^([0-9]|[12][0-9]|3[01])$/;
+
 /** One allowed image: every PCR it names must equal the document's value. */
 const PcrImage = z.strictObject({
   name: z.string().optional(),
-  pcrs: z
-    .record(z.string().regex(/^([0-9]|[12][0-9]|3[01])$/, 'PCR index 0-31'), hexOf(48))
-    .refine((r) => Object.keys(r).length > 0, 'an image must name at least one PCR'),
+  pcrs: z.record(z.string(), hexOf(48)).superRefine((r, ctx) => {
+    const keys = Object.keys(r);
+    if (keys.length === 0) ctx.addIssue({ code: 'custom', message: 'an image must name at least one PCR' });
+    // Named here (not as a record key schema) so the message says what is wrong and with which key.
+    for (const k of keys)
+      if (!PCR_INDEX.test(k))
+        ctx.addIssue({ code: 'custom', path: [k], message: `PCR index 0-31 (got "${k.slice(0, 20)}")` });
+  }),
 });
 
 const Tcb = z.strictObject({

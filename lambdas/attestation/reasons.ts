@@ -28,6 +28,8 @@ export const REASONS = {
   NONCE_MISMATCH:
     'The nonce (or report_data binding) is not the one the control plane issued, or it is unknown or expired.',
   NONCE_REUSED: 'The nonce has already been used: this evidence is a replay.',
+  INSTANCE_MISMATCH:
+    "The document was made on another instance than the session's (module_id names its parent instance), or names none.",
   TOO_OLD: 'The evidence is older than the policy allows.',
   TIMESTAMP_IN_FUTURE: 'The evidence is dated after the verification time.',
   UNSUPPORTED_PUBLIC_KEY: 'The attested public key is absent or of a kind secrets cannot be encrypted to.',

@@ -1,10 +1,16 @@
 /**
- * The session workflow's attestation step (a `.waitForTaskToken` task).
+ * The session workflow's attestation step (a `.waitForTaskToken` task), run by the
+ * guests' evidence door (lambdas/sessions/evidence.ts).
  *
- * verify evidence → consume the session's nonce → read the session's secrets and
- * seal them to the attested key → SendTaskSuccess; on any AttestationError →
+ * verify evidence (against the session's policy, bound to the session's instance) →
+ * consume the session's nonce → read the session's secrets and seal them to the
+ * attested key → SendTaskSuccess; on any AttestationError →
  * SendTaskFailure(error 'AttestationFailed', cause '<REASON>: <message>').
  * Either way it returns a `security` audit event for the caller to publish.
+ *
+ * What the evidence is judged against (policy, instance) comes from the control
+ * plane's records of the session, passed as a SessionBinding; the guest's request
+ * carries only the evidence.
  *
  * The sealed secrets are returned to the caller (the guest's endpoint), never put
  * in the task output, so they do not land in the execution history.
@@ -14,10 +20,12 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendTaskFailureCommand, SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import * as z from 'zod';
 import { awsCall } from '../shared/aws-errors.ts';
+import { ConfigurationError } from '../shared/errors.ts';
+import { parseOrThrow } from '../shared/validation.ts';
 import { claimsToJson, decodeEvidence, EVIDENCE_TYPES, verifyEvidence } from './evidence.ts';
 import type { AmdCertSource } from './kds-source.ts';
 import type { NonceStore } from './nonce-store.ts';
-import { AttestationPolicySchema } from './policy.ts';
+import { type AttestationPolicyInput, AttestationPolicySchema } from './policy.ts';
 import { AttestationError, type ReasonCode } from './reasons.ts';
 import { importAttestedPublicKey, releaseSecrets, type SealedSecrets } from './release.ts';
 import { SNP_REPORT_SIZE } from './snp.ts';
@@ -28,15 +36,22 @@ export const ATTESTATION_FAILED = 'AttestationFailed';
 /** Documents older than this are rejected when the policy sets no maxAgeSeconds. */
 export const DEFAULT_STEP_MAX_AGE_SECONDS = 300;
 
-const b64 = z.string().regex(/^[A-Za-z0-9+/=\s]+$/, 'must be base64');
+const B64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
+/** Standard base64 (whitespace ignored), non-empty, whole quanta: anything else is refused, not guessed at. */
+function isBase64(s: string): boolean {
+  const t = s.replace(/\s+/g, '');
+  return t.length > 0 && t.length % 4 === 0 && B64_RE.test(t);
+}
+const b64 = (max: number) => z.string().max(max).refine(isBase64, 'must be base64');
 const hex = z.string().regex(/^([0-9a-fA-F]{2})+$/, 'must be hex');
 
+/** What the guest sends: the evidence and its binding material, nothing it is judged against. */
 export const AttestationStepInputSchema = z.strictObject({
   taskToken: z.string().min(1).max(8192),
   sessionId: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'letters, digits, . _ - (1-128)'),
   evidenceType: z.enum(EVIDENCE_TYPES),
   /** base64 of the COSE_Sign1 document, the 1184-byte SNP report or a go-sev-guest Attestation protobuf. */
-  evidence: b64.max(200_000),
+  evidence: b64(200_000),
   /** SEV-SNP: the VCEK/VLEK (PEM or base64 DER) and the AMD chain PEM (ASK or ASVK, then ARK). */
   certs: z
     .strictObject({ leaf: z.string().max(20_000).optional(), chain: z.string().max(40_000).optional() })
@@ -44,8 +59,7 @@ export const AttestationStepInputSchema = z.strictObject({
   /** SEV-SNP: the nonce the guest hashed into report_data (hex). */
   nonce: hex.max(2048).optional(),
   /** SEV-SNP: the session public key (base64 SPKI DER) bound by report_data. Nitro uses the document's public_key. */
-  publicKey: b64.max(8192).optional(),
-  policy: AttestationPolicySchema.optional(),
+  publicKey: b64(8192).optional(),
 });
 export type AttestationStepInput = z.input<typeof AttestationStepInputSchema>;
 
@@ -88,7 +102,19 @@ export interface AttestationAuditEvent {
     /** Nitro PCR0 or SNP measurement, when known. */
     readonly measurement: string | null;
     readonly leafFingerprint: string | null;
+    /** The session's profile pins no measurement (allowed only by an explicit `unpinned: true`). */
+    readonly unpinned: boolean;
   };
+}
+
+/** What the control plane recorded for the session (its table), never what the guest says. */
+export interface SessionBinding {
+  /** The session's instance: a Nitro document's module_id must name it. */
+  readonly instanceId: string;
+  /** The session profile's attestation policy (checked at synth). @default the default policy */
+  readonly policy?: AttestationPolicyInput;
+  /** The profile pins no measurement (said explicitly at synth); the audit event says so. */
+  readonly unpinned?: boolean;
 }
 
 export interface StepResult {
@@ -112,7 +138,7 @@ export interface StepDeps {
   readonly cache?: ChainCache;
   /**
    * SEV-SNP evidence that arrives without its VCEK/VLEK or AMD chain takes them from here
-   * (the deployment's KDS cache, see kds.ts). Without it such evidence is rejected MALFORMED.
+   * (the deployment's AMD certificate cache, see kds-source.ts). Without it such evidence is rejected MALFORMED.
    */
   readonly amdCerts?: AmdCertSource;
 }
@@ -127,13 +153,31 @@ function fromB64(s: string): Buffer {
   return Buffer.from(s.replace(/\s+/g, ''), 'base64');
 }
 
-/** Runs the attestation step for a validated input. Non-attestation errors (throttling) propagate for retry. */
-export async function runAttestationStep(raw: AttestationStepInput, deps: StepDeps): Promise<StepResult> {
-  const input = AttestationStepInputSchema.parse(raw);
+/** The policy a step applies: the session's, with the step's default age bound. */
+function stepPolicy(policy: AttestationPolicyInput | undefined) {
+  const r = AttestationPolicySchema.safeParse({
+    ...policy,
+    maxAgeSeconds: policy?.maxAgeSeconds ?? DEFAULT_STEP_MAX_AGE_SECONDS,
+  });
+  // Checked at synth: a bad stored policy is a deployment fault, not the guest's.
+  if (!r.success) throw new ConfigurationError(`the session's attestation policy is invalid: ${r.error.message}`);
+  return r.data;
+}
+
+/**
+ * Runs the attestation step. A bad input is a ValidationError (naming the field);
+ * non-attestation errors (throttling) propagate for retry.
+ */
+export async function runAttestationStep(
+  raw: AttestationStepInput,
+  binding: SessionBinding,
+  deps: StepDeps,
+): Promise<StepResult> {
+  const input = parseOrThrow(AttestationStepInputSchema, raw, 'attestation step input');
   const at = (deps.now ?? (() => new Date()))();
-  const policy = { ...input.policy, maxAgeSeconds: input.policy?.maxAgeSeconds ?? DEFAULT_STEP_MAX_AGE_SECONDS };
-  const parsedPolicy = AttestationPolicySchema.parse(policy);
+  const parsedPolicy = stepPolicy(binding.policy);
   let claimsJson: Record<string, unknown> | null = null;
+  let rejectedModuleId: string | null = null;
   const audit = (
     verdict: 'verified' | 'rejected',
     reason: ReasonCode | null,
@@ -148,12 +192,13 @@ export async function runAttestationStep(raw: AttestationStepInput, deps: StepDe
       reason,
       message,
       evidenceType: input.evidenceType,
-      moduleId: (claimsJson?.moduleId as string | undefined) ?? null,
+      moduleId: (claimsJson?.moduleId as string | undefined) ?? rejectedModuleId,
       measurement:
         (claimsJson?.measurement as string | undefined) ??
         (claimsJson?.pcrs as Record<string, string> | undefined)?.['0'] ??
         null,
       leafFingerprint: (claimsJson?.leafFingerprint as string | undefined) ?? null,
+      unpinned: binding.unpinned === true,
     },
   });
   try {
@@ -193,6 +238,7 @@ export async function runAttestationStep(raw: AttestationStepInput, deps: StepDe
       evidence,
       at,
       policy: parsedPolicy,
+      instanceId: binding.instanceId,
       ...(isSnp ? { nonce: snpNonce, sessionPublicKey: snpKey } : {}),
       ...(leafCert ? { leafCert } : {}),
       ...(chain ? { chain } : {}),
@@ -227,6 +273,7 @@ export async function runAttestationStep(raw: AttestationStepInput, deps: StepDe
     };
   } catch (e) {
     if (!(e instanceof AttestationError)) throw e;
+    if (typeof e.details.moduleId === 'string') rejectedModuleId = e.details.moduleId;
     await deps.callbacks.failure(input.taskToken, ATTESTATION_FAILED, `${e.reason}: ${e.message}`);
     return {
       verdict: 'rejected',

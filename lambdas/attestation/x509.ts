@@ -108,29 +108,88 @@ export interface CachedCa {
   readonly window: Window;
 }
 
-/**
- * Intermediates (root, regional, zonal, instance CAs) proven to chain to the pinned
- * root, keyed by fingerprint. A hit still re-checks the time window and that the
- * bundle's order matches the cached issuers, so warm and cold give the same verdict.
- */
-export class ChainCache {
-  readonly #m = new Map<string, CachedCa>();
-  readonly maxEntries: number;
-  constructor(maxEntries = 4096) {
-    this.maxEntries = maxEntries;
+/** A bounded map that forgets the least recently used entry first. */
+class Lru<V> {
+  readonly #m = new Map<string, V>();
+  readonly max: number;
+  constructor(max: number) {
+    this.max = max;
   }
-  get(fp: string): CachedCa | undefined {
-    return this.#m.get(fp);
+  get(k: string): V | undefined {
+    const v = this.#m.get(k);
+    if (v !== undefined) {
+      // Re-insert: a Map iterates in insertion order, so the first key is the least recently used.
+      this.#m.delete(k);
+      this.#m.set(k, v);
+    }
+    return v;
   }
-  set(fp: string, v: CachedCa): void {
-    // Regional/zonal/instance CAs rotate daily; dropping everything when full is simple and bounded.
-    if (this.#m.size >= this.maxEntries) this.#m.clear();
-    this.#m.set(fp, v);
+  set(k: string, v: V): void {
+    if (this.max <= 0) return;
+    this.#m.delete(k);
+    if (this.#m.size >= this.max) this.#m.delete(this.#m.keys().next().value as string);
+    this.#m.set(k, v);
   }
   get size(): number {
     return this.#m.size;
   }
   clear(): void {
     this.#m.clear();
+  }
+}
+
+export interface ChainCacheOptions {
+  /** CA certificates (root, regional, zonal, instance; AMD ASK/ASVK) kept. @default 4096 */
+  readonly maxEntries?: number;
+  /**
+   * Nitro leaf certificates kept (0 turns the leaf cache off). An enclave or NitroTPM signs every
+   * document of its life with one leaf, so a warm verification needs only the document's signature.
+   * @default 4096
+   */
+  readonly maxLeaves?: number;
+}
+
+/**
+ * Certificates proven to chain to the pinned root, keyed by the SHA-256 of their DER
+ * (never by subject or key: a different certificate is a different entry). CAs and
+ * leaves live apart, so a leaf can never stand in for a CA. A hit still re-checks the
+ * time window against the verification time and that the issuer it was proven under
+ * is the issuer presented now, so warm and cold give the same verdict. Both are LRU-bounded.
+ */
+export class ChainCache {
+  readonly #cas: Lru<CachedCa>;
+  readonly #leaves: Lru<CachedCa>;
+  /** Leaf lookups answered from the cache (for tests and benchmarks). */
+  leafHits = 0;
+  constructor(opts: ChainCacheOptions = {}) {
+    this.#cas = new Lru(opts.maxEntries ?? 4096);
+    this.#leaves = new Lru(opts.maxLeaves ?? 4096);
+  }
+  get(fp: string): CachedCa | undefined {
+    return this.#cas.get(fp);
+  }
+  set(fp: string, v: CachedCa): void {
+    this.#cas.set(fp, v);
+  }
+  /** A leaf verified before under `issuerFp`, or undefined. */
+  getLeaf(fp: string, issuerFp: string): CachedCa | undefined {
+    const hit = this.#leaves.get(fp);
+    if (!hit || hit.issuerFp !== issuerFp) return undefined;
+    this.leafHits++;
+    return hit;
+  }
+  setLeaf(fp: string, v: CachedCa): void {
+    this.#leaves.set(fp, v);
+  }
+  /** CA entries held. */
+  get size(): number {
+    return this.#cas.size;
+  }
+  get leafCount(): number {
+    return this.#leaves.size;
+  }
+  clear(): void {
+    this.#cas.clear();
+    this.#leaves.clear();
   }
 }

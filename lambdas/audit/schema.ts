@@ -171,6 +171,8 @@ export const SecurityDetail = z.discriminatedUnion('type', [
     platform: Short.optional(),
     measurements: z.record(z.string(), z.string()).optional(),
     reason: Short.optional(),
+    /** The session's profile pins no measurement: any image of its isolation kind was accepted. */
+    unpinned: z.boolean().optional(),
   }),
 ]);
 

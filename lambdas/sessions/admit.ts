@@ -124,7 +124,7 @@ export async function admit(input: AdmitInput, deps: AdmitDeps): Promise<Session
     policyVersion,
     memoryEvidence: profile.memoryEvidence,
   };
-  await deps.table.admit(session, profile.attestationPolicy, now);
+  await deps.table.admit(session, { policy: profile.attestationPolicy, unpinned: profile.unpinned }, now);
   await deps.audit([
     decisionEvent({ ...who, policyVersion }, req, 'session.admit', sessionId, 'allow', [
       `tier ${tier} → profile ${profileName} (${profile.isolation})`,

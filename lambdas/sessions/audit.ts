@@ -94,12 +94,14 @@ export function decisionEvent(
   });
 }
 
+/** An attestation verdict; `unpinned` marks a session whose profile pins no measurement. */
 export function attestationEvent(
   w: Who,
   verdict: 'pass' | 'fail',
   platform: string,
   reason: string | null,
   measurements: Record<string, string>,
+  opts: { readonly unpinned?: boolean } = {},
 ): AuditEvent {
   return newEvent('security', {
     ...envelope(w),
@@ -109,6 +111,7 @@ export function attestationEvent(
       platform,
       measurements,
       ...(reason ? { reason: bounded(reason) } : {}),
+      ...(opts.unpinned ? { unpinned: true } : {}),
     },
   });
 }

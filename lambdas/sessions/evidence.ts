@@ -2,17 +2,26 @@
  * The guest's door to the attestation step. The workflow parked its
  * attestation callback token on the session item; this finds it by session id,
  * checks the evidence is of the kind the session's profile produces (a high-tier
- * session must present SEV-SNP, never a Nitro document), runs the attestation
- * helper's step (verify → consume nonce → seal secrets → SendTaskSuccess/Failure)
- * and audits the verdict. It also relays boot heartbeats and hands out the nonce.
+ * session must present SEV-SNP, never a Nitro document) and that its bytes are
+ * what they claim to be (base64, hex), runs the attestation helper's step
+ * (verify → consume nonce → seal secrets → SendTaskSuccess/Failure) against what
+ * the session table says (the profile's policy, the session's instance), and
+ * audits the verdict. It also relays boot heartbeats and hands out the nonce.
  */
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import * as z from 'zod';
+import type { AmdCertSource } from '../attestation/kds-source.ts';
 import type { NonceStore } from '../attestation/nonce-store.ts';
-import { type AttestationStepInput, runAttestationStep, type TaskCallbacks } from '../attestation/step.ts';
+import {
+  type AttestationStepInput,
+  AttestationStepInputSchema,
+  runAttestationStep,
+  type TaskCallbacks,
+} from '../attestation/step.ts';
 import type { ChainCache } from '../attestation/x509.ts';
 import { ConflictError, ForbiddenError, ValidationError } from '../shared/errors.ts';
 import { SessionId } from '../shared/ids.ts';
+import { formatPath } from '../shared/validation.ts';
 import { type AuditSink, attestationEvent } from './audit.ts';
 import type { SessionTable } from './table.ts';
 
@@ -47,6 +56,8 @@ export interface EvidenceDeps {
   /** The verification clock (certificates in evidence expire within hours). @default now */
   readonly now?: () => Date;
   readonly cache?: ChainCache;
+  /** SEV-SNP evidence without its AMD chain takes it from the deployment's verified cache. */
+  readonly amdCerts?: AmdCertSource;
   /**
    * The instance that called (from a Function URL's IAM identity). When set, the request
    * must be about that instance's own session: a guest cannot act for another session.
@@ -93,10 +104,13 @@ export async function handleEvidence(raw: EvidenceRequest, deps: EvidenceDeps): 
     policyVersion: item.policyVersion ?? null,
     instanceId: item.instanceId ?? null,
   };
+  const unpinned = item.attestationUnpinned === 'true';
   if (req.evidenceType !== item.evidenceType) {
     const message = `profile ${item.profile} requires ${item.evidenceType} evidence; ${req.evidenceType} was presented`;
     await deps.callbacks.failure(item.attestToken, 'AttestationFailed', `WRONG_EVIDENCE_TYPE: ${message}`);
-    await deps.audit([attestationEvent(w, 'fail', req.evidenceType, `WRONG_EVIDENCE_TYPE: ${message}`, {})]);
+    await deps.audit([
+      attestationEvent(w, 'fail', req.evidenceType, `WRONG_EVIDENCE_TYPE: ${message}`, {}, { unpinned }),
+    ]);
     return {
       op: 'evidence',
       sessionId: req.sessionId,
@@ -106,6 +120,7 @@ export async function handleEvidence(raw: EvidenceRequest, deps: EvidenceDeps): 
       sealedSecrets: null,
     };
   }
+  if (!item.instanceId) throw new ConflictError(`session ${req.sessionId} has no instance recorded`);
   const stepInput: AttestationStepInput = {
     taskToken: item.attestToken,
     sessionId: req.sessionId,
@@ -114,16 +129,36 @@ export async function handleEvidence(raw: EvidenceRequest, deps: EvidenceDeps): 
     ...(req.certs ? { certs: req.certs } : {}),
     ...(req.nonce ? { nonce: req.nonce } : {}),
     ...(req.publicKey ? { publicKey: req.publicKey } : {}),
-    ...(item.attestationPolicy ? { policy: JSON.parse(item.attestationPolicy) } : {}),
   };
-  const r = await runAttestationStep(stepInput, {
-    nonceStore: deps.nonceStore,
-    secrets: deps.secrets,
-    callbacks: deps.callbacks,
-    secretPrefix: deps.secretPrefix,
-    ...(deps.now ? { now: deps.now } : {}),
-    ...(deps.cache ? { cache: deps.cache } : {}),
-  });
+  // Bytes that are not what they claim (base64, hex) are refused here, named and audited,
+  // before any verifier sees them; the session keeps waiting for a well-formed attempt.
+  const checked = AttestationStepInputSchema.safeParse(stepInput);
+  if (!checked.success) {
+    const issues = checked.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message }));
+    const named = issues.map((i) => `${i.path}: ${i.message}`).join('; ');
+    await deps.audit([
+      attestationEvent(w, 'fail', req.evidenceType, `MALFORMED: refused at the door: ${named}`, {}, { unpinned }),
+    ]);
+    throw new ValidationError(`invalid evidence request: ${named}`, issues);
+  }
+  const r = await runAttestationStep(
+    stepInput,
+    {
+      // From the session table, never from the request.
+      instanceId: item.instanceId,
+      ...(item.attestationPolicy ? { policy: JSON.parse(item.attestationPolicy) } : {}),
+      unpinned,
+    },
+    {
+      nonceStore: deps.nonceStore,
+      secrets: deps.secrets,
+      callbacks: deps.callbacks,
+      secretPrefix: deps.secretPrefix,
+      ...(deps.now ? { now: deps.now } : {}),
+      ...(deps.cache ? { cache: deps.cache } : {}),
+      ...(deps.amdCerts ? { amdCerts: deps.amdCerts } : {}),
+    },
+  );
   const m = r.audit.detail;
   const measurements: Record<string, string> = {};
   if (m.measurement) measurements.measurement = m.measurement;
@@ -136,6 +171,7 @@ export async function handleEvidence(raw: EvidenceRequest, deps: EvidenceDeps): 
       m.evidenceType,
       r.reason ? `${r.reason}: ${r.message}` : null,
       measurements,
+      { unpinned },
     ),
   ]);
   return {

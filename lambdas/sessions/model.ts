@@ -50,6 +50,8 @@ export const RuntimeProfile = z.object({
   secrets: z.array(z.string()),
   memoryEvidence: z.boolean(),
   attestationPolicy: z.record(z.string(), z.unknown()).optional(),
+  /** The profile pins no measurement (said explicitly at synth); its sessions' attestation events say so. */
+  unpinned: z.boolean().default(false),
   launchTemplateId: z.string(),
   securityGroupId: z.string(),
 });

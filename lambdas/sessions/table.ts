@@ -36,7 +36,10 @@ export interface SessionItem {
   nonce?: string;
   attestToken?: string;
   endToken?: string;
+  /** The profile's attestation policy (JSON), checked at synth. */
   attestationPolicy?: string;
+  /** 'true' when the profile pins no measurement (its attestation events say so). */
+  attestationUnpinned?: string;
   policyVersion?: string;
   updatedAt?: string;
 }
@@ -80,7 +83,11 @@ export class SessionTable {
    * Records an admitted session. A restart of an interrupted run (same session id,
    * still in flight) takes the item over; an ended or active session is a conflict.
    */
-  async admit(s: SessionContext, attestationPolicy: unknown, now: Date): Promise<void> {
+  async admit(
+    s: SessionContext,
+    attestation: { readonly policy?: unknown; readonly unpinned: boolean },
+    now: Date,
+  ): Promise<void> {
     const item: Record<string, Av> = {
       sessionId: { S: s.sessionId },
       status: { S: 'admitted' },
@@ -97,7 +104,8 @@ export class SessionTable {
       policyVersion: { S: s.policyVersion },
       updatedAt: { S: now.toISOString() },
     };
-    if (attestationPolicy) item.attestationPolicy = { S: JSON.stringify(attestationPolicy) };
+    if (attestation.policy) item.attestationPolicy = { S: JSON.stringify(attestation.policy) };
+    if (attestation.unpinned) item.attestationUnpinned = { S: 'true' };
     const values: Record<string, Av> = {};
     IN_FLIGHT.forEach((st, i) => {
       values[`:s${i}`] = { S: st };

@@ -17,6 +17,7 @@
  * capabilities, TTL parsing); the constructs in lib/ import it for the synth checks.
  */
 import * as z from 'zod';
+import { type AttestationPolicy, AttestationPolicySchema } from '../attestation/policy.ts';
 import { parseOrThrow } from '../shared/validation.ts';
 
 export const TIERS = ['low', 'medium', 'high'] as const;
@@ -97,8 +98,16 @@ export const Profile = z.strictObject({
   secrets: z.array(SecretName).max(20).default([]),
   /** Whether incident response may capture this session's memory. */
   memoryEvidence: z.boolean(),
-  /** Attestation policy for the attestation step (see lambdas/attestation/policy.ts); default: no debug. */
-  attestationPolicy: z.record(z.string(), z.unknown()).optional(),
+  /**
+   * Attestation policy for the attestation step (lambdas/attestation/policy.ts), checked here at
+   * synth. It must pin the measurements of the profile's image (see `pinProblem`).
+   */
+  attestationPolicy: AttestationPolicySchema.optional(),
+  /**
+   * Run without pinned measurements: any non-debug image of the profile's isolation is accepted.
+   * Must be said explicitly; synth warns, and every attestation event of such a session says so.
+   */
+  unpinned: z.boolean().default(false),
   /** Root volume size (GiB). */
   rootVolumeGiB: z.number().int().min(8).max(1024).default(30),
 });
@@ -155,6 +164,19 @@ export const SessionsConfig = z
         const problem = instanceTypeProblem(p.isolation, t);
         if (problem) ctx.addIssue({ code: 'custom', path: at('instanceTypes', i), message: problem });
       });
+      const pin = pinProblem(p.isolation, p.attestationPolicy);
+      if (pin && !p.unpinned)
+        ctx.addIssue({
+          code: 'custom',
+          path: at('attestationPolicy'),
+          message: `${pin}; pin the image's measurements, or say "unpinned": true to accept any image`,
+        });
+      if (!pin && p.unpinned)
+        ctx.addIssue({
+          code: 'custom',
+          path: at('unpinned'),
+          message: 'the profile pins its measurements: set "unpinned" to false',
+        });
       if (p.maxTtlSeconds < c.minTtlSeconds)
         ctx.addIssue({ code: 'custom', path: at('maxTtlSeconds'), message: 'shorter than minTtlSeconds' });
     }
@@ -191,9 +213,38 @@ export function instanceTypeProblem(isolation: Isolation, instanceType: string):
   return undefined;
 }
 
+/** PCRs a pin must name, per Nitro evidence: the enclave image (EIF, kernel, application), the boot chain and Secure Boot. */
+export const REQUIRED_PCRS = { 'nitro-enclave': ['0', '1', '2'], nitrotpm: ['4', '7'] } as const;
+
+/**
+ * Why a profile's policy does not pin its image, or undefined if it does: an enclave
+ * profile names PCR0, PCR1 and PCR2 of every allowed image, a NitroTPM profile PCR4 and
+ * PCR7, a SEV-SNP profile at least one launch measurement.
+ */
+export function pinProblem(isolation: Isolation, policy: AttestationPolicy | undefined): string | undefined {
+  if (isolation === 'sev-snp')
+    return policy?.measurements?.length ? undefined : 'no SEV-SNP launch measurement is pinned (measurements)';
+  const [key, want] =
+    isolation === 'nitro-enclave'
+      ? (['enclaveImages', REQUIRED_PCRS['nitro-enclave']] as const)
+      : (['tpmImages', REQUIRED_PCRS.nitrotpm] as const);
+  const images = policy?.[key];
+  if (!images?.length) return `no image is pinned (${key})`;
+  for (const [i, img] of images.entries()) {
+    const missing = want.filter((pcr) => !(pcr in img.pcrs));
+    if (missing.length > 0) return `${key}[${i}] does not pin PCR${missing.join(', PCR')}`;
+  }
+  return undefined;
+}
+
 const AL2023_X86 = 'resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64';
 
-/** Defaults: deny-all egress (VPC endpoints only), no secrets, short TTLs for the strongest tier. */
+/**
+ * Defaults: deny-all egress (VPC endpoints only), no secrets, short TTLs for the strongest tier.
+ * There is no session image yet, so no measurement can be pinned: every default profile says
+ * `unpinned: true` (synth warns). A deployment builds its image, measures it, and sets the
+ * profile's `attestationPolicy` with `unpinned: false` (README, "Deploy").
+ */
 export const DEFAULT_SESSIONS_CONFIG: z.input<typeof SessionsConfig> = {
   profiles: {
     'confidential-vm': {
@@ -205,6 +256,8 @@ export const DEFAULT_SESSIONS_CONFIG: z.input<typeof SessionsConfig> = {
       maxTtlSeconds: 4 * 3600,
       // The host cannot read a confidential VM's memory; a capture would only show ciphertext.
       memoryEvidence: false,
+      // No image yet, nothing to pin: a deployment sets its image's measurements (README, Deploy).
+      unpinned: true,
     },
     'enclave-parent': {
       isolation: 'nitro-enclave',
@@ -214,6 +267,8 @@ export const DEFAULT_SESSIONS_CONFIG: z.input<typeof SessionsConfig> = {
       instanceTypes: ['m6i.xlarge', 'c6i.xlarge', 'm6a.xlarge'],
       maxTtlSeconds: 8 * 3600,
       memoryEvidence: true,
+      // No image yet, nothing to pin: a deployment sets its image's measurements (README, Deploy).
+      unpinned: true,
     },
     hardened: {
       isolation: 'standard',
@@ -223,6 +278,8 @@ export const DEFAULT_SESSIONS_CONFIG: z.input<typeof SessionsConfig> = {
       instanceTypes: ['m6i.large', 'c6i.large', 'm6a.large'],
       maxTtlSeconds: 12 * 3600,
       memoryEvidence: true,
+      // No image yet, nothing to pin: a deployment sets its image's measurements (README, Deploy).
+      unpinned: true,
     },
   },
   tiers: { low: 'hardened', medium: 'enclave-parent', high: 'confidential-vm' },

@@ -1,4 +1,4 @@
-import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -6,25 +6,17 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { acknowledge, grantAcknowledged, nagResource } from '../nag.ts';
+import { acknowledge, nagResource } from '../nag.ts';
 import { AidopsFunction } from './function.ts';
 
 export interface AttestationProps {
-  /** Customer-managed key: encrypts the nonce table; the function may decrypt secrets under it. */
+  /** Customer-managed key: encrypts the nonce table and the AMD certificate cache. */
   readonly key: kms.IKey;
   /**
    * Secrets Manager name prefix; a session's secret is `${secretPrefix}${sessionId}`.
    * @default 'aidops/session/'
    */
   readonly secretPrefix?: string;
-  /**
-   * State machines whose task tokens the function may answer (SendTaskSuccess/Failure/Heartbeat).
-   * Task-token APIs are authorised against the state machine ARN.
-   * @default ['*'] (any state machine in the account; narrow it once the session workflow exists)
-   */
-  readonly stateMachineArns?: readonly string[];
-  /** @default Duration.minutes(5) */
-  readonly nonceTtl?: Duration;
   /** @default RemovalPolicy.RETAIN */
   readonly removalPolicy?: RemovalPolicy;
   /**
@@ -37,10 +29,8 @@ export interface AttestationProps {
   readonly accessLogsBucket?: s3.IBucket;
   /** @default 'amd/' */
   readonly amdCertPrefix?: string;
-  /** A cached AMD chain older than this is refused (AmdCertsStaleError). @default Duration.hours(72) */
+  /** A cached AMD chain older than this is refused (AmdCertsStaleError) by its readers. @default Duration.hours(72) */
   readonly amdCertMaxAge?: Duration;
-  /** The attestation step asks AMD KDS for a VCEK missing from the cache (and caches it). @default true */
-  readonly fetchVcekOnMiss?: boolean;
   /** When the AMD chains are refreshed. @default events.Schedule.rate(Duration.days(1)) */
   readonly amdRefreshSchedule?: events.Schedule;
 }
@@ -54,16 +44,17 @@ export interface RecipientAttestationConditions {
 }
 
 /**
- * Attestation: the DynamoDB nonce table (PITR, TTL, SSE with the customer key),
- * the Lambda that answers the session workflow's attestation step, and the AMD KDS
- * certificate cache with its daily refresh.
+ * Attestation's shared state: the DynamoDB nonce table (PITR, TTL, SSE with the
+ * customer key) and the AMD KDS certificate cache with its daily refresh. The
+ * verification itself runs in the guests' evidence door (lib/constructs/sessions/guest-door.ts),
+ * which reads this cache; nothing here can read a session's secrets or answer a task token.
  */
 export class Attestation extends Construct {
   readonly table: dynamodb.Table;
-  readonly fn: AidopsFunction;
   readonly secretPrefix: string;
   readonly certCache: s3.IBucket;
   readonly amdCertPrefix: string;
+  readonly amdCertMaxAge: Duration;
   readonly refreshAmd: AidopsFunction;
   readonly refreshAmdSchedule: events.Rule;
 
@@ -81,6 +72,7 @@ export class Attestation extends Construct {
     });
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     this.amdCertPrefix = props.amdCertPrefix ?? 'amd/';
+    this.amdCertMaxAge = props.amdCertMaxAge ?? Duration.hours(72);
     const ownBucket = !props.certCacheBucket;
     this.certCache =
       props.certCacheBucket ??
@@ -105,35 +97,13 @@ export class Attestation extends Construct {
         'AwsSolutions-S1',
         'No access-log bucket was passed (standalone use); the cache holds only public AMD certificates, and deployments pass accessLogsBucket.',
       );
-    const fetchOnMiss = props.fetchVcekOnMiss ?? true;
-    const cacheEnv = {
-      AMD_CERT_BUCKET: this.certCache.bucketName,
-      AMD_CERT_PREFIX: this.amdCertPrefix,
-    };
-
-    this.fn = new AidopsFunction(this, 'Attest', {
-      entry: 'lambdas/attestation/handlers/attest.ts',
-      description: 'Verifies Nitro/NitroTPM/SEV-SNP evidence, consumes the nonce, releases sealed secrets',
-      timeout: Duration.seconds(30),
-      environment: {
-        NONCE_TABLE: this.table.tableName,
-        SECRET_PREFIX: this.secretPrefix,
-        NONCE_TTL_SECONDS: String((props.nonceTtl ?? Duration.minutes(5)).toSeconds()),
-        ...cacheEnv,
-        AMD_CERT_MAX_AGE_HOURS: String((props.amdCertMaxAge ?? Duration.hours(72)).toHours()),
-        KDS_FETCH_ON_MISS: String(fetchOnMiss),
-      },
-    });
-    this.table.grantReadWriteData(this.fn);
-    this.certCache.grantRead(this.fn, `${this.amdCertPrefix}*`);
-    if (fetchOnMiss) this.certCache.grantPut(this.fn, `${this.amdCertPrefix}vcek/*`);
 
     this.refreshAmd = new AidopsFunction(this, 'RefreshAmdCerts', {
       entry: 'lambdas/attestation/handlers/refresh-amd.ts',
       description:
         'Daily: fetch the AMD VCEK/VLEK chains from AMD KDS, verify them against the pinned ARKs, cache them',
       timeout: Duration.minutes(2),
-      environment: cacheEnv,
+      environment: { AMD_CERT_BUCKET: this.certCache.bucketName, AMD_CERT_PREFIX: this.amdCertPrefix },
     });
     this.certCache.grantPut(this.refreshAmd, `${this.amdCertPrefix}chains/*`);
     this.refreshAmdSchedule = new events.Rule(this, 'RefreshAmdDaily', {
@@ -141,59 +111,26 @@ export class Attestation extends Construct {
       schedule: props.amdRefreshSchedule ?? events.Schedule.rate(Duration.days(1)),
       targets: [new targets.LambdaFunction(this.refreshAmd.fn, { retryAttempts: 2 })],
     });
-    if (ownBucket) this.acknowledgeCacheGrants(fetchOnMiss);
-    props.key.grantDecrypt(this.fn);
-    const role = this.fn.fn.role!;
-    // No grant* exists for a name prefix; the `-??????` suffix Secrets Manager appends is covered by `*`.
-    grantAcknowledged(
-      role,
-      new iam.PolicyStatement({
-        actions: ['secretsmanager:GetSecretValue'],
-        resources: [
-          Stack.of(this).formatArn({
-            service: 'secretsmanager',
-            resource: 'secret',
-            resourceName: `${this.secretPrefix}*`,
-            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-          }),
-        ],
-      }),
-      "A session's secrets are created per session, at run time, under this prefix; nothing else is readable.",
-    );
-    grantAcknowledged(
-      role,
-      new iam.PolicyStatement({
-        actions: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],
-        resources: [...(props.stateMachineArns ?? ['*'])],
-      }),
-      'No state machine named (stateMachineArns): the callbacks answer whichever machine issued the task token, which itself authorizes the callback.',
-    );
+    if (ownBucket)
+      acknowledge(
+        this.refreshAmd.fn.role!,
+        `AwsSolutions-IAM5[Resource::${nagResource(this.refreshAmd.fn.role!, `${this.certCache.bucketArn}/${this.amdCertPrefix}chains/*`)}]`,
+        'Writes the verified AMD chains of every product and signer kind under the chains/ prefix only.',
+      );
   }
 
-  /** The object-prefix grants on the cache bucket (bucket.grant* take no reason, so they are acknowledged here). */
-  private acknowledgeCacheGrants(fetchOnMiss: boolean): void {
-    const objects = (role: iam.IRole, prefix: string, reason: string) =>
+  /**
+   * Lets `grantee` read the cache (the verified chains and VCEKs under the prefix), with
+   * the acknowledgement of the prefix wildcard beside the grant.
+   */
+  grantReadCache(grantee: iam.IGrantable & { readonly role?: iam.IRole }): void {
+    this.certCache.grantRead(grantee, `${this.amdCertPrefix}*`);
+    if (grantee.role)
       acknowledge(
-        role,
-        `AwsSolutions-IAM5[Resource::${nagResource(role, `${this.certCache.bucketArn}/${prefix}`)}]`,
-        reason,
+        grantee.role,
+        `AwsSolutions-IAM5[Resource::${nagResource(grantee.role, `${this.certCache.bucketArn}/${this.amdCertPrefix}*`)}]`,
+        'Reads the cached AMD chains and VCEKs (keyed by product, chip and TCB, unknown until a report arrives) under the cache prefix only.',
       );
-    objects(
-      this.fn.fn.role!,
-      `${this.amdCertPrefix}*`,
-      'Reads the cached AMD chains and VCEKs (keyed by product, chip and TCB, unknown until a report arrives) under the cache prefix only.',
-    );
-    if (fetchOnMiss)
-      objects(
-        this.fn.fn.role!,
-        `${this.amdCertPrefix}vcek/*`,
-        'Caches a VCEK fetched from AMD KDS (after verifying it) under the vcek/ prefix; the key holds the chip id and TCB.',
-      );
-    objects(
-      this.refreshAmd.fn.role!,
-      `${this.amdCertPrefix}chains/*`,
-      'Writes the verified AMD chains of every product and signer kind under the chains/ prefix only.',
-    );
   }
 
   /**

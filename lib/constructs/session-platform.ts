@@ -14,7 +14,6 @@ import { Construct } from 'constructs';
 import type { SessionsConfig } from '../../lambdas/sessions/tiers.ts';
 import { Attestation } from './attestation.ts';
 import type { SessionNetwork } from './network.ts';
-import { sessionMachineArn } from './sessions/arns.ts';
 import { addDnsFirewall } from './sessions/dns-firewall.ts';
 import { addFlagAudit, type FlagAudit } from './sessions/flag-audit.ts';
 import { addSessionFunctions, type SessionFunctions } from './sessions/functions.ts';
@@ -34,10 +33,10 @@ export interface SessionPlatformProps {
   /** Audit bus every step publishes to. @default the bus named `aidops-audit` (AuditIngest's default) */
   readonly auditBus?: events.IEventBus;
   /**
-   * Nonce table and secret prefix of the attestation capability.
+   * The attestation capability's state: nonce table, secret prefix, AMD certificate cache.
    * @default a new `Attestation` construct inside this one
    */
-  readonly attestation?: { readonly table: dynamodb.ITable; readonly secretPrefix: string };
+  readonly attestation?: Attestation;
   /** SSM parameter of the active policy; its version is tagged on sessions. @default '/aidops/policy/active' */
   readonly policyParameterName?: string;
   /** @default 'aidops-sessions' */
@@ -61,13 +60,11 @@ export class SessionPlatform extends Construct {
     const cfg = props.config;
     const vpc = props.network.vpc;
     this.auditBus = props.auditBus ?? events.EventBus.fromEventBusName(this, 'AuditBus', 'aidops-audit');
-    if (!props.attestation)
-      this.attestation = new Attestation(this, 'Attestation', {
-        key: props.dataKey,
-        stateMachineArns: [sessionMachineArn(this)],
-        removalPolicy: RemovalPolicy.DESTROY,
-      });
-    const { table: nonceTable, secretPrefix } = props.attestation ?? this.attestation!;
+    const attestation =
+      props.attestation ??
+      new Attestation(this, 'Attestation', { key: props.dataKey, removalPolicy: RemovalPolicy.DESTROY });
+    if (!props.attestation) this.attestation = attestation;
+    const { table: nonceTable, secretPrefix } = attestation;
 
     this.table = new dynamodb.Table(this, 'Sessions', {
       tableName: props.tableName ?? 'aidops-sessions',
@@ -90,7 +87,11 @@ export class SessionPlatform extends Construct {
       vpc,
       policyParameterName: props.policyParameterName ?? '/aidops/policy/active',
     });
-    this.guestDoor = addGuestDoor(this, { ...common, instanceRole: this.profiles.instanceRole });
+    this.guestDoor = addGuestDoor(this, {
+      ...common,
+      instanceRole: this.profiles.instanceRole,
+      amdCertCache: attestation,
+    });
     this.flagAudit = addFlagAudit(this, { auditBus: this.auditBus, flagPrefix: cfg.flagPrefix });
     this.workflow = new SessionWorkflow(this, 'Workflow', {
       functions: this.functions.workflow,

@@ -324,6 +324,9 @@ class NoCallbacks implements TaskCallbacks {
   }
 }
 
+/** SEV-SNP reports name no instance: the session's instance is recorded but only Nitro documents are held to it. */
+const SNP_SESSION = { instanceId: 'i-0123456789abcdef0' } as const;
+
 describe('attestation step: bare SEV-SNP reports, certificates from the cache', () => {
   const spki = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ format: 'der', type: 'spki' });
   const at = new Date('2023-05-02T00:00:00Z');
@@ -350,6 +353,7 @@ describe('attestation step: bare SEV-SNP reports, certificates from the cache', 
         publicKey: spki.toString('base64'),
         ...extra,
       },
+      SNP_SESSION,
       deps,
     );
     return { r, cb };
@@ -454,6 +458,7 @@ describe('attestation step: bare SEV-SNP reports, certificates from the cache', 
           nonce: Buffer.from(nonce).toString('hex'),
           publicKey: spki.toString('base64'),
         },
+        SNP_SESSION,
         {
           nonceStore: store,
           secrets: new SecretsManagerClient(awsClientConfig({ endpoint: moto.endpoint })),

@@ -17,8 +17,9 @@ import {
   type TaskCallbacks,
 } from '../../lambdas/attestation/step.ts';
 import { awsClientConfig } from '../../lambdas/shared/clients.ts';
+import { ValidationError } from '../../lambdas/shared/errors.ts';
 import { type MotoServer, startMoto } from '../../local/emulator/moto.ts';
-import { file, load } from '../unit/attestation/vectors.ts';
+import { file, load, PINNED } from '../unit/attestation/vectors.ts';
 import { createNonceTable } from './helpers.ts';
 
 class RecordingCallbacks implements TaskCallbacks {
@@ -43,6 +44,13 @@ let moto: MotoServer;
 let ddb: DynamoDBClient;
 let sm: SecretsManagerClient;
 
+/** Each document's session, as the session table records it: its instance and its profile's pinned policy. */
+const ENCLAVE_SESSION = { instanceId: PINNED.enclave.instanceId, policy: PINNED.enclave.policy };
+const TPM_SESSION = { instanceId: PINNED.tpm.instanceId, policy: PINNED.tpm.policy };
+const SNP_SESSION = { instanceId: 'i-0123456789abcdef0', policy: PINNED.snp.policy };
+/** A session on an instance none of the documents was made on. */
+const OTHER_INSTANCE = 'i-0aaaaaaaaaaaaaaaa';
+
 const CONFIDIOR = {
   doc: load('nitro-enclave/confidior-2026-07-07-us-east-2.hex'),
   nonce: Buffer.from('3ee1db6c2f6434596c5e27a66d9fb666be958dc628268f3a221ebb3ac603f7e9', 'hex'),
@@ -60,7 +68,7 @@ before(async () => {
   ddb = new DynamoDBClient(cfg);
   sm = new SecretsManagerClient(cfg);
   await createNonceTable(ddb, TABLE);
-  for (const s of ['enc-1', 'tpm-1', 'snp-1', 'enc-old'])
+  for (const s of ['enc-1', 'tpm-1', 'snp-1', 'enc-old', 'enc-other', 'tpm-other'])
     await sm.send(
       new CreateSecretCommand({
         Name: `${PREFIX}${s}`,
@@ -107,7 +115,7 @@ describe('attestation step (moto)', () => {
       evidenceType: 'nitro-enclave' as const,
       evidence: CONFIDIOR.doc.toString('base64'),
     };
-    const r = await runAttestationStep(input, d);
+    const r = await runAttestationStep(input, ENCLAVE_SESSION, d);
     assert.equal(r.verdict, 'verified', r.message);
     assert.equal(r.sealedSecrets?.scheme, RSA_SCHEME);
     assert.equal(r.sealedSecrets?.context, 'session:enc-1');
@@ -128,7 +136,7 @@ describe('attestation step (moto)', () => {
     assert.equal(r.audit.kind, 'security');
     assert.equal(r.audit.detail.verdict, 'verified');
 
-    const replay = await runAttestationStep({ ...input, taskToken: 'tt-2' }, d);
+    const replay = await runAttestationStep({ ...input, taskToken: 'tt-2' }, ENCLAVE_SESSION, d);
     assert.equal(replay.verdict, 'rejected');
     assert.equal(replay.reason, 'NONCE_REUSED');
     assert.equal(replay.sealedSecrets, null);
@@ -147,6 +155,7 @@ describe('attestation step (moto)', () => {
     await d.nonceStore.issue('tpm-1', { nonce: VAPOR.nonce });
     const r = await runAttestationStep(
       { taskToken: 'tt-3', sessionId: 'tpm-1', evidenceType: 'nitrotpm', evidence: VAPOR.doc.toString('base64') },
+      TPM_SESSION,
       d,
     );
     assert.equal(r.verdict, 'verified', r.message);
@@ -160,6 +169,7 @@ describe('attestation step (moto)', () => {
     // Same document, but the store never issued its nonce for this session.
     const r = await runAttestationStep(
       { taskToken: 'tt-4', sessionId: 'tpm-2', evidenceType: 'nitrotpm', evidence: VAPOR.doc.toString('base64') },
+      TPM_SESSION,
       deps(VAPOR.at, cb),
     );
     assert.equal(r.reason, 'NONCE_MISMATCH');
@@ -182,6 +192,7 @@ describe('attestation step (moto)', () => {
         evidenceType: 'nitro-enclave',
         evidence: CONFIDIOR.doc.toString('base64'),
       },
+      ENCLAVE_SESSION,
       d,
     );
     assert.equal(r.reason, 'TOO_OLD');
@@ -205,6 +216,7 @@ describe('attestation step (moto)', () => {
         nonce: Buffer.from(nonce).toString('hex'),
         publicKey: spki.toString('base64'),
       },
+      SNP_SESSION,
       d,
     );
     assert.equal(r.reason, 'NONCE_MISMATCH');
@@ -217,9 +229,87 @@ describe('attestation step (moto)', () => {
     const doc = load('nitro-enclave/evervault-2023-09-18-us-east-1-debug.b64');
     const r = await runAttestationStep(
       { taskToken: 'tt-7', sessionId: 'dbg', evidenceType: 'nitro-enclave', evidence: doc.toString('base64') },
+      { instanceId: 'i-0918f6c55e3b61d89' },
       deps(new Date(1695049410860 + 1000), cb),
     );
     assert.equal(r.reason, 'DEBUG_NOT_ALLOWED');
     assert.equal(r.audit.detail.moduleId, null);
+  });
+
+  it('a genuine enclave document (the pinned image, a valid signature) made on another instance: INSTANCE_MISMATCH, no secret', async () => {
+    const cb = new RecordingCallbacks();
+    const d = deps(CONFIDIOR.at, cb);
+    const r = await runAttestationStep(
+      {
+        taskToken: 'tt-8',
+        sessionId: 'enc-other',
+        evidenceType: 'nitro-enclave',
+        evidence: CONFIDIOR.doc.toString('base64'),
+      },
+      { instanceId: OTHER_INSTANCE, policy: PINNED.enclave.policy },
+      d,
+    );
+    assert.equal(r.verdict, 'rejected');
+    assert.equal(r.reason, 'INSTANCE_MISMATCH', r.message);
+    assert.match(r.message, /made on i-01067cfa560f27f3d .*the session runs on i-0aaaaaaaaaaaaaaaa/);
+    assert.equal(r.sealedSecrets, null);
+    assert.equal(r.audit.detail.moduleId, 'i-01067cfa560f27f3d-enc019f3e452b6927d3', 'the refusal names the document');
+    assert.deepEqual(
+      cb.calls.map((c) => [c.kind, c.error]),
+      [['failure', ATTESTATION_FAILED]],
+    );
+    assert.match(cb.calls[0]?.cause ?? '', /^INSTANCE_MISMATCH: /);
+  });
+
+  it('a genuine NitroTPM document made on another instance: INSTANCE_MISMATCH, nothing released', async () => {
+    const cb = new RecordingCallbacks();
+    const d = deps(VAPOR.at, cb);
+    const r = await runAttestationStep(
+      { taskToken: 'tt-9', sessionId: 'tpm-other', evidenceType: 'nitrotpm', evidence: VAPOR.doc.toString('base64') },
+      { instanceId: OTHER_INSTANCE, policy: PINNED.tpm.policy },
+      d,
+    );
+    assert.equal(r.reason, 'INSTANCE_MISMATCH', r.message);
+    assert.equal(r.sealedSecrets, null);
+    assert.equal(cb.calls[0]?.kind, 'failure');
+  });
+
+  it('the guest cannot bring its own policy: `allowDebug: true` in the input is refused, and the debug enclave with it', async () => {
+    const cb = new RecordingCallbacks();
+    const doc = load('nitro-enclave/evervault-2023-09-18-us-east-1-debug.b64');
+    const input = {
+      taskToken: 'tt-10',
+      sessionId: 'dbg',
+      evidenceType: 'nitro-enclave',
+      evidence: doc.toString('base64'),
+      policy: { allowDebug: true },
+    };
+    await assert.rejects(
+      runAttestationStep(
+        input as never,
+        { instanceId: 'i-0918f6c55e3b61d89' },
+        deps(new Date(1695049410860 + 1000), cb),
+      ),
+      (e: Error) => e instanceof ValidationError && /policy/.test(e.message),
+    );
+    assert.deepEqual(cb.calls, [], 'no callback: nothing was judged');
+  });
+
+  it('hostile bytes are a ValidationError naming the field, never a raw ZodError', async () => {
+    const cb = new RecordingCallbacks();
+    const base = { taskToken: 'tt-11', sessionId: 'snp-1', evidenceType: 'sev-snp' as const };
+    for (const [field, input] of [
+      ['evidence', { ...base, evidence: 'not base64!' }],
+      ['nonce', { ...base, evidence: 'AAAA', nonce: 'xyz' }],
+      ['publicKey', { ...base, evidence: 'AAAA', publicKey: '%%%%' }],
+    ] as const) {
+      await assert.rejects(
+        runAttestationStep(input, SNP_SESSION, deps(new Date(), cb)),
+        (e: Error) =>
+          e instanceof ValidationError && e.issues.some((i) => i.path === field) && e.name === 'ValidationError',
+        field,
+      );
+    }
+    assert.deepEqual(cb.calls, []);
   });
 });

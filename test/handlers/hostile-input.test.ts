@@ -18,6 +18,10 @@ const HOSTILE: [string, unknown][] = [
   ['deep nesting', deep(200)],
   ['a huge string field', { sessionId: 'x'.repeat(1_000_000), reason: 'y'.repeat(1_000_000) }],
   ['wrong types everywhere', { sessionId: 12, instanceId: [], reason: {}, requests: 'all', Records: 7 }],
+  [
+    'evidence with hostile bytes',
+    { op: 'evidence', sessionId: 'ses-x', evidenceType: 'sev-snp', evidence: '<?xml?>', nonce: 'zz', publicKey: '@@' },
+  ],
 ];
 
 /** Inputs a handler may legitimately accept, with why (every other acceptance is a finding). */
@@ -26,7 +30,14 @@ const ACCEPTS: Record<string, { cases: 'all' | string[]; why: string }> = {
   RemediationKnownGood: { cases: 'all', why: 'scheduled job: reads no input, snapshots every active session' },
   RemediationTombstoneClaimSlot: { cases: ['an empty object'], why: '{} is the first attempt (attempt defaults to 0)' },
   SessionsSweeper: {
-    cases: ['an empty object', 'prototype pollution', 'deep nesting', 'a huge string field', 'wrong types everywhere'],
+    cases: [
+      'an empty object',
+      'prototype pollution',
+      'deep nesting',
+      'a huge string field',
+      'wrong types everywhere',
+      'evidence with hostile bytes',
+    ],
     why: 'scheduled job: reads only an optional dryRun from the scheduled event, whose other keys vary',
   },
 };

@@ -96,3 +96,63 @@ describe('template: stacks', () => {
     }
   });
 });
+
+describe('template: no function without a caller', () => {
+  /** Logical ids a resource's properties name (Ref / Fn::GetAtt), anywhere inside them. */
+  function namedIds(node: unknown, out = new Set<string>()): Set<string> {
+    if (Array.isArray(node)) for (const n of node) namedIds(n, out);
+    else if (node && typeof node === 'object') {
+      const o = node as Record<string, unknown>;
+      if (typeof o.Ref === 'string') out.add(o.Ref);
+      const att = o['Fn::GetAtt'];
+      if (Array.isArray(att) && typeof att[0] === 'string') out.add(att[0]);
+      for (const v of Object.values(o)) namedIds(v, out);
+    }
+    return out;
+  }
+  /** Resources that invoke a function (or let a principal invoke it), and where they name it. */
+  const CALLERS: Record<string, (p: any) => unknown> = {
+    'AWS::StepFunctions::StateMachine': (p) => p.DefinitionString,
+    'AWS::Events::Rule': (p) => p.Targets,
+    'AWS::Scheduler::Schedule': (p) => p.Target,
+    'AWS::Lambda::EventSourceMapping': (p) => p.FunctionName,
+    'AWS::Lambda::Url': (p) => p.TargetFunctionArn,
+    'AWS::Lambda::Permission': (p) => p.FunctionName,
+    'AWS::SNS::Subscription': (p) => p.Endpoint,
+  };
+
+  /**
+   * Functions found without a caller in another capability's code (issue 12, item 8), left to
+   * their owner: each is to get its caller (a grant to the principal that invokes it) or go.
+   * Only shrink this list.
+   */
+  const KNOWN_ORPHANS: Record<string, string> = {
+    PolicyDecideFn: 'policy: meant for the desktop enforcement points; no principal is granted lambda:InvokeFunction',
+    PluginsRevokeFn: 'plugins: `aidops plugin revoke` writes the registry itself; nothing invokes the function',
+    PluginsIsAllowedFn: 'plugins: the policy engine and the CLI read the registry themselves',
+  };
+  const known = (id: string) => Object.keys(KNOWN_ORPHANS).some((prefix) => id.startsWith(prefix));
+
+  for (const { name, t } of all) {
+    it(`${name}: every Lambda function is invoked by a state machine, a rule, a schedule, a queue, a URL or a permission`, () => {
+      const resources = t.toJSON().Resources as Record<string, { Type: string; Properties?: any }>;
+      const called = new Set<string>();
+      for (const r of Object.values(resources)) {
+        const where = CALLERS[r.Type];
+        if (where) namedIds(where(r.Properties ?? {}), called);
+        // CloudFormation custom resources call their provider function.
+        if (r.Type.startsWith('Custom::') || r.Type === 'AWS::CloudFormation::CustomResource')
+          namedIds(r.Properties?.ServiceToken, called);
+      }
+      const orphans = Object.entries(resources)
+        .filter(([id, r]) => r.Type === 'AWS::Lambda::Function' && !called.has(id) && !known(id))
+        .map(([id]) => id);
+      assert.deepEqual(orphans, [], `deployed without a caller: ${orphans.join(', ')}`);
+    });
+  }
+  it('the check finds an orphan (it can fail)', () => {
+    const resources = { F: { Type: 'AWS::Lambda::Function' }, R: { Type: 'AWS::Events::Rule', Properties: {} } };
+    const called = namedIds(CALLERS['AWS::Events::Rule']!(resources.R.Properties));
+    assert.equal(called.has('F'), false);
+  });
+});

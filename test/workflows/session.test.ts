@@ -4,7 +4,11 @@
  * (lambdas/sessions/evidence.ts) runs the attestation helper's step
  * (lambdas/attestation/step.ts) on REAL documents from test/fixtures; the
  * test issues each document's own nonce to the session and sets the verification
- * clock inside the document's certificate window.
+ * clock inside the document's certificate window. The profiles pin the documents'
+ * real measurements. Each document names the instance it was made on (module_id);
+ * moto cannot launch that instance, so an accept-path session's record is pointed
+ * at it (as if RunInstances had returned it), and a session left on its emulated
+ * instance shows the refusal.
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
@@ -26,7 +30,7 @@ import { Tags, tagValue } from '../../lambdas/shared/tags.ts';
 import type { LocalRuntime } from '../../local/runtime.ts';
 import { runCli } from '../helpers/cli.ts';
 import { useRuntime } from '../helpers/runtime.ts';
-import { file, load } from '../unit/attestation/vectors.ts';
+import { file, load, PINNED, PINNED_PROFILES } from '../unit/attestation/vectors.ts';
 
 const MACHINE = 'aidops-session';
 const PREFIX = 'aidops/session/';
@@ -48,7 +52,10 @@ export const TEST_SESSIONS_CONFIG = {
   minTtlSeconds: 1,
   flagCacheSeconds: 0,
   attestation: { timeoutSeconds: 30, heartbeatSeconds: 10 },
-  profiles: { 'enclave-parent': { secrets: ['aidops/shared/docs-token'] } },
+  profiles: {
+    ...PINNED_PROFILES,
+    'enclave-parent': { ...PINNED_PROFILES['enclave-parent'], secrets: ['aidops/shared/docs-token'] },
+  },
 };
 
 describe('session workflow (synthesized ASL against moto)', () => {
@@ -132,6 +139,9 @@ describe('session workflow (synthesized ASL against moto)', () => {
 
   const cli = (...argv: string[]) => runCli(argv, { AIDOPS_USER: 'alice' });
 
+  /** Records `instanceId` as the session's instance: the one its real document was made on (moto cannot launch it). */
+  const runsOn = (sessionId: string, instanceId: string) => sessions().update(sessionId, { instanceId });
+
   /**
    * Waits until the session's task parks its token AND its handler has stored that token in the
    * session table (the guest and the CLI find it there; the two happen a moment apart).
@@ -187,6 +197,7 @@ describe('session workflow (synthesized ASL against moto)', () => {
     assert.equal(inst?.PublicIpAddress, undefined);
 
     await issueDocumentNonce(sid, NITRO_ENCLAVE.nonce, NITRO_ENCLAVE.at);
+    await runsOn(sid, PINNED.enclave.instanceId);
     const req: EvidenceRequest = {
       op: 'evidence',
       sessionId: sid,
@@ -226,6 +237,7 @@ describe('session workflow (synthesized ASL against moto)', () => {
     const attest = events.find((e) => e.detail.type === 'attestation_result');
     assert.equal(attest.detail.verdict, 'pass');
     assert.equal(attest.detail.measurements.moduleId, 'i-01067cfa560f27f3d-enc019f3e452b6927d3');
+    assert.equal(attest.detail.unpinned, undefined, 'a pinned profile: nothing to flag');
     assert.ok(events.some((e) => e.detail.type === 'lifecycle' && e.detail.state === 'stopped'));
     const shown = await cli('session', 'show', sid, '--endpoint', rt().endpoint, '--json');
     assert.equal(JSON.parse(shown.out).execution, 'SUCCEEDED');
@@ -237,6 +249,7 @@ describe('session workflow (synthesized ASL against moto)', () => {
     await waitFor(rt(), sid, 'Wait for attestation');
     assert.equal(runCalls.find((c) => c.sessionId === sid)?.input.EnclaveOptions, undefined);
     await issueDocumentNonce(sid, NITRO_TPM.nonce, NITRO_TPM.at);
+    await runsOn(sid, PINNED.tpm.instanceId);
     const r = await handleEvidence(
       { op: 'evidence', sessionId: sid, evidenceType: 'nitrotpm', evidence: NITRO_TPM.doc.toString('base64') },
       evidenceDeps(NITRO_TPM.at),
@@ -250,6 +263,38 @@ describe('session workflow (synthesized ASL against moto)', () => {
     );
     assert.equal((await sessions().get(sid))?.reason, 'ttl expired');
     assert.equal((await instancesOf(sid))[0]?.State?.Name, 'terminated');
+  });
+
+  it('medium: a genuine enclave document (the pinned image, a valid chain and signature) made on another instance releases nothing: INSTANCE_MISMATCH', async () => {
+    const sid = 'ses-med-other-instance';
+    const exec = rt().sfn.start(MACHINE, { user: 'mallory', useCase: 'document-authoring', ttl: '1h' }, sid);
+    await waitFor(rt(), sid, 'Wait for attestation');
+    const item = await sessions().get(sid);
+    assert.notEqual(item?.instanceId, PINNED.enclave.instanceId, 'the session runs on its own (emulated) instance');
+    const r = await handleEvidence(
+      {
+        op: 'evidence',
+        sessionId: sid,
+        evidenceType: 'nitro-enclave',
+        evidence: NITRO_ENCLAVE.doc.toString('base64'),
+      },
+      evidenceDeps(NITRO_ENCLAVE.at),
+    );
+    assert.equal(r.op === 'evidence' && r.reason, 'INSTANCE_MISMATCH', JSON.stringify(r));
+    assert.equal(r.op === 'evidence' && r.sealedSecrets, null);
+    assert.match(
+      r.op === 'evidence' ? r.message : '',
+      new RegExp(`made on i-01067cfa560f27f3d .*runs on ${item!.instanceId}`),
+    );
+    const fin = await exec.done;
+    assert.equal(fin.status, 'FAILED');
+    assert.match(fin.cause ?? '', /AttestationFailed: INSTANCE_MISMATCH/);
+    assert.equal((await instancesOf(sid))[0]?.State?.Name, 'terminated');
+    const verdict = (await auditOf(sid)).find((e) => e.detail.type === 'attestation_result');
+    assert.equal(verdict?.detail.verdict, 'fail');
+    assert.match(verdict?.detail.reason ?? '', /^INSTANCE_MISMATCH/);
+    assert.equal(verdict?.detail.measurements.moduleId, 'i-01067cfa560f27f3d-enc019f3e452b6927d3');
+    assert.equal(verdict?.sandboxId, item!.instanceId, 'audited against the session instance');
   });
 
   it('high: SEV-SNP is requested at the call; a real SNP report not bound to the issued nonce tears the session down, reason audited', async () => {

@@ -5,12 +5,18 @@
  *    identity must be the session's own instance (a guest cannot act for another session);
  *    answers are HTTP responses (400/403/404/409 with the error name, never a stack);
  *  - directly (lambda:InvokeFunction by the control plane only, granted explicitly).
- * Env: SESSION_TABLE, NONCE_TABLE, SECRET_PREFIX, AUDIT_BUS_NAME, INSTANCE_ROLE_NAME.
+ * Env: SESSION_TABLE, NONCE_TABLE, SECRET_PREFIX, AUDIT_BUS_NAME, INSTANCE_ROLE_NAME;
+ * optional AMD certificate cache (read only, refreshed daily): AMD_CERT_BUCKET,
+ * AMD_CERT_PREFIX (default 'amd/'), AMD_CERT_MAX_AGE_HOURS (default 72).
  */
+import { S3Client } from '@aws-sdk/client-s3';
 import * as z from 'zod';
+import { DEFAULT_CHAIN_MAX_AGE_MS } from '../../attestation/kds-cache.ts';
+import { S3AmdCertSource } from '../../attestation/kds-source.ts';
 import { DynamoNonceStore } from '../../attestation/nonce-store.ts';
 import { ChainCache } from '../../attestation/x509.ts';
-import { requireEnv } from '../../shared/env.ts';
+import { awsClientConfig } from '../../shared/clients.ts';
+import { numberEnv, optionalEnv, requireEnv } from '../../shared/env.ts';
 import { AidopsError } from '../../shared/errors.ts';
 import { makeHandler } from '../../shared/middleware.ts';
 import { parseOrThrow } from '../../shared/validation.ts';
@@ -24,18 +30,37 @@ import {
 } from '../evidence.ts';
 import { audit, ddb, SfnCallbacksWithHeartbeat, secrets, sfn, table } from './deps.ts';
 
-// Module scope: warm invocations reuse verified intermediates.
+// Module scope: warm invocations reuse verified CAs and leaf certificates.
 const cache = new ChainCache();
 
-const deps = (): EvidenceDeps => ({
-  table: table(),
-  nonceStore: new DynamoNonceStore(ddb(), { tableName: requireEnv('NONCE_TABLE') }),
-  secrets: secrets(),
-  callbacks: new SfnCallbacksWithHeartbeat(sfn()),
-  audit: audit(),
-  secretPrefix: requireEnv('SECRET_PREFIX'),
-  cache,
-});
+let amdCerts: S3AmdCertSource | null | undefined;
+/** The deployment's verified AMD chain cache, when configured (the door never asks AMD KDS itself). */
+function amdCertSource(): S3AmdCertSource | null {
+  if (amdCerts !== undefined) return amdCerts;
+  const bucket = optionalEnv('AMD_CERT_BUCKET');
+  amdCerts = bucket
+    ? new S3AmdCertSource({
+        s3: new S3Client(awsClientConfig()),
+        loc: { bucket, prefix: optionalEnv('AMD_CERT_PREFIX') ?? 'amd/' },
+        maxAgeMs: numberEnv('AMD_CERT_MAX_AGE_HOURS', DEFAULT_CHAIN_MAX_AGE_MS / 3600_000) * 3600_000,
+      })
+    : null;
+  return amdCerts;
+}
+
+const deps = (): EvidenceDeps => {
+  const amd = amdCertSource();
+  return {
+    table: table(),
+    nonceStore: new DynamoNonceStore(ddb(), { tableName: requireEnv('NONCE_TABLE') }),
+    secrets: secrets(),
+    callbacks: new SfnCallbacksWithHeartbeat(sfn()),
+    audit: audit(),
+    secretPrefix: requireEnv('SECRET_PREFIX'),
+    cache,
+    ...(amd ? { amdCerts: amd } : {}),
+  };
+};
 
 const STATUS: Record<string, number> = {
   ValidationError: 400,

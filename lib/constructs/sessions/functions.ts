@@ -244,6 +244,7 @@ function runtimeConfig(cfg: SessionsConfig, profiles: SessionProfiles) {
           secrets: p.secrets,
           memoryEvidence: p.memoryEvidence,
           ...(p.attestationPolicy ? { attestationPolicy: p.attestationPolicy } : {}),
+          unpinned: p.unpinned,
           launchTemplateId: profiles.byName[name]!.launchTemplate.launchTemplateId!,
           securityGroupId: profiles.byName[name]!.securityGroup.securityGroupId,
         },

@@ -11,6 +11,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
 import { grantAcknowledged } from '../../nag.ts';
+import type { Attestation } from '../attestation.ts';
 import type { AidopsFunction } from '../function.ts';
 import { secretArn, sessionMachineArn } from './arns.ts';
 import { sessionFunction } from './functions.ts';
@@ -24,6 +25,8 @@ export interface GuestDoorProps {
   readonly secretPrefix: string;
   /** The only role that may call the door. */
   readonly instanceRole: iam.Role;
+  /** The verified AMD certificate cache: SEV-SNP evidence without its chain takes it from here (read only). */
+  readonly amdCertCache?: Pick<Attestation, 'certCache' | 'amdCertPrefix' | 'amdCertMaxAge' | 'grantReadCache'>;
 }
 
 export interface GuestDoor {
@@ -46,8 +49,16 @@ export function addGuestDoor(scope: Construct, props: GuestDoorProps): GuestDoor
       NONCE_TABLE: props.nonceTable.tableName,
       SECRET_PREFIX: props.secretPrefix,
       INSTANCE_ROLE_NAME: props.instanceRole.roleName,
+      ...(props.amdCertCache
+        ? {
+            AMD_CERT_BUCKET: props.amdCertCache.certCache.bucketName,
+            AMD_CERT_PREFIX: props.amdCertCache.amdCertPrefix,
+            AMD_CERT_MAX_AGE_HOURS: String(props.amdCertCache.amdCertMaxAge.toHours()),
+          }
+        : {}),
     },
   );
+  props.amdCertCache?.grantReadCache(evidenceFn.fn);
   // Guests sign their requests with their instance-profile credentials.
   const url = evidenceFn.fn.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.AWS_IAM });
   url.grantInvokeUrl(props.instanceRole);
@@ -61,7 +72,9 @@ export function addGuestDoor(scope: Construct, props: GuestDoorProps): GuestDoor
     }),
     'Session bundles are named by session id under the prefix. Created at run time (one per session); ids cannot be known at deploy.',
   );
-  // Task-token callbacks are authorised against the state machine that issued the token.
+  // Step Functions authorizes SendTask* against the ARN of the state machine that issued the
+  // token (its AccessDenied names `stateMachine:<name>`; CDK's grantTaskResponse scopes the same
+  // way), even though the Service Authorization Reference lists no resource type for them.
   evidenceFn.fn.addToRolePolicy(
     new iam.PolicyStatement({
       actions: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],

@@ -5,7 +5,7 @@
  * limit 1, no public IP, EBS encrypted with the data key, no key pair, the
  * profile's isolation: SEV-SNP or Nitro Enclaves).
  */
-import { Tags as CdkTags } from 'aws-cdk-lib';
+import { Annotations, Tags as CdkTags } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -108,6 +108,13 @@ export function addSessionProfiles(scope: Construct, props: SessionProfilesProps
     CdkTags.of(launchTemplate).add(Tags.Tier, tier);
     CdkTags.of(launchTemplate).add(Tags.Profile, name);
     CdkTags.of(launchTemplate).add(Tags.ManagedBy, 'ai-desktop-ops');
+    if (p.unpinned)
+      Annotations.of(launchTemplate).addWarningV2(
+        'aidops:attestation-unpinned',
+        `profile ${name} is unpinned: its attestation accepts any non-debug ${p.evidenceType} image. Set the ` +
+          `image's measurements in profiles.${name}.attestationPolicy (README, Deploy); until then every ` +
+          'attestation event of its sessions says unpinned.',
+      );
     byName[name] = { securityGroup, launchTemplate };
   }
   return { instanceRole, byName };

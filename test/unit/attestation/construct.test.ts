@@ -12,11 +12,10 @@ function synth() {
   const stack = new Stack(app, 'AttestTest', { env: { account: '123456789012', region: 'us-east-1' } });
   const key = new kms.Key(stack, 'Key');
   const accessLogsBucket = new s3.Bucket(stack, 'AccessLogs');
-  const a = new Attestation(stack, 'Attestation', {
-    key,
-    accessLogsBucket,
-    stateMachineArns: ['arn:aws:states:us-east-1:123456789012:stateMachine:sessions'],
-  });
+  const a = new Attestation(stack, 'Attestation', { key, accessLogsBucket });
+  // A reader of the cache, as the guests' evidence door is one.
+  const reader = new iam.Role(stack, 'CacheReader', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+  a.grantReadCache(reader);
   key.addToResourcePolicy(
     Attestation.recipientAttestationStatement(new iam.AccountRootPrincipal(), {
       imageSha384: 'ab'.repeat(48),
@@ -38,39 +37,17 @@ describe('Attestation construct', () => {
     });
   });
 
-  it('function env names the table and the secret prefix', () => {
-    t.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: {
-        Variables: Match.objectLike({
-          NONCE_TABLE: Match.anyValue(),
-          SECRET_PREFIX: 'aidops/session/',
-          NONCE_TTL_SECONDS: '300',
-        }),
-      },
-    });
-  });
-
-  it('IAM: table read/write, GetSecretValue on the prefix only, task-token callbacks on the given state machine', () => {
-    const attestGrants = (statement: Record<string, unknown>) =>
-      t.hasResourceProperties('AWS::IAM::Policy', {
-        Roles: [{ Ref: Match.stringLikeRegexp('^AttestationAttestRole') }],
-        PolicyDocument: { Statement: Match.arrayWith([Match.objectLike(statement)]) },
-      });
-    attestGrants({ Action: Match.arrayWith(['dynamodb:GetItem', 'dynamodb:UpdateItem']) });
-    attestGrants({
-      Action: 'secretsmanager:GetSecretValue',
-      Resource: {
-        'Fn::Join': [
-          '',
-          ['arn:', { Ref: 'AWS::Partition' }, ':secretsmanager:us-east-1:123456789012:secret:aidops/session/*'],
-        ],
-      },
-    });
-    attestGrants({
-      Action: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],
-      Resource: 'arn:aws:states:us-east-1:123456789012:stateMachine:sessions',
-    });
-    attestGrants({ Action: 'kms:Decrypt' });
+  it('deploys no verifier of its own: its only function is the AMD refresh, which can read no secret and answer no task token', () => {
+    const fns = Object.keys(t.findResources('AWS::Lambda::Function'));
+    assert.equal(fns.length, 1, fns.join(', '));
+    assert.match(fns[0]!, /RefreshAmdCerts/);
+    const actions = Object.values(t.findResources('AWS::IAM::Policy')).flatMap((p) =>
+      (
+        p as { Properties: { PolicyDocument: { Statement: { Action: string | string[] }[] } } }
+      ).Properties.PolicyDocument.Statement.flatMap((st) => ([] as string[]).concat(st.Action)),
+    );
+    for (const forbidden of ['secretsmanager:GetSecretValue', 'states:SendTaskSuccess', 'states:SendTaskFailure'])
+      assert.ok(!actions.includes(forbidden), `${forbidden} granted`);
   });
 
   it('AMD cert cache: SSE-KMS with the key, TLS only, no public access, versioned, access logs, retained', () => {
@@ -122,7 +99,7 @@ describe('Attestation construct', () => {
     });
     const refresh = Object.entries(fns).find(([id]) => /RefreshAmdCerts/.test(id));
     assert.ok(refresh, 'the refresh function exists');
-    assert.equal(Object.keys(fns).length, 2, 'the attest and refresh functions both know the cache');
+    assert.equal(Object.keys(fns).length, 1, 'the refresh function knows the cache (its readers are elsewhere)');
     t.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(1 day)',
       State: 'ENABLED',
@@ -131,17 +108,11 @@ describe('Attestation construct', () => {
       ],
     });
     t.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: {
-        Variables: Match.objectLike({
-          AMD_CERT_PREFIX: 'amd/',
-          AMD_CERT_MAX_AGE_HOURS: '72',
-          KDS_FETCH_ON_MISS: 'true',
-        }),
-      },
+      Environment: { Variables: Match.objectLike({ AMD_CERT_PREFIX: 'amd/' }) },
     });
   });
 
-  it('AMD cache IAM: the step reads amd/* and writes amd/vcek/*; the refresh writes amd/chains/* only', () => {
+  it('AMD cache IAM: a reader (grantReadCache) reads amd/* and writes nothing; the refresh writes amd/chains/* only', () => {
     type Statement = { Action: string | string[]; Resource: unknown };
     const statementsOf = (role: RegExp): Statement[] =>
       Object.entries(t.findResources('AWS::IAM::Policy'))
@@ -161,9 +132,9 @@ describe('Attestation construct', () => {
           const onCache = /AmdCertCache/.test((bucket as { 'Fn::GetAtt'?: string[] })?.['Fn::GetAtt']?.[0] ?? '');
           return onCache && typeof key === 'string' ? [key] : [];
         });
-    const attest = statementsOf(/AttestRole/);
-    assert.deepEqual(cachePrefixes(attest, 's3:GetObject*'), ['/amd/*']);
-    assert.deepEqual(cachePrefixes(attest, 's3:PutObject'), ['/amd/vcek/*']);
+    const reader = statementsOf(/CacheReader/);
+    assert.deepEqual(cachePrefixes(reader, 's3:GetObject*'), ['/amd/*']);
+    assert.deepEqual(cachePrefixes(reader, 's3:PutObject'), [], 'a reader never writes');
     const refresh = statementsOf(/RefreshAmdCertsRole/);
     assert.deepEqual(cachePrefixes(refresh, 's3:PutObject'), ['/amd/chains/*']);
     assert.deepEqual(cachePrefixes(refresh, 's3:GetObject*'), [], 'the refresh job never reads');

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { decodeCbor, type Encodable, encodeCbor } from '../../../lambdas/attestation/cbor.ts';
 import { claimsToJson, verifyEvidence } from '../../../lambdas/attestation/evidence.ts';
 import {
   ChainCache,
+  instanceOfModuleId,
   type NitroVerifyOptions,
   parseNitroDocument,
   verifyNitroDocument,
@@ -360,5 +362,111 @@ describe('Nitro negative tests (README)', () => {
     assert.equal((j.pcrs as Record<string, string>)['0']?.slice(0, 8), 'cca6d8f3');
     assert.equal(j.nonce, '3ee1db6c2f6434596c5e27a66d9fb666be958dc628268f3a221ebb3ac603f7e9');
     assert.match(Buffer.from(j.publicKey as string, 'hex').toString(), /BEGIN (RSA )?PUBLIC KEY/);
+  });
+});
+
+describe('Nitro: the document is bound to the instance module_id names', () => {
+  it('every vector names its instance; the same instance passes, any other is INSTANCE_MISMATCH', () => {
+    for (const v of NITRO) {
+      const bytes = load(v.file);
+      const at = new Date(v.timestamp);
+      const moduleId = parseNitroDocument(bytes).moduleId;
+      const own = instanceOfModuleId(moduleId);
+      assert.match(own ?? '', /^i-[0-9a-f]{17}$/, moduleId);
+      const c = verify(bytes, { type: v.type, at, policy: ALLOW_DEBUG, expectedInstanceId: own! });
+      assert.equal(c.instanceId, own);
+      assert.equal(
+        reasonOf(() =>
+          verify(bytes, { type: v.type, at, policy: ALLOW_DEBUG, expectedInstanceId: 'i-0aaaaaaaaaaaaaaaa' }),
+        ),
+        'INSTANCE_MISMATCH',
+        v.file,
+      );
+      // An instance id that merely starts like the parent's is another instance.
+      assert.equal(
+        reasonOf(() => verify(bytes, { type: v.type, at, policy: ALLOW_DEBUG, expectedInstanceId: own!.slice(0, 10) })),
+        'INSTANCE_MISMATCH',
+      );
+    }
+  });
+
+  it('module_id forms: enclave and NitroTPM name their instance; anything else names none', () => {
+    assert.equal(instanceOfModuleId('i-01067cfa560f27f3d-enc019f3e452b6927d3'), 'i-01067cfa560f27f3d');
+    assert.equal(instanceOfModuleId('i-01cfb383223e42522-tpm0000000000000000'), 'i-01cfb383223e42522');
+    assert.equal(instanceOfModuleId('i-0123abcd-enc0123456789abcdef'), 'i-0123abcd', 'an 8-hex (older) instance id');
+    for (const bad of [
+      'i-01067cfa560f27f3d',
+      'i-01067cfa560f27f3d-enc019f3e452b6927d',
+      'x-01067cfa560f27f3d-enc019f3e452b6927d3',
+      'i-01067cfa560f27f3d-enc019f3e452b6927d3-i-0aaaaaaaaaaaaaaaa',
+      'i-01067CFA560F27F3D-enc019f3e452b6927d3',
+      'i-01067cfa560f27f3d-vm0019f3e452b6927d3',
+    ])
+      assert.equal(instanceOfModuleId(bad), null, bad);
+  });
+});
+
+describe('Nitro warm path: verified leaf certificates are cached by their SHA-256', () => {
+  const v = NITRO.find((x) => x.file.includes('confidior'))!;
+  const doc = load(v.file);
+  const at = new Date(v.timestamp);
+
+  it('a warm verification takes the leaf from the cache (one P-384 check left: the document)', () => {
+    const cache = new ChainCache();
+    verify(doc, { type: 'nitro-enclave', at, cache });
+    assert.equal(cache.leafCount, 1);
+    assert.equal(cache.leafHits, 0);
+    const c = verify(doc, { type: 'nitro-enclave', at, cache });
+    assert.equal(cache.leafHits, 1);
+    assert.equal(c.leafFingerprint, verify(doc, { type: 'nitro-enclave', at }).leafFingerprint);
+    // The leaf cache can be turned off (the benchmark's baseline).
+    const off = new ChainCache({ maxLeaves: 0 });
+    verify(doc, { type: 'nitro-enclave', at, cache: off });
+    verify(doc, { type: 'nitro-enclave', at, cache: off });
+    assert.equal(off.leafCount, 0);
+    assert.equal(off.leafHits, 0);
+  });
+
+  it('a cached leaf is still rejected outside its validity window', () => {
+    const cache = new ChainCache();
+    verify(doc, { type: 'nitro-enclave', at, cache });
+    const hits = cache.leafHits;
+    const leaf = new X509Certificate(parseNitroDocument(doc).certificate);
+    const after = new Date(leaf.validToDate.getTime() + 1000);
+    const before = new Date(leaf.validFromDate.getTime() - 1000);
+    assert.equal(
+      reasonOf(() => verify(doc, { type: 'nitro-enclave', at: after, cache })),
+      'CERT_EXPIRED',
+    );
+    assert.equal(
+      reasonOf(() => verify(doc, { type: 'nitro-enclave', at: before, cache })),
+      'CERT_NOT_YET_VALID',
+    );
+    assert.equal(cache.leafHits, hits + 2, 'both refusals came from the cached leaf');
+    verify(doc, { type: 'nitro-enclave', at, cache });
+  });
+
+  it('a different certificate with the same subject and key is not served from the cache', () => {
+    const cache = new ChainCache();
+    verify(doc, { type: 'nitro-enclave', at, cache });
+    const real = parseNitroDocument(doc).certificate;
+    // One bit of the issuer's signature differs: same subject, same key, another certificate.
+    const forged = Buffer.from(real);
+    forged[forged.length - 3]! ^= 0x01;
+    const [a, b] = [new X509Certificate(real), new X509Certificate(forged)];
+    assert.equal(b.subject, a.subject);
+    assert.ok(b.publicKey.equals(a.publicKey));
+    const m = editPayload(doc, (f) => f.set('certificate', forged));
+    // Served from the cache, it would skip the chain and fail only at the document's signature.
+    assert.equal(
+      reasonOf(() => verify(m, { type: 'nitro-enclave', at, cache })),
+      'CHAIN_UNTRUSTED',
+    );
+    assert.equal(cache.leafHits, 0);
+    assert.equal(
+      reasonOf(() => verify(m, { type: 'nitro-enclave', at })),
+      'CHAIN_UNTRUSTED',
+      'cold agrees',
+    );
   });
 });

@@ -257,3 +257,55 @@ export const ALLOW_DEBUG = { allowDebug: true, allowMigrationAgent: false, clock
 export function plusSeconds(iso: string, s: number): Date {
   return new Date(Date.parse(iso) + s * 1000);
 }
+
+/**
+ * The measurements of the real documents the session tests present, as a deployment
+ * pins its image's: PCR0/1/2 of the confidior enclave, PCR4/7 of the vaportpm boot
+ * chain, the launch measurement of the reclaim SEV-SNP report. `module_id` names each
+ * document's instance: a session must run there for its document to be accepted.
+ */
+export const PINNED = {
+  enclave: {
+    instanceId: 'i-01067cfa560f27f3d',
+    policy: {
+      enclaveImages: [
+        {
+          name: 'confidior-2026-07-07',
+          pcrs: {
+            '0': 'cca6d8f389f3215631a31901469e63bef16435fdd2ffcbc09aad18872eb77229e0a602891cb7a1b9a42fd5b97eb0362a',
+            '1': '3b4a7e1b5f13c5a1000b3ed32ef8995ee13e9876329f9bc72650b918329ef9cf4e2e4d1e1e37375dab0ba56ba0974d03',
+            '2': 'c75dbe4d9423e5dfb6785c30805c408e20b792fbe5dfd2de7a3311e6d718ff9f52813005b667fcc53d8a30cbea4f9b19',
+          },
+        },
+      ],
+    },
+  },
+  tpm: {
+    instanceId: 'i-01cfb383223e42522',
+    policy: {
+      tpmImages: [
+        {
+          name: 'vaportpm-2026-02-03',
+          pcrs: {
+            '4': '1a1f166e1995c1e1bfdf1c1d13b1ebc9d5d4e44397501655c911a2062d92063483ca9e17f0264efe336d4b61c5b98d1e',
+            '7': '98441c7f7625d10058c47683aec486ce311c633235eb555593a7ee791121e3578ae72d04ecef661f272d59058b77af35',
+          },
+        },
+      ],
+    },
+  },
+  snp: {
+    policy: {
+      measurements: [
+        '507e82d27ea5b951dd765a3eb31ba5f582673b301d6983ded482d3feb066cb68979f1f11fede97687374d3a25002a15f',
+      ],
+    },
+  },
+};
+
+/** Sessions config overrides pinning each default profile to the documents above. */
+export const PINNED_PROFILES = {
+  'enclave-parent': { unpinned: false, attestationPolicy: PINNED.enclave.policy },
+  hardened: { unpinned: false, attestationPolicy: PINNED.tpm.policy },
+  'confidential-vm': { unpinned: false, attestationPolicy: PINNED.snp.policy },
+};

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { nagFindings, testApp } from '../../helpers/synth.ts';
 import { allStates, definitionOf } from '../../helpers/template.ts';
+import { PINNED_PROFILES } from '../attestation/vectors.ts';
 
 const { stacks } = testApp();
 const t = Template.fromStack(stacks.controlPlane);
@@ -103,6 +104,55 @@ describe('session platform (synthesized)', () => {
       resources.filter((r) => typeof r === 'string' && r.startsWith('arn:aws:')),
       [],
     );
+  });
+
+  it('synth warns once per unpinned profile (the shipped defaults), naming the profile and where to pin it', () => {
+    const warnings = Annotations.fromStack(stacks.controlPlane).findWarning(
+      '*',
+      Match.stringLikeRegexp('is unpinned: its attestation accepts any non-debug'),
+    );
+    const named = warnings.map((w) => /profile (\S+) is unpinned/.exec(String(w.entry.data))?.[1]).sort();
+    assert.deepEqual(named, ['confidential-vm', 'enclave-parent', 'hardened']);
+    assert.match(String(warnings[0]?.entry.data), /attestationPolicy \(README, Deploy\)/);
+    // The admit function carries the flag to every session of such a profile.
+    const admit = Object.values(t.findResources('AWS::Lambda::Function')).find(
+      (f: any) => f.Properties.Environment?.Variables?.SESSIONS_RUNTIME,
+    ) as any;
+    assert.match(JSON.stringify(admit.Properties.Environment.Variables.SESSIONS_RUNTIME), /\\"unpinned\\":true/);
+  });
+
+  it('pinned profiles synthesize without the warning', () => {
+    const { stacks: pinned } = testApp({ sessions: { profiles: PINNED_PROFILES } } as never);
+    Annotations.fromStack(pinned.controlPlane).hasNoWarning('*', Match.stringLikeRegexp('is unpinned'));
+  });
+
+  it('the evidence door: task-token callbacks on the session machine only; reads the AMD cache, writes none of it', () => {
+    const statements = Object.entries(t.findResources('AWS::IAM::Policy'))
+      .filter(([id]) => id.startsWith('SessionsEvidence'))
+      .flatMap(([, p]) => (p as any).Properties.PolicyDocument.Statement as any[]);
+    const sendTask = statements.filter((st) =>
+      ([] as string[]).concat(st.Action).some((a) => a.startsWith('states:SendTask')),
+    );
+    assert.equal(sendTask.length, 1);
+    assert.deepEqual(([] as string[]).concat(sendTask[0].Action).sort(), [
+      'states:SendTaskFailure',
+      'states:SendTaskHeartbeat',
+      'states:SendTaskSuccess',
+    ]);
+    assert.match(JSON.stringify(sendTask[0].Resource), /:stateMachine:aidops-session"/);
+    const s3Actions = statements.flatMap((st) => ([] as string[]).concat(st.Action)).filter((a) => a.startsWith('s3:'));
+    assert.ok(s3Actions.includes('s3:GetObject*'), s3Actions.join(','));
+    assert.ok(!s3Actions.some((a) => /Put|Delete/.test(a)), s3Actions.join(','));
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          INSTANCE_ROLE_NAME: Match.anyValue(),
+          AMD_CERT_BUCKET: Match.anyValue(),
+          AMD_CERT_PREFIX: 'amd/',
+          AMD_CERT_MAX_AGE_HOURS: '72',
+        }),
+      },
+    });
   });
 
   describe('tombstone on attestation failure, DNS Firewall on', () => {

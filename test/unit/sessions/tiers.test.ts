@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { instanceTypeProblem, parseSessionsConfig, parseTtl } from '../../../lambdas/sessions/tiers.ts';
 import { ValidationError } from '../../../lambdas/shared/errors.ts';
+import { PINNED, PINNED_PROFILES } from '../attestation/vectors.ts';
 
 function refusal(override: unknown): ValidationError {
   try {
@@ -69,6 +70,82 @@ describe('tiers and profiles config (synth-time checks)', () => {
     assert.equal(c.profiles.hardened?.isolation, 'standard', 'untouched fields keep their defaults');
     assert.ok(c.profiles['confidential-vm'], 'other profiles stay');
     assert.match(refusal('{not json').message, /not JSON/);
+  });
+
+  it('defaults say unpinned explicitly (no session image exists yet); a pinned override keeps the policy, normalized', () => {
+    const c = parseSessionsConfig();
+    for (const [name, p] of Object.entries(c.profiles)) assert.equal(p.unpinned, true, name);
+    const pinned = parseSessionsConfig({ profiles: PINNED_PROFILES });
+    for (const p of Object.values(pinned.profiles)) assert.equal(p.unpinned, false);
+    assert.deepEqual(pinned.profiles['enclave-parent']?.attestationPolicy?.enclaveImages?.[0]?.pcrs, {
+      ...PINNED.enclave.policy.enclaveImages[0]!.pcrs,
+    });
+    assert.equal(pinned.profiles['enclave-parent']?.attestationPolicy?.allowDebug, false);
+  });
+
+  it('refuses a profile that pins nothing unless it says unpinned: true, naming the profile and what is missing', () => {
+    const noPin = refusal({ profiles: { 'enclave-parent': { unpinned: false } } });
+    const issue = noPin.issues.find((i) => i.path === 'profiles.enclave-parent.attestationPolicy');
+    assert.ok(issue, JSON.stringify(noPin.issues));
+    assert.match(issue.message, /no image is pinned \(enclaveImages\).*"unpinned": true/);
+    for (const [profile, policy, missing] of [
+      ['enclave-parent', { enclaveImages: [{ pcrs: { 0: 'ab'.repeat(48), 1: 'ab'.repeat(48) } }] }, /PCR2/],
+      ['enclave-parent', { tpmImages: PINNED.tpm.policy.tpmImages }, /enclaveImages/],
+      ['hardened', { tpmImages: [{ pcrs: { 4: 'ab'.repeat(48) } }] }, /tpmImages\[0\] does not pin PCR7/],
+      ['hardened', { enclaveImages: PINNED.enclave.policy.enclaveImages }, /tpmImages/],
+      ['confidential-vm', { measurements: [] }, /launch measurement/],
+      ['confidential-vm', { tcbFloor: { snp: 8 } }, /launch measurement/],
+    ] as const) {
+      const e = refusal({ profiles: { [profile]: { unpinned: false, attestationPolicy: policy } } });
+      const i = e.issues.find((x) => x.path === `profiles.${profile}.attestationPolicy`);
+      assert.ok(i, `${profile}: ${JSON.stringify(e.issues)}`);
+      assert.match(i.message, missing);
+    }
+    // Pinned and "unpinned" at once is a contradiction, not a choice.
+    assert.ok(
+      refusal({ profiles: { hardened: { unpinned: true, attestationPolicy: PINNED.tpm.policy } } }).issues.some(
+        (i) => i.path === 'profiles.hardened.unpinned',
+      ),
+    );
+  });
+
+  it('checks the attestation policy at synth: an unknown key, a bad hex length, a PCR index out of range', () => {
+    const pcrs = PINNED.enclave.policy.enclaveImages[0]!.pcrs;
+    const bad = (attestationPolicy: unknown) =>
+      refusal({ profiles: { 'enclave-parent': { unpinned: false, attestationPolicy } } });
+    const typo = bad({ enclaveImage: [{ pcrs }] });
+    assert.ok(
+      typo.issues.some((i) => i.path === 'profiles.enclave-parent.attestationPolicy' && /enclaveImage/.test(i.message)),
+      JSON.stringify(typo.issues),
+    );
+    const imageTypo = bad({ enclaveImages: [{ pcr: pcrs }] });
+    assert.ok(
+      imageTypo.issues.some((i) => /enclaveImages\[0\]/.test(i.path) && /pcr/.test(i.message)),
+      JSON.stringify(imageTypo.issues),
+    );
+    const short = bad({ enclaveImages: [{ pcrs: { ...pcrs, 1: 'ab'.repeat(32) } }] });
+    assert.ok(
+      short.issues.some(
+        (i) =>
+          i.path === 'profiles.enclave-parent.attestationPolicy.enclaveImages[0].pcrs.1' &&
+          /48 bytes of hex/.test(i.message),
+      ),
+      JSON.stringify(short.issues),
+    );
+    const index = bad({ enclaveImages: [{ pcrs: { ...pcrs, 32: 'ab'.repeat(48) } }] });
+    assert.ok(
+      index.issues.some((i) => /enclaveImages\[0\]\.pcrs/.test(i.path) && /PCR index 0-31/.test(i.message)),
+      JSON.stringify(index.issues),
+    );
+    const measurement = refusal({
+      profiles: { 'confidential-vm': { unpinned: false, attestationPolicy: { measurements: ['abc'] } } },
+    });
+    assert.ok(
+      measurement.issues.some((i) => i.path === 'profiles.confidential-vm.attestationPolicy.measurements[0]'),
+      JSON.stringify(measurement.issues),
+    );
+    // The message names the field, so a person can fix it.
+    assert.match(short.message, /profiles\.enclave-parent\.attestationPolicy\.enclaveImages\[0\]\.pcrs\.1/);
   });
 
   it('parses TTLs', () => {
