@@ -29,9 +29,10 @@ export function skipCheck(scope: IConstruct, id: string, reason: string): void {
 
 /** cfn-lint ignores rule `id` in this stack's template, for `reason` (kept in the template's metadata). */
 export function ignoreLintRule(stack: Stack, id: string, reason: string): void {
-  const metadata = (stack.templateOptions.metadata ??= {});
-  const lint = (metadata['cfn-lint'] ??= { config: { ignore_checks: [] } }) as { config: { ignore_checks: string[] } };
+  const metadata = stack.templateOptions.metadata ?? {};
+  const lint = (metadata['cfn-lint'] ?? { config: { ignore_checks: [] } }) as { config: { ignore_checks: string[] } };
   if (!lint.config.ignore_checks.includes(id)) lint.config.ignore_checks.push(id);
-  const reasons = (metadata['aidops:cfn-lint-ignored'] ??= {}) as Record<string, string>;
+  const reasons = (metadata['aidops:cfn-lint-ignored'] ?? {}) as Record<string, string>;
   reasons[id] = reason;
+  stack.templateOptions.metadata = { ...metadata, 'cfn-lint': lint, 'aidops:cfn-lint-ignored': reasons };
 }
