@@ -23,6 +23,11 @@ import {
 import { awsCall } from '../shared/aws-errors.ts';
 import type { ChainPointer } from './chain.ts';
 
+/** The head table's name in an environment (`aidops:environment`): the construct names it, the CLI finds it. */
+export function headTableName(environment: string): string {
+  return `aidops-${environment}-audit-heads`;
+}
+
 export interface ChainHead extends ChainPointer {
   readonly chain: string;
   readonly seq: number;

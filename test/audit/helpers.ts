@@ -185,7 +185,7 @@ export async function digestSession(env: AuditEnv, session: string): Promise<Dig
 
 export async function verifySession(
   env: AuditEnv,
-  session: string,
+  session: string | undefined,
   extra: {
     policyMode?: 'COMPLIANCE' | 'GOVERNANCE';
     maxDigestLagMs?: number;
