@@ -1,5 +1,6 @@
 import { type App, Tags } from 'aws-cdk-lib';
 import type { AppConfig } from './config.ts';
+import { nameRole } from './constructs/audit-access.ts';
 import { ControlPlaneStack } from './stacks/control-plane.ts';
 import { StatefulStack } from './stacks/stateful.ts';
 
@@ -27,6 +28,8 @@ export function buildStacks(app: App, config: AppConfig): AidopsStacks {
     description: 'ai-desktop-ops: functions, workflows and rules (stateless)',
   });
   controlPlane.addStackDependency(stateful);
+  // The audit bucket lets only this role write under evidence/ (StatefulStack.restrictWrites names it).
+  nameRole(controlPlane.remediation.tombstone.functions.evidenceFn!.fn.role!, stateful.auditNames.evidenceRoleName);
   Tags.of(app).add('aidops:environment', config.environment);
   Tags.of(app).add(`aidops:managed-by`, 'ai-desktop-ops');
   return { stateful, controlPlane };
