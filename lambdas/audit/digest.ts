@@ -4,6 +4,8 @@
  * Object-Locked like the objects (format: ./digest-format.ts). Whoever holds only
  * the public key can then check, offline, that no object was changed, removed or
  * reordered up to the last digest, and that no digest was removed or replaced.
+ * Nothing is signed on trust: every new object is read, hashed and its link
+ * checked first (collectEntries); a chain that does not check out is refused.
  */
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';

@@ -38,18 +38,24 @@ export function checkObjectChain(
   state?: ChainState,
 ): ObjectChainResult {
   const { chain, prefix, findings } = c;
-  const listedSeqs = [...l.objects.keys()].filter((seq) => (l.objects.get(seq) ?? []).some((v) => inWindow(v, window)));
+  const listed = new Set(
+    [...l.objects.keys()].filter((seq) => (l.objects.get(seq) ?? []).some((v) => inWindow(v, window))),
+  );
   // In a window, links into its first object are not checked, and what lies outside is not missing.
   const windowed = Boolean(window.from || window.to);
-  const maxListed = Math.max(0, ...listedSeqs);
+  const maxListed = maxOf(listed);
   let top: number;
   if (state) {
-    const anchored = Math.max(state.head?.seq ?? 0, ...pins.keys());
+    const anchored = Math.max(state.head?.seq ?? 0, maxOf(pins.keys()));
     top = windowed ? Math.min(anchored, maxListed) : anchored;
   } else {
-    top = Math.max(maxListed, ...(windowed ? [] : pins.keys()), ...(windowed ? [] : l.objectMarkers.keys()));
+    top = windowed ? maxListed : Math.max(maxListed, maxOf(pins.keys()), maxOf(l.objectMarkers.keys()));
   }
-  const minSeq = windowed ? Math.min(...listedSeqs, top + 1) : 1;
+  let minSeq = 1;
+  if (windowed) {
+    minSeq = top + 1;
+    for (const seq of listed) minSeq = Math.min(minSeq, seq);
+  }
 
   const checked = new Map<number, CheckedObject>();
   const onChain = new Set<number>();
@@ -159,7 +165,11 @@ export function checkObjectChain(
     if (header) {
       const key = chainObjectKey(prefix, chain, seq);
       const t = linkTarget(prefix, chain, seq, header);
-      const jumped = 'prevSeq' in t ? [...pins.keys()].find((p) => p > t.prevSeq && p < seq) : undefined;
+      let jumped: number | undefined;
+      const from = 'prevSeq' in t ? t.prevSeq + 1 : seq;
+      for (let p = from; p < seq && jumped === undefined; p++) {
+        if (pins.has(p)) jumped = p;
+      }
       if ('reason' in t || jumped !== undefined) {
         findings.add({
           code: 'OUT_OF_ORDER',
@@ -184,7 +194,7 @@ export function checkObjectChain(
 
   // Versions no walk accounts for: the writer never wrote them.
   for (const seq of [...l.objects.keys()].sort((a, b) => a - b)) {
-    if (onChain.has(seq) || (windowed && !listedSeqs.includes(seq))) continue;
+    if (onChain.has(seq) || (windowed && !listed.has(seq))) continue;
     const key = chainObjectKey(prefix, chain, seq);
     markers(seq, key);
     const where =
@@ -209,4 +219,11 @@ export function checkObjectChain(
     }
   }
   return { objects, events, lastSeq: top, checked };
+}
+
+/** The largest number (0 when none), without spreading a possibly huge list into arguments. */
+function maxOf(xs: Iterable<number>): number {
+  let m = 0;
+  for (const x of xs) if (x > m) m = x;
+  return m;
 }
