@@ -197,12 +197,11 @@ export function checkObjectChain(
     if (onChain.has(seq) || (windowed && !listed.has(seq))) continue;
     const key = chainObjectKey(prefix, chain, seq);
     markers(seq, key);
-    const where =
-      seq > top
+    const where = skipped.has(seq)
+      ? 'at a key the writer skipped'
+      : seq > top
         ? `after the chain head (object ${top})`
-        : skipped.has(seq)
-          ? 'at a key the writer skipped'
-          : 'off the chain';
+        : 'off the chain';
     for (const v of c.scans.objects(chain, seq)) {
       // The write a writer claimed (with this very hash) and has not committed yet: in flight, not forged.
       if (state?.claim?.seq === seq && state.claim.sha256 === v.sha256) continue;
