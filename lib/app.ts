@@ -1,5 +1,6 @@
 import { type App, Tags } from 'aws-cdk-lib';
 import type { AppConfig } from './config.ts';
+import { nameRole } from './constructs/audit-access.ts';
 import { ignoreLintRule } from './scanners.ts';
 import { ControlPlaneStack } from './stacks/control-plane.ts';
 import { StatefulStack } from './stacks/stateful.ts';
@@ -35,6 +36,8 @@ export function buildStacks(app: App, config: AppConfig): AidopsStacks {
       'CDK makes each function and state machine depend on its role construct, so the role default policy exists before the first invocation; the role part of that DependsOn repeats the GetAtt, the policy part does not, and CDK emits them together.',
     );
   }
+  // The audit bucket lets only this role write under evidence/ (StatefulStack.restrictWrites names it).
+  nameRole(controlPlane.remediation.tombstone.functions.evidence.fn.role!, stateful.auditNames.evidenceRoleName);
   Tags.of(app).add('aidops:environment', config.environment);
   Tags.of(app).add(`aidops:managed-by`, 'ai-desktop-ops');
   return { stateful, controlPlane };

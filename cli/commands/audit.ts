@@ -1,11 +1,14 @@
 /**
- * `aidops audit verify`: checks an audit bucket offline-style — every hash, chain
- * link, digest signature and Object Lock retention — trusting only the public key
- * the auditor names. Exit 0 intact, 1 findings, 2 usage or connection error.
+ * `aidops audit verify`: checks an audit bucket — every hash, chain link, digest
+ * signature and Object Lock retention — trusting the public key the auditor names
+ * for digests and the chain-head table (read-only) for where each chain ends and
+ * which chains exist. Exit 0 intact, 1 findings, 2 usage or connection error.
  */
 import { readFileSync } from 'node:fs';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
+import { dynamoHeadStore, headTableName } from '../../lambdas/audit/heads.ts';
 import {
   FINDING_HELP,
   type FindingCode,
@@ -14,18 +17,32 @@ import {
   trustFromPublicKey,
   verifyAudit,
 } from '../../lambdas/audit/verify.ts';
-import { httpStatusOf } from '../../lambdas/shared/aws-errors.ts';
+import { httpStatusOf, networkFailure } from '../../lambdas/shared/aws-errors.ts';
 import { awsClientConfig } from '../../lambdas/shared/clients.ts';
+import { EndpointUnreachableError } from '../../lambdas/shared/errors.ts';
 import { type CommandGroup, command, Exit, table, UsageError } from '../args.ts';
 
-/** Turns "no such bucket/key" and "access denied" into usage errors (exit 2) that say what to fix. */
-function explain(e: unknown, bucket: string): unknown {
+/** Turns "no such bucket/table/key" and "access denied" into usage errors (exit 2) that say what to fix. */
+function explain(e: unknown, bucket: string, headTable: string | undefined, endpoint: string | undefined): unknown {
   const name = (e as { name?: string } | undefined)?.name;
   const message = (e as { message?: string } | undefined)?.message ?? String(e);
+  if (e instanceof EndpointUnreachableError) {
+    // The one line every command prints for an endpoint nobody answers on.
+    return new EndpointUnreachableError(
+      `cannot reach ${endpoint ?? 'the AWS endpoint'}: ${networkFailure(e) ?? 'unreachable'}`,
+      e.details,
+    );
+  }
   if (name === 'NoSuchBucket') return new UsageError(`bucket ${bucket} does not exist`);
   if (name === 'NotFoundException') return new UsageError(`KMS key not found: ${message}`);
-  if (name === 'AccessDenied' || httpStatusOf(e) === 403) {
-    return new UsageError(`access denied: ${message} (the verifier needs s3:ListBucketVersions, s3:GetObjectVersion)`);
+  if (name === 'ResourceNotFoundException') {
+    return new UsageError(`head table ${headTable} does not exist (name it with --head-table, or verify --offline)`);
+  }
+  if (name === 'AccessDenied' || name === 'AccessDeniedException' || httpStatusOf(e) === 403) {
+    return new UsageError(
+      `access denied: ${message} (the verifier needs s3:ListBucketVersions, s3:GetObjectVersion, ` +
+        'and dynamodb:GetItem, dynamodb:Scan on the head table)',
+    );
   }
   return e;
 }
@@ -57,6 +74,20 @@ const verify = command({
       value: 'ID',
       help: 'KMS key id/ARN/alias: the public key is fetched once, signatures checked locally',
     },
+    'head-table': {
+      type: 'string',
+      value: 'NAME',
+      help: 'the chain-head table, read-only (default $AIDOPS_AUDIT_HEAD_TABLE or aidops-<environment>-audit-heads)',
+    },
+    environment: {
+      type: 'string',
+      value: 'ENV',
+      help: 'the deployment (aidops:environment) whose head table to read (default $AIDOPS_ENVIRONMENT or dev)',
+    },
+    offline: {
+      type: 'boolean',
+      help: 'no head table: objects after the last digest cannot be told from forged ones, unknown chains go unreported',
+    },
     json: { type: 'boolean', help: 'every finding as JSON' },
     'retention-days': {
       type: 'string',
@@ -75,7 +106,10 @@ const verify = command({
     },
   },
   exit: '0 intact, 1 findings, 2 usage or connection error',
-  examples: ['aidops audit verify --bucket my-audit-bucket --key-id alias/aidops-audit-digest --session ses-1a2b3c'],
+  examples: [
+    'aidops audit verify --bucket my-audit-bucket --key-id alias/aidops-prod-audit-digest --environment prod --session ses-1a2b3c',
+    'aidops audit verify --bucket my-audit-bucket --public-key digest.pem --head-table aidops-prod-audit-heads --max-digest-lag 90',
+  ],
   notes: ['findings:', ...Object.entries(FINDING_HELP).map(([c, h]) => `  ${c.padEnd(20)} ${h}`)],
   run: async ({ values, endpoint }, io) => {
     if (!values.bucket) throw new UsageError('--bucket is required');
@@ -95,11 +129,21 @@ const verify = command({
     if (values.session && !/^[A-Za-z0-9][A-Za-z0-9._:-]*$/.test(values.session)) {
       throw new UsageError('--session is not a valid session id');
     }
+    if (values.offline && (values['head-table'] || values.environment)) {
+      throw new UsageError('--offline reads no head table: drop --head-table and --environment');
+    }
+    const environment = values.environment ?? io.env.AIDOPS_ENVIRONMENT ?? 'dev';
+    if (!/^[a-z][a-z0-9-]{1,20}$/.test(environment))
+      throw new UsageError('--environment is not a valid environment name');
+    const headTable = values.offline
+      ? undefined
+      : (values['head-table'] ?? io.env.AIDOPS_AUDIT_HEAD_TABLE ?? headTableName(environment));
 
     const cfg = awsClientConfig({ endpoint });
     // An auditor's run should fail fast, not retry a dead endpoint for a minute.
     cfg.maxAttempts = 2;
     const s3 = new S3Client(cfg);
+    const ddb = new DynamoDBClient(cfg);
     try {
       let trust: ReturnType<typeof trustFromPublicKey>;
       if (values['public-key']) {
@@ -115,10 +159,11 @@ const verify = command({
           throw new UsageError(`--public-key is not a PEM or DER public key: ${(e as Error).message}`);
         }
       } else {
-        trust = await trustFromKms(new KMSClient(cfg), values['key-id']!);
+        trust = await trustFromKms(new KMSClient(cfg), values['key-id']!, { endpoint });
       }
       const report = await verifyAudit({
-        store: s3AuditStore(s3, values.bucket),
+        store: s3AuditStore(s3, values.bucket, { endpoint }),
+        heads: headTable ? dynamoHeadStore(ddb, headTable) : undefined,
         prefix: values.prefix ?? 'audit/',
         session: values.session,
         from,
@@ -128,7 +173,7 @@ const verify = command({
         maxDigestLagMs: lagMin !== undefined ? lagMin * 60_000 : undefined,
       });
       if (values.json) {
-        io.out(JSON.stringify({ bucket: values.bucket, ...report }, null, 2));
+        io.out(JSON.stringify({ bucket: values.bucket, headTable: headTable ?? null, ...report }, null, 2));
       } else {
         io.out(
           table(
@@ -139,6 +184,7 @@ const verify = command({
               digests: c.digests,
               digested: `${c.digestedThroughSeq}/${c.lastSeq}`,
               status: c.intact ? 'intact' : `${c.findings.length} finding(s)`,
+              head: headTable ? (c.anchored ? 'known' : 'unknown') : 'offline',
             })),
           ),
         );
@@ -169,9 +215,10 @@ const verify = command({
       }
       return report.intact ? Exit.Ok : Exit.Rejected;
     } catch (e) {
-      throw explain(e, values.bucket);
+      throw explain(e, values.bucket, headTable, endpoint);
     } finally {
       s3.destroy();
+      ddb.destroy();
     }
   },
 });

@@ -4,9 +4,10 @@
  * A chain is the ordered list of audit objects of one session (or the
  * control plane). Object `seq` of chain `c` lives at a key derived from (c, seq),
  * and its first line (the header) names the key, version id and SHA-256 of object
- * `seq - 1`. So a chain verifies from the objects alone, without trusting listing
- * order, and a writer can never fork it: keys are created with If-None-Match: *,
- * so exactly one writer can create `seq`.
+ * `seq - 1` (or, when keys were squatted, of the last object written before them,
+ * and lists the skipped keys). So a chain verifies from the objects alone, without
+ * trusting listing order, and a writer can never fork it: keys are created with
+ * If-None-Match: *, so exactly one writer can create `seq`.
  */
 export const CHAIN_OBJECT_FORMAT = 'aidops.audit.chain-object/1' as const;
 export const DIGEST_FORMAT = 'aidops.audit.digest/1' as const;
@@ -20,6 +21,11 @@ export interface ChainHeader {
   readonly prevObjectSha256: string | null;
   readonly prevKey: string | null;
   readonly prevVersionId: string | null;
+  /**
+   * Keys between `prevKey` and this one that held an object the writer did not
+   * write when it tried to create them (squatted): the chain skips them. Absent when none.
+   */
+  readonly skippedKeys?: readonly string[];
   /** Number of event lines after the header. */
   readonly count: number;
   readonly writtenAt: string;
@@ -73,6 +79,7 @@ export function buildChainObject(
   eventLines: readonly string[],
   eventTimes: { first: string; last: string },
   writtenAt: Date,
+  skippedKeys: readonly string[] = [],
 ): { header: ChainHeader; body: Buffer } {
   const header: ChainHeader = {
     format: CHAIN_OBJECT_FORMAT,
@@ -81,6 +88,7 @@ export function buildChainObject(
     prevObjectSha256: prev?.sha256 ?? null,
     prevKey: prev?.key ?? null,
     prevVersionId: prev?.versionId ?? null,
+    ...(skippedKeys.length > 0 ? { skippedKeys: [...skippedKeys] } : {}),
     count: eventLines.length,
     writtenAt: writtenAt.toISOString(),
     firstEventTime: eventTimes.first,
@@ -109,9 +117,50 @@ export function parseChainHeader(line: string): ChainHeader | null {
     !strOrNull(o.prevKey) ||
     !strOrNull(o.prevVersionId) ||
     !Number.isSafeInteger(o.count) ||
-    typeof o.writtenAt !== 'string'
+    typeof o.writtenAt !== 'string' ||
+    (o.skippedKeys !== undefined &&
+      (!Array.isArray(o.skippedKeys) || !o.skippedKeys.every((k) => typeof k === 'string')))
   ) {
     return null;
   }
   return o as unknown as ChainHeader;
+}
+
+/**
+ * Checks that `header` (at `seq` of `chain`) links to a predecessor the layout
+ * allows: `prevKey` is this chain's object at some `p < seq` (or null, p = 0), and
+ * `skippedKeys` names exactly the keys of p+1 .. seq-1. Returns p, or a reason.
+ */
+export function linkTarget(
+  prefix: string,
+  chain: string,
+  seq: number,
+  header: Pick<ChainHeader, 'prevKey' | 'prevObjectSha256' | 'prevVersionId' | 'skippedKeys'>,
+): { prevSeq: number } | { reason: string } {
+  let prevSeq = 0;
+  if (header.prevKey !== null) {
+    const p = parseAuditKey(prefix, header.prevKey);
+    if (p?.type !== 'chain' || p.chain !== chain || p.seq >= seq || p.seq < 1) {
+      return { reason: `links to ${header.prevKey}` };
+    }
+    if (!header.prevVersionId || !header.prevObjectSha256) return { reason: 'links without a version or hash' };
+    prevSeq = p.seq;
+  } else if (header.prevObjectSha256 !== null || header.prevVersionId !== null) {
+    return { reason: 'has a predecessor hash but no predecessor key' };
+  }
+  const skipped = header.skippedKeys ?? [];
+  if (skipped.length !== seq - 1 - prevSeq) {
+    return {
+      reason:
+        prevSeq === 0 && skipped.length === 0
+          ? 'claims no predecessor'
+          : `skips ${skipped.length} key(s) between ${prevSeq} and ${seq}`,
+    };
+  }
+  for (let i = 0; i < skipped.length; i++) {
+    if (skipped[i] !== chainObjectKey(prefix, chain, prevSeq + 1 + i)) {
+      return { reason: `names ${skipped[i]} as skipped` };
+    }
+  }
+  return { prevSeq };
 }

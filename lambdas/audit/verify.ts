@@ -1,16 +1,20 @@
 /**
  * The verifier: reads chain objects and digests (every version, not just the
  * latest) and checks every hash, every chain link, every digest signature and
- * each version's Object Lock mode and retention. It trusts only the public key
- * it is given — not the listing order, not the bucket, not the head store.
+ * each version's Object Lock mode and retention. It trusts the public key it is
+ * given for digests, and the head table (read-only) for where each chain ends
+ * and which chains exist — never the listing order, never the bucket's word:
+ * an object the writer did not write is named as forged or foreign, a chain
+ * nobody knows is CHAIN_UNKNOWN, and every time comes from S3, not from headers.
  *
  * One module per step (./verify/): listing, scan, digest chain, object chain,
  * lock, findings; this one composes them, chain by chain.
  */
 import { normalizePrefix } from './chain.ts';
+import type { ChainState, HeadReader } from './heads.ts';
 import { checkDigestChain, checkDigestLag } from './verify/digest-chain.ts';
 import { ChainFindings, type Finding } from './verify/findings.ts';
-import { listAudit } from './verify/listing.ts';
+import { type ChainListing, listAudit } from './verify/listing.ts';
 import type { VerifyPolicy } from './verify/lock.ts';
 import { checkObjectChain } from './verify/object-chain.ts';
 import { scanAll } from './verify/scan.ts';
@@ -32,6 +36,12 @@ export interface VerifyOptions {
   readonly from?: Date;
   readonly to?: Date;
   readonly trust: Trust;
+  /**
+   * The chain-head table (read-only): pins each chain's newest object and says
+   * which chains exist. Without it (offline) an undigested tail cannot be told
+   * from a forged one, and unknown chains are not reported.
+   */
+  readonly heads?: HeadReader;
   readonly policy: VerifyPolicy;
   /** Report objects older than this that no valid digest covers. @default not checked */
   readonly maxDigestLagMs?: number;
@@ -49,6 +59,8 @@ export interface ChainReport {
   readonly lastSeq: number;
   /** Highest seq covered by a valid digest (0: none). */
   readonly digestedThroughSeq: number;
+  /** The head table knows the chain (false when verified without one). */
+  readonly anchored: boolean;
   readonly intact: boolean;
   readonly findings: readonly Finding[];
 }
@@ -67,17 +79,31 @@ export async function verifyAudit(opts: VerifyOptions): Promise<VerifyReport> {
   const window = { from: opts.from, to: opts.to };
   const windowed = Boolean(opts.from || opts.to);
   const listing = await listAudit(opts.store, prefix, opts.session);
+  const states = opts.heads ? await readHeads(opts.heads, opts.session) : null;
   const scans = await scanAll(opts.store, listing.chains, window, opts.concurrency ?? 8);
 
   const findings: Finding[] = [...listing.foreign];
   const chains: ChainReport[] = [];
-  for (const chain of [...listing.chains.keys()].sort()) {
-    const l = listing.chains.get(chain)!;
+  // Chains the head table knows but the bucket has nothing of are checked too: their objects are missing.
+  const names = new Set([...listing.chains.keys(), ...(states?.keys() ?? [])]);
+  for (const chain of [...names].sort()) {
+    const l = listing.chains.get(chain) ?? EMPTY_LISTING;
+    const state = states ? (states.get(chain) ?? absent(chain)) : undefined;
     const check = { chain, prefix, scans, trust: opts.trust, policy: opts.policy, findings: new ChainFindings(chain) };
-    const digests = checkDigestChain(check, l);
-    const objects = checkObjectChain(check, l, digests.pins, window);
-    if (opts.maxDigestLagMs !== undefined && !windowed) {
-      checkDigestLag(check, objects.checked, digests.digestedThroughSeq, now, opts.maxDigestLagMs);
+    const digests = checkDigestChain(check, l, state?.digest);
+    let objects = { objects: 0, events: 0, lastSeq: 0, checked: new Map() } as ReturnType<typeof checkObjectChain>;
+    if (state && !state.exists && digests.valid === 0) {
+      // Nobody wrote this chain: its objects are not checked one by one, the chain as a whole is the finding.
+      const count = [...l.objects.values()].reduce((a, vs) => a + vs.length, 0);
+      check.findings.add({
+        code: 'CHAIN_UNKNOWN',
+        message: `chain ${chain} (${count} object version(s)) is in neither the head table nor a valid digest: no session wrote it`,
+      });
+    } else {
+      objects = checkObjectChain(check, l, digests.pins, window, state);
+      if (opts.maxDigestLagMs !== undefined && !windowed) {
+        checkDigestLag(check, objects.checked, digests.digestedThroughSeq, now, opts.maxDigestLagMs);
+      }
     }
     const cf = check.findings.sorted();
     findings.push(...cf);
@@ -88,6 +114,7 @@ export async function verifyAudit(opts: VerifyOptions): Promise<VerifyReport> {
       events: objects.events,
       lastSeq: objects.lastSeq,
       digestedThroughSeq: digests.digestedThroughSeq,
+      anchored: Boolean(state?.exists),
       intact: cf.length === 0,
       findings: cf,
     });
@@ -101,4 +128,33 @@ export async function verifyAudit(opts: VerifyOptions): Promise<VerifyReport> {
     ms: Math.round(performance.now() - started),
   };
   return { intact: findings.length === 0, chains, findings, stats };
+}
+
+const EMPTY_LISTING: ChainListing = {
+  objects: new Map(),
+  objectMarkers: new Map(),
+  digests: new Map(),
+  digestMarkers: new Map(),
+};
+
+const absent = (chain: string): ChainState => ({
+  chain,
+  exists: false,
+  head: null,
+  skipped: [],
+  claim: null,
+  rev: 0,
+  digest: null,
+});
+
+/** The head table's items: one chain's, or every chain's. */
+async function readHeads(heads: HeadReader, session: string | undefined): Promise<Map<string, ChainState>> {
+  const out = new Map<string, ChainState>();
+  if (session) {
+    const s = await heads.get(session);
+    if (s.exists) out.set(session, s);
+  } else {
+    for await (const s of heads.list()) out.set(s.chain, s);
+  }
+  return out;
 }

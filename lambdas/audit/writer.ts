@@ -5,16 +5,17 @@
  * handler reports them as partial batch failures; after maxReceiveCount SQS moves
  * them to the DLQ); the rest of the batch is written.
  */
-import { createHash } from 'node:crypto';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { createHash, randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import * as z from 'zod';
-import { awsCall } from '../shared/aws-errors.ts';
+import { awsCall, httpStatusOf } from '../shared/aws-errors.ts';
 import { mapLimit } from '../shared/concurrency.ts';
 import { AidopsError, TransientError, ValidationError } from '../shared/errors.ts';
 import { parseOrThrow } from '../shared/validation.ts';
-import { buildChainObject, type ChainPointer, chainObjectKey, normalizePrefix, parseChainHeader } from './chain.ts';
-import type { ChainHead, HeadStore } from './heads.ts';
+import { buildChainObject, chainObjectKey, normalizePrefix } from './chain.ts';
+import { type ChainClaim, type ChainHead, type ChainState, type HeadStore, nextSeq } from './heads.ts';
 import { type HmacKey, loadHmacKey, makeRedactor, needsHmacKey, PrivacyConfig, type Redactor } from './redact.ts';
 import { ObjectExistsError, putLocked, retainUntilFrom } from './retention-guard.ts';
 import {
@@ -39,6 +40,10 @@ export const WriterConfig = z.strictObject({
   privacy: PrivacyConfig.default(() => PrivacyConfig.parse({})),
   /** Chains written in parallel per batch. @default 4 */
   chainConcurrency: z.number().int().min(1).max(64).default(4),
+  /** After this long a writer's claim on a chain counts as abandoned (its invocation died). @default 120 (2x the writer timeout) */
+  claimLeaseSeconds: z.number().int().min(1).max(3600).default(120),
+  /** Squatted keys one append may skip before it gives up (and the batch is retried). @default 32 */
+  maxSkipsPerObject: z.number().int().min(1).max(1000).default(32),
 });
 export type WriterConfig = z.output<typeof WriterConfig>;
 export type WriterConfigInput = z.input<typeof WriterConfig>;
@@ -59,6 +64,10 @@ export interface WriterDeps {
   readonly now?: () => Date;
   /** Called once per rejected record (log it with its reason, count a metric). */
   readonly onReject?: (r: Rejection) => void;
+  /** Called once per squatted key the chain skipped (alarm on it). */
+  readonly onIncident?: (i: ChainIncident) => void;
+  /** Clock for claim leases (ms). @default Date.now */
+  readonly clock?: () => number;
 }
 
 /** What the writer needs of an SQS record (Lambda's SQSRecord has more). */
@@ -94,6 +103,8 @@ export interface WriteResult {
   readonly failures: readonly Rejection[];
   /** Records dropped as duplicates of an earlier record in the same batch (same eventId). */
   readonly duplicates: readonly string[];
+  /** Keys the chains had to skip because someone else had put an object there. */
+  readonly incidents: readonly ChainIncident[];
 }
 
 interface Pending {
@@ -202,79 +213,169 @@ export function prepareBatch(
   return { chains, rejected, duplicates };
 }
 
-const MAX_APPEND_ATTEMPTS = 8;
+/** Rounds of the append loop (claims lost to other writers, waits on their claims) before a TransientError. */
+const MAX_APPEND_ROUNDS = 16;
+/** Longest wait between rounds while another writer holds the chain's claim. */
+const MAX_WAIT_MS = 1000;
+
+/** A key at a chain's next position held an object this writer did not write (or claim): the chain skipped it. */
+export interface ChainIncident {
+  readonly chain: string;
+  readonly seq: number;
+  readonly key: string;
+  /** The SHA-256 the writer had claimed for the key. */
+  readonly expectedSha256: string;
+  /** What S3 holds there: the version, and its SHA-256 when S3 has a full-object checksum for it. */
+  readonly foundVersionId?: string;
+  readonly foundSha256?: string;
+}
+
+/** A chain could not be appended to: more squatted keys in a row than one append may skip. */
+export class ChainSquattedError extends AidopsError {
+  override name = 'ChainSquattedError' as const;
+}
+
+type AppendDeps = Pick<WriterDeps, 's3' | 'heads' | 'config' | 'clock' | 'onIncident'>;
+
+/** The current version of `key` and S3's SHA-256 of it; null when there is no such key. */
+async function inspectKey(deps: AppendDeps, key: string): Promise<{ versionId?: string; sha256?: string } | null> {
+  try {
+    const out = await awsCall('s3:HeadObject', () =>
+      deps.s3.send(new HeadObjectCommand({ Bucket: deps.config.bucket, Key: key, ChecksumMode: 'ENABLED' })),
+    );
+    // A composite (multipart) checksum ends in -N and is not a hash of the bytes: treat it as unknown.
+    const b64 = out.ChecksumSHA256 && !out.ChecksumSHA256.includes('-') ? out.ChecksumSHA256 : undefined;
+    return { versionId: out.VersionId, sha256: b64 ? Buffer.from(b64, 'base64').toString('hex') : undefined };
+  } catch (e) {
+    if (httpStatusOf(e) === 404 || (e as Error).name === 'NotFound' || (e as Error).name === 'NoSuchKey') return null;
+    throw e;
+  }
+}
 
 /**
- * Appends one object to a chain. Exactly one writer can create key(seq) (If-None-Match),
- * so two concurrent writers cannot fork the chain: the loser learns the winner's object
- * (its version and hash), moves the head to it and retries at seq + 1.
+ * A claim on `state` whose writer died (older than the lease): its object is the
+ * chain's if S3 holds exactly the claimed bytes at the claimed key; a key that is
+ * empty was never written; anything else there was put by someone else.
  */
-export async function appendToChain(
-  deps: Pick<WriterDeps, 's3' | 'heads' | 'config'>,
-  prepared: PreparedChain,
-  now: Date,
-): Promise<WrittenObject> {
+async function settleStaleClaim(deps: AppendDeps, state: ChainState, claim: ChainClaim): Promise<void> {
+  const found = await inspectKey(deps, claim.key);
+  if (!found) {
+    await deps.heads.release(state.chain, state.rev);
+  } else if (found.sha256 === claim.sha256 && found.versionId) {
+    await deps.heads.commit(state.chain, state.rev, {
+      chain: state.chain,
+      seq: claim.seq,
+      key: claim.key,
+      versionId: found.versionId,
+      sha256: claim.sha256,
+    });
+  } else if (await deps.heads.skip(state.chain, state.rev, claim.key)) {
+    deps.onIncident?.({
+      chain: state.chain,
+      seq: claim.seq,
+      key: claim.key,
+      expectedSha256: claim.sha256,
+      foundVersionId: found.versionId,
+      foundSha256: found.sha256,
+    });
+  }
+}
+
+/**
+ * Appends one object to a chain. The head in DynamoDB is the only source of truth:
+ * the writer claims the next seq there, with the SHA-256 of the exact bytes it will
+ * write, before it creates the key (If-None-Match: *), then moves the head to it.
+ * Concurrent writers serialize on the claim (one waits while another writes). A key
+ * that already holds something when its claim holder tries it was put by someone
+ * else: the chain skips it (the next object names it in `skippedKeys`), reports a
+ * ChainIncident, and goes on, so a squatted key cannot stop the chain.
+ */
+export async function appendToChain(deps: AppendDeps, prepared: PreparedChain, now: Date): Promise<WrittenObject> {
   const { s3, heads, config } = deps;
+  const clock = deps.clock ?? Date.now;
   const prefix = normalizePrefix(config.prefix);
-  for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {
+  const owner = randomUUID();
+  const leaseMs = config.claimLeaseSeconds * 1000;
+  let skips = 0;
+  let wait = 20;
+  for (let round = 0; round < MAX_APPEND_ROUNDS; ) {
     const state = await heads.get(prepared.chain);
-    const prev: ChainPointer | null = state.head;
-    const seq = (state.head?.seq ?? 0) + 1;
+    if (state.claim) {
+      if (clock() - state.claim.at >= leaseMs) await settleStaleClaim(deps, state, state.claim);
+      else {
+        // Another writer is between its claim and its commit: a PUT and an update away.
+        await sleep(wait + Math.floor(Math.random() * wait));
+        wait = Math.min(MAX_WAIT_MS, wait * 2);
+      }
+      round++;
+      continue;
+    }
+    const seq = nextSeq(state);
     const key = chainObjectKey(prefix, prepared.chain, seq);
     const { body } = buildChainObject(
       prepared.chain,
       seq,
-      prev,
+      state.head,
       prepared.lines,
       { first: prepared.firstEventTime, last: prepared.lastEventTime },
       now,
+      state.skipped,
     );
-    try {
-      const put = await putLocked(s3, {
-        bucket: config.bucket,
-        key,
-        body,
-        kmsKeyId: config.kmsKeyId,
-        mode: config.lockMode,
-        retainUntil: retainUntilFrom(now, config.retentionDays),
-      });
-      const head: ChainHead = { chain: prepared.chain, seq, key, versionId: put.versionId, sha256: put.sha256 };
-      // false only if another writer already moved past us, which keeps the chain intact.
-      await heads.advance(head);
-      return {
-        chain: prepared.chain,
-        seq,
-        key,
-        versionId: put.versionId,
-        sha256: put.sha256,
-        count: prepared.lines.length,
-      };
-    } catch (e) {
-      if (!(e instanceof ObjectExistsError)) throw e;
-      await adoptExisting(deps, prepared.chain, seq, key);
+    const sha256 = createHash('sha256').update(body).digest('hex');
+    const rev = await heads.claim(prepared.chain, state.rev, { seq, key, sha256, owner, at: clock() });
+    if (rev === null) {
+      round++;
+      continue;
     }
+    let versionId: string;
+    try {
+      versionId = (
+        await putLocked(s3, {
+          bucket: config.bucket,
+          key,
+          body,
+          kmsKeyId: config.kmsKeyId,
+          mode: config.lockMode,
+          retainUntil: retainUntilFrom(now, config.retentionDays),
+        })
+      ).versionId;
+    } catch (e) {
+      if (!(e instanceof ObjectExistsError)) {
+        // The PUT may or may not have landed: settle the claim now rather than block the chain for a lease.
+        await settleStaleClaim(deps, { ...state, rev }, { seq, key, sha256, owner, at: 0 }).catch(() => undefined);
+        throw e;
+      }
+      // Only the claim holder creates this key, so whatever is there is not the chain's.
+      const found = await inspectKey(deps, key);
+      if (await heads.skip(prepared.chain, rev, key)) {
+        deps.onIncident?.({
+          chain: prepared.chain,
+          seq,
+          key,
+          expectedSha256: sha256,
+          foundVersionId: found?.versionId,
+          foundSha256: found?.sha256,
+        });
+      }
+      if (++skips > config.maxSkipsPerObject) {
+        throw new ChainSquattedError(`chain ${prepared.chain}: more than ${config.maxSkipsPerObject} squatted keys`, {
+          chain: prepared.chain,
+          key,
+        });
+      }
+      continue;
+    }
+    const head: ChainHead = { chain: prepared.chain, seq, key, versionId, sha256 };
+    if (!(await heads.commit(prepared.chain, rev, head))) {
+      // Our claim outlived its lease and another writer settled it: fine if it settled on our object.
+      const after = await heads.get(prepared.chain);
+      if (after.head?.key !== key || after.head.versionId !== versionId) {
+        throw new TransientError(`chain ${prepared.chain}: lost the claim on ${key}`, { chain: prepared.chain, key });
+      }
+    }
+    return { chain: prepared.chain, seq, key, versionId, sha256, count: prepared.lines.length };
   }
   throw new TransientError(`chain ${prepared.chain}: too much write contention`, { chain: prepared.chain });
-}
-
-/** Another writer created key(seq): read it (the head pointer was stale) and move the head to it. */
-async function adoptExisting(
-  deps: Pick<WriterDeps, 's3' | 'heads' | 'config'>,
-  chain: string,
-  seq: number,
-  key: string,
-): Promise<void> {
-  const out = await awsCall('s3:GetObject', () =>
-    deps.s3.send(new GetObjectCommand({ Bucket: deps.config.bucket, Key: key })),
-  );
-  const bytes = Buffer.from(await out.Body!.transformToByteArray());
-  const nl = bytes.indexOf(10);
-  const header = parseChainHeader(bytes.subarray(0, nl < 0 ? bytes.length : nl).toString('utf8'));
-  if (!header || header.chain !== chain || header.seq !== seq || !out.VersionId) {
-    throw new AidopsError(`chain ${chain}: object at ${key} is not seq ${seq} of this chain`, { chain, key });
-  }
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
-  await deps.heads.advance({ chain, seq, key, versionId: out.VersionId, sha256 });
 }
 
 async function redactorFor(deps: WriterDeps): Promise<Redactor> {
@@ -299,9 +400,17 @@ export async function writeBatch(records: readonly RawRecord[], deps: WriterDeps
   const { chains, rejected, duplicates } = prepareBatch(records, redact);
   const failures: Rejection[] = [...rejected];
   const written: WrittenObject[] = [];
+  const incidents: ChainIncident[] = [];
+  const appendDeps: AppendDeps = {
+    ...deps,
+    onIncident: (i) => {
+      incidents.push(i);
+      deps.onIncident?.(i);
+    },
+  };
   const results = await mapLimit(chains, deps.config.chainConcurrency, async (c) => {
     try {
-      return { ok: await appendToChain(deps, c, now), chain: c, err: null };
+      return { ok: await appendToChain(appendDeps, c, now), chain: c, err: null };
     } catch (e) {
       return { ok: null, err: e as Error, chain: c };
     }
@@ -320,5 +429,5 @@ export async function writeBatch(records: readonly RawRecord[], deps: WriterDeps
     }
   }
   for (const f of failures) deps.onReject?.(f);
-  return { written, failures, duplicates };
+  return { written, failures, duplicates, incidents };
 }

@@ -1,4 +1,5 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
@@ -73,6 +74,37 @@ export class AuditBucket extends Construct {
       serverAccessLogsPrefix: 'audit-bucket/',
       removalPolicy: RemovalPolicy.RETAIN,
     });
+  }
+
+  /**
+   * Who may write, by prefix: an explicit Deny of `s3:PutObject*` (objects,
+   * retention, legal hold, ACLs, tags) under each prefix for every principal but
+   * the ones named (by role ARN, in a condition: the roles may live in another
+   * stack and not exist yet), and under no other prefix for anyone. An IAM grant
+   * on the whole bucket (or `s3:*`) then cannot write the audit trail.
+   */
+  restrictWrites(rules: readonly { readonly prefix: string; readonly principalArns: readonly string[] }[]): void {
+    for (const r of rules) {
+      this.bucket.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: `OnlyNamedRolesWrite${r.prefix.replace(/[^A-Za-z0-9]/g, '')}`,
+          effect: iam.Effect.DENY,
+          principals: [new iam.AnyPrincipal()],
+          actions: ['s3:PutObject*'],
+          resources: [this.bucket.arnForObjects(`${r.prefix}*`)],
+          conditions: { ArnNotEquals: { 'aws:PrincipalArn': [...r.principalArns] } },
+        }),
+      );
+    }
+    this.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'NoWritesOutsideTheLayout',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:PutObject*'],
+        notResources: rules.map((r) => this.bucket.arnForObjects(`${r.prefix}*`)),
+      }),
+    );
   }
 
   /** Pins the bucket's CloudFormation logical id (a test asserts it), so a refactor never replaces the bucket. */

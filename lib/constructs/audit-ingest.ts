@@ -1,17 +1,21 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
-import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { INTEGRITY_METRIC } from '../../lambdas/audit/integrity.ts';
 import { parsePrivacyConfig } from '../../lambdas/audit/redact.ts';
 import { AUDIT_DETAIL_TYPE, AUDIT_EVENT_SOURCE } from '../../lambdas/audit/schema.ts';
 import { acknowledge, acknowledgeStatement } from '../nag.ts';
+import { type AuditNames, nameRole, newSigningKey } from './audit-access.ts';
 import type { AuditBucket } from './audit-bucket.ts';
 import { AidopsFunction } from './function.ts';
 
@@ -39,9 +43,21 @@ export interface AuditIngestProps {
   readonly digestSchedule?: events.Schedule;
   /** @default a new bus named `aidops-audit` */
   readonly eventBus?: events.IEventBus;
-  /** @default a new ECC_NIST_P384 SIGN_VERIFY key, retained */
+  /** @default a new ECC_NIST_P384 SIGN_VERIFY key, retained, that only the digester may Sign with */
   readonly signingKey?: kms.IKey;
+  /**
+   * Fixed names for the writer and digester roles and the head table: the
+   * stateful stack's bucket and key policies name the roles by them (audit-access.ts).
+   * @default CloudFormation-generated names
+   */
+  readonly names?: Pick<AuditNames, 'writerRoleName' | 'digesterRoleName' | 'headTableName'>;
+  /** Integrity alarms (a squatted chain key, a refused digest) and the DLQ alarm notify this topic. @default none */
+  readonly alarmTopic?: sns.ITopic;
 }
+
+/** Powertools `service` dimension of the writer's and digester's metrics (the alarms select on it). */
+export const WRITER_SERVICE = 'aidops-audit-writer';
+export const DIGESTER_SERVICE = 'aidops-audit-digester';
 
 /**
  * Audit ingest: agents and workflows put events on the bus; a rule (source
@@ -59,6 +75,10 @@ export class AuditIngest extends Construct {
   readonly writer: AidopsFunction;
   readonly digester: AidopsFunction;
   readonly dlqAlarm: cloudwatch.Alarm;
+  /** A chain key held an object the writer did not write (it skipped it). */
+  readonly writerIntegrityAlarm: cloudwatch.Alarm;
+  /** The digester refused to sign a chain, or found a digest key squatted. */
+  readonly digesterIntegrityAlarm: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: AuditIngestProps) {
     super(scope, id);
@@ -88,8 +108,9 @@ export class AuditIngest extends Construct {
       targets: [new targets.SqsQueue(this.queue)],
     });
 
-    // Chain heads: a pointer per chain; the chain itself is the record, so PITR is enough.
+    // Chain heads: the only record of where each chain ends (the writer trusts nothing in the bucket); PITR.
     this.headTable = new dynamodb.Table(this, 'ChainHeads', {
+      tableName: props.names?.headTableName,
       partitionKey: { name: 'chain', type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
@@ -106,16 +127,6 @@ export class AuditIngest extends Construct {
       'AwsSolutions-SMG4',
       'The HMAC key tokenizes identifiers so equal values give equal tokens across the trail; automatic rotation would silently break that. Rotation is a deliberate, documented operation (docs/audit.md).',
     );
-    this.signingKey =
-      props.signingKey ??
-      new kms.Key(this, 'SigningKey', {
-        description: 'ai-desktop-ops: signs audit digests (ECDSA P-384)',
-        keySpec: kms.KeySpec.ECC_NIST_P384,
-        keyUsage: kms.KeyUsage.SIGN_VERIFY,
-        removalPolicy: RemovalPolicy.RETAIN,
-        pendingWindow: Duration.days(30),
-      });
-
     const bucket = props.bucketArn
       ? s3.Bucket.fromBucketAttributes(this, 'AuditBucket', {
           bucketArn: props.bucketArn,
@@ -142,6 +153,7 @@ export class AuditIngest extends Construct {
       AUDIT_RETENTION_DAYS: String(audit.retentionDays),
       AUDIT_LOCK_MODE: 'COMPLIANCE',
       AUDIT_HEAD_TABLE: this.headTable.tableName,
+      AUDIT_BUS_NAME: this.bus.eventBusName,
     };
     this.writer = new AidopsFunction(this, 'Writer', {
       entry: 'lambdas/audit/handlers/writer.ts',
@@ -149,6 +161,7 @@ export class AuditIngest extends Construct {
       timeout: writerTimeout,
       environment: {
         ...common,
+        POWERTOOLS_SERVICE_NAME: WRITER_SERVICE,
         AUDIT_HMAC_SECRET_ID: this.hmacSecret.secretArn,
         AUDIT_PRIVACY_CONFIG: JSON.stringify(privacy),
       },
@@ -163,14 +176,27 @@ export class AuditIngest extends Construct {
     grantObjects(this.writer);
     this.headTable.grantReadWriteData(this.writer);
     this.hmacSecret.grantRead(this.writer);
+    this.bus.grantPutEventsTo(this.writer.fn);
 
     this.digester = new AidopsFunction(this, 'Digester', {
       entry: 'lambdas/audit/handlers/digest.ts',
       description: 'Signs per-chain audit digests (KMS ECDSA P-384) and Object-Locks them',
       timeout: Duration.minutes(5),
-      environment: { ...common, AUDIT_SIGNING_KEY_ID: this.signingKey.keyArn },
+      environment: { ...common, POWERTOOLS_SERVICE_NAME: DIGESTER_SERVICE },
     });
+    if (props.names) {
+      nameRole(this.writer.fn.role!, props.names.writerRoleName);
+      nameRole(this.digester.fn.role!, props.names.digesterRoleName);
+    }
+    this.signingKey =
+      props.signingKey ??
+      newSigningKey(this, 'SigningKey', {
+        description: 'ai-desktop-ops: signs audit digests (ECDSA P-384)',
+        signerRoleArn: this.digester.fn.role!.roleArn,
+      });
+    this.digester.fn.addEnvironment('AUDIT_SIGNING_KEY_ID', this.signingKey.keyArn);
     grantObjects(this.digester);
+    this.bus.grantPutEventsTo(this.digester.fn);
     this.headTable.grantReadWriteData(this.digester);
     this.signingKey.grantSign(this.digester);
     this.signingKey.grant(this.digester, 'kms:GetPublicKey');
@@ -188,5 +214,35 @@ export class AuditIngest extends Construct {
       evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
+    const integrity = (id: string, service: string, description: string) =>
+      new cloudwatch.Alarm(this, id, {
+        alarmDescription: description,
+        metric: new cloudwatch.Metric({
+          namespace: 'AiDesktopOps',
+          metricName: INTEGRITY_METRIC,
+          dimensionsMap: { service },
+          statistic: cloudwatch.Stats.SUM,
+          period: Duration.minutes(5),
+        }),
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+    this.writerIntegrityAlarm = integrity(
+      'WriterIntegrityAlarm',
+      WRITER_SERVICE,
+      'an audit chain key held an object the writer did not write: someone other than the writer can put objects in the audit bucket (the chain skipped it; see the audit-integrity event)',
+    );
+    this.digesterIntegrityAlarm = integrity(
+      'DigesterIntegrityAlarm',
+      DIGESTER_SERVICE,
+      'the audit digester refused to sign a chain whose new objects do not check out, or found a digest key squatted (see the audit-integrity event)',
+    );
+    if (props.alarmTopic) {
+      for (const a of [this.dlqAlarm, this.writerIntegrityAlarm, this.digesterIntegrityAlarm]) {
+        a.addAlarmAction(new cwActions.SnsAction(props.alarmTopic));
+      }
+    }
   }
 }

@@ -9,6 +9,7 @@ import type { Construct } from 'constructs';
 import { parseTrustPolicy } from '../../lambdas/plugins/policy.ts';
 import type { AppConfig } from '../config.ts';
 import { Attestation } from '../constructs/attestation.ts';
+import { auditNames } from '../constructs/audit-access.ts';
 import type { AuditBucket } from '../constructs/audit-bucket.ts';
 import { AuditIngest } from '../constructs/audit-ingest.ts';
 import { PROJECT_ROOT } from '../constructs/function.ts';
@@ -57,6 +58,8 @@ export class ControlPlaneStack extends Stack {
       auditBucket: props.audit,
       bucketArn: props.auditBucketArn,
       signingKey: props.auditSigningKey,
+      names: auditNames(props.config.environment),
+      alarmTopic: this.alarmTopic,
     });
     this.network = new SessionNetwork(this, 'Network');
     this.attestation = new Attestation(this, 'Attestation', {

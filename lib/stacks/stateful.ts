@@ -2,6 +2,7 @@ import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import type { AppConfig } from '../config.ts';
+import { type AuditNames, auditNames, newSigningKey, roleArnOf } from '../constructs/audit-access.ts';
 import { AuditBucket } from '../constructs/audit-bucket.ts';
 import { useForLogs } from '../constructs/logs-key.ts';
 
@@ -25,6 +26,8 @@ export class StatefulStack extends Stack {
    * name, which is how cdk-nag names the import in findings on grants over it.
    */
   readonly auditBucketArn: string;
+  /** The roles the bucket and key policies let write and sign, by name (the control plane names its roles so). */
+  readonly auditNames: AuditNames;
 
   constructor(scope: Construct, id: string, props: StatefulStackProps) {
     super(scope, id, { ...props, terminationProtection: true });
@@ -41,13 +44,24 @@ export class StatefulStack extends Stack {
     // A stable logical id: renaming the construct must never replace a bucket of locked evidence.
     this.audit.pinLogicalId('AuditBucketPinned');
     this.auditBucketArn = this.exportValue(this.audit.bucket.bucketArn, { name: `${this.stackName}:AuditBucketArn` });
-    this.auditSigningKey = new kms.Key(this, 'AuditSigningKey', {
+    this.auditNames = auditNames(props.config.environment);
+    const arn = (name: string) => roleArnOf(this, name);
+    // Writes under audit/ by the writer and digester only, under evidence/ by the tombstone's evidence role only.
+    this.audit.restrictWrites([
+      {
+        prefix: AUDIT_PREFIX,
+        principalArns: [arn(this.auditNames.writerRoleName), arn(this.auditNames.digesterRoleName)],
+      },
+      { prefix: EVIDENCE_PREFIX, principalArns: [arn(this.auditNames.evidenceRoleName)] },
+    ]);
+    this.auditSigningKey = newSigningKey(this, 'AuditSigningKey', {
       alias: `alias/aidops-${props.config.environment}-audit-digest`,
       description: 'ai-desktop-ops: signs audit chain digests',
-      keySpec: kms.KeySpec.ECC_NIST_P384,
-      keyUsage: kms.KeyUsage.SIGN_VERIFY,
-      removalPolicy: RemovalPolicy.RETAIN,
-      pendingWindow: Duration.days(30),
+      signerRoleArn: arn(this.auditNames.digesterRoleName),
     });
   }
 }
+
+/** Where chain objects and digests go, and where the tombstone writes evidence packets (their defaults). */
+export const AUDIT_PREFIX = 'audit/';
+export const EVIDENCE_PREFIX = 'evidence/';

@@ -185,16 +185,19 @@ export async function digestSession(env: AuditEnv, session: string): Promise<Dig
 
 export async function verifySession(
   env: AuditEnv,
-  session: string,
+  session: string | undefined,
   extra: {
     policyMode?: 'COMPLIANCE' | 'GOVERNANCE';
     maxDigestLagMs?: number;
     trust?: Trust;
     retentionDays?: number;
+    /** false: verify without the head table (offline). */
+    heads?: boolean;
   } = {},
 ): Promise<VerifyReport> {
   return verifyAudit({
     store: s3AuditStore(env.s3, env.bucket),
+    heads: extra.heads === false ? undefined : env.heads,
     prefix: 'audit/',
     session,
     trust: extra.trust ?? env.trust,
@@ -227,7 +230,9 @@ export async function drainQueueOnce(
     }),
   );
   const msgs = (got.Messages ?? []).filter((m) => m.MessageId && m.ReceiptHandle);
-  if (msgs.length === 0) return { received: 0, deleted: 0, result: { written: [], failures: [], duplicates: [] } };
+  if (msgs.length === 0) {
+    return { received: 0, deleted: 0, result: { written: [], failures: [], duplicates: [], incidents: [] } };
+  }
   const result = await writeBatch(
     msgs.map((m) => ({ messageId: m.MessageId!, body: m.Body ?? '' })),
     deps,

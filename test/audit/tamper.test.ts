@@ -171,8 +171,17 @@ describe('verifier finds every tamper class (GOVERNANCE bucket in moto)', () => 
     await writeChain(env, 't-dlag', 2);
     await digestSession(env, 't-dlag');
     await bypassDelete(dkey('t-dlag', 1), (await current(dkey('t-dlag', 1))).versionId);
-    assert.deepEqual(codes(await verifySession(env, 't-dlag')), [], 'without a lag bound the tail is unprovable');
-    assert.deepEqual(codes(await verifySession(env, 't-dlag', { maxDigestLagMs: 0 })), ['DIGEST_MISSING']);
+    const offline = { heads: false };
+    assert.deepEqual(
+      codes(await verifySession(env, 't-dlag', offline)),
+      [],
+      'offline, without a lag bound, the tail is unprovable',
+    );
+    assert.deepEqual(codes(await verifySession(env, 't-dlag', { ...offline, maxDigestLagMs: 0 })), ['DIGEST_MISSING']);
+    // The head table's digest head names the digest that is gone: no lag bound needed.
+    const r = await verifySession(env, 't-dlag');
+    assert.deepEqual(codes(r), ['DIGEST_MISSING']);
+    assert.equal(r.findings[0]?.digestSeq, 1);
   });
 
   it('DIGEST_FORGED: a digest edited after signing', async () => {

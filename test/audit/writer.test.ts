@@ -262,7 +262,7 @@ describe('audit writer against moto (COMPLIANCE bucket)', () => {
     assert.equal(held.ObjectLockLegalHoldStatus, 'ON');
   });
 
-  it('concurrent writers on one chain never fork it; a lost head is recovered from the chain', async () => {
+  it('concurrent writers on one chain never fork it: they serialize on the head claim', async () => {
     const batches = Array.from({ length: 4 }, () => sampleEvents('sess-race', 3).map((e) => ebRecord(e)));
     const results = await Promise.all(batches.map((b) => writeBatch(b, env.deps)));
     assert.deepEqual(
@@ -270,8 +270,10 @@ describe('audit writer against moto (COMPLIANCE bucket)', () => {
       [],
     );
     assert.deepEqual(results.map((r) => r.written[0]!.seq).sort(), [1, 2, 3, 4]);
-    // Lose the head item: the next write finds seq 1..4 taken and adopts them.
-    await env.ddb.send(new DeleteItemCommand({ TableName: env.table, Key: { chain: { S: 'sess-race' } } }));
+    assert.deepEqual(
+      results.flatMap((r) => r.incidents),
+      [],
+    );
     const r = await writeBatch(
       sampleEvents('sess-race', 2).map((e) => ebRecord(e)),
       env.deps,
@@ -281,6 +283,77 @@ describe('audit writer against moto (COMPLIANCE bucket)', () => {
     assert.deepEqual(report.findings, []);
     assert.equal(report.chains[0]?.objects, 5);
     assert.equal(report.chains[0]?.events, 14);
+  });
+
+  it('a lost head item is not rebuilt from the bucket: the writer skips the keys it finds taken and reports each', async () => {
+    await writeChain(env, 'sess-lost', 2);
+    await env.ddb.send(new DeleteItemCommand({ TableName: env.table, Key: { chain: { S: 'sess-lost' } } }));
+    const r = await writeBatch(
+      sampleEvents('sess-lost', 2).map((e) => ebRecord(e)),
+      env.deps,
+    );
+    assert.equal(r.written[0]?.seq, 3);
+    assert.deepEqual(
+      r.incidents.map((i) => i.key),
+      [chainObjectKey('audit/', 'sess-lost', 1), chainObjectKey('audit/', 'sess-lost', 2)],
+    );
+    const header = parseChainHeader((await getText(chainObjectKey('audit/', 'sess-lost', 3))).text.split('\n')[0]!)!;
+    assert.equal(header.prevKey, null);
+    assert.deepEqual(
+      header.skippedKeys,
+      r.incidents.map((i) => i.key),
+    );
+    // The verifier cannot vouch for what the head table no longer knows (restore the table from PITR).
+    assert.deepEqual(
+      (await verifySession(env, 'sess-lost')).findings.map((f) => `${f.code}@${f.seq}`),
+      ['OBJECT_FORGED@1', 'OBJECT_FORGED@2'],
+    );
+  });
+
+  it('a writer that died between its claim and its PUT, or after it, does not block the chain', async () => {
+    const clock = { t: Date.now() };
+    const deps = { ...env.deps, clock: () => clock.t };
+    await writeChain(env, 'sess-crash', 1);
+    // A claim whose PUT never happened: after the lease it is released and the seq reused.
+    const s1 = await env.heads.get('sess-crash');
+    const key2 = chainObjectKey('audit/', 'sess-crash', 2);
+    assert.ok(
+      await env.heads.claim('sess-crash', s1.rev, {
+        seq: 2,
+        key: key2,
+        sha256: 'a'.repeat(64),
+        owner: 'x',
+        at: clock.t,
+      }),
+    );
+    clock.t += env.deps.config.claimLeaseSeconds * 1000;
+    const r = await writeBatch(
+      sampleEvents('sess-crash', 2).map((e) => ebRecord(e)),
+      deps,
+    );
+    assert.deepEqual([r.written[0]?.seq, r.incidents.length], [2, 0]);
+    // A claim whose PUT landed: after the lease the object (the claimed hash) becomes the head.
+    const s2 = await env.heads.get('sess-crash');
+    const key3 = chainObjectKey('audit/', 'sess-crash', 3);
+    const body = Buffer.from(
+      `${JSON.stringify({ format: 'aidops.audit.chain-object/1', chain: 'sess-crash', seq: 3, prevObjectSha256: s2.head!.sha256, prevKey: s2.head!.key, prevVersionId: s2.head!.versionId, count: 0, writtenAt: new Date().toISOString(), firstEventTime: new Date().toISOString(), lastEventTime: new Date().toISOString() })}\n\n`,
+    );
+    const sha = createHash('sha256').update(body).digest('hex');
+    assert.ok(await env.heads.claim('sess-crash', s2.rev, { seq: 3, key: key3, sha256: sha, owner: 'y', at: clock.t }));
+    await putLocked(env.s3, {
+      bucket: env.bucket,
+      key: key3,
+      body,
+      kmsKeyId: env.sseKeyId,
+      retainUntil: new Date(Date.now() + 365 * 86_400_000),
+    });
+    clock.t += env.deps.config.claimLeaseSeconds * 1000;
+    const r2 = await writeBatch(
+      sampleEvents('sess-crash', 2).map((e) => ebRecord(e)),
+      deps,
+    );
+    assert.deepEqual([r2.written[0]?.seq, r2.incidents.length], [4, 0]);
+    assert.equal((await env.heads.get('sess-crash')).head?.seq, 4);
   });
 
   it('EventBridge → SQS → drainQueueOnce delivers like the Lambda event-source mapping', async () => {

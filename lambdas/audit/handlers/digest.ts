@@ -4,6 +4,7 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import * as z from 'zod';
@@ -15,9 +16,11 @@ import { type DigestConfig, runDigests } from '../digest.ts';
 import type { DigestSigner } from '../digest-format.ts';
 import { kmsSigner } from '../digest-signer.ts';
 import { dynamoHeadStore } from '../heads.ts';
+import { INTEGRITY_METRIC, integrityEvent } from '../integrity.ts';
+import { publishAuditEvents } from '../schema.ts';
 
 /** The digester's configuration, from the environment the AuditIngest construct sets. */
-function configFromEnv(): DigestConfig & { headTable: string; signingKeyId: string } {
+function configFromEnv(): DigestConfig & { headTable: string; signingKeyId: string; busName: string | undefined } {
   const lockMode = optionalEnv('AUDIT_LOCK_MODE') ?? 'COMPLIANCE';
   if (lockMode !== 'COMPLIANCE' && lockMode !== 'GOVERNANCE') {
     throw new ConfigurationError(
@@ -35,24 +38,47 @@ function configFromEnv(): DigestConfig & { headTable: string; signingKeyId: stri
     lockMode,
     headTable: requireEnv('AUDIT_HEAD_TABLE'),
     signingKeyId: requireEnv('AUDIT_SIGNING_KEY_ID'),
+    busName: optionalEnv('AUDIT_BUS_NAME'),
   };
 }
 
 const s3 = new S3Client(awsClientConfig());
 const ddb = new DynamoDBClient(awsClientConfig());
 const kms = new KMSClient(awsClientConfig());
+const eventBridge = new EventBridgeClient(awsClientConfig());
 let signer: DigestSigner | undefined;
 
 export const handler = makeHandler({
   inputName: 'schedule event',
   input: z.unknown(),
   core: async () => {
-    const { headTable, signingKeyId, ...config } = configFromEnv();
+    const { headTable, signingKeyId, busName, ...config } = configFromEnv();
     signer ??= await kmsSigner(kms, signingKeyId);
     const result = await runDigests({ s3, heads: dynamoHeadStore(ddb, headTable), signer, config });
     for (const e of result.errors) logger.error('digest failed for chain', { ...e });
+    for (const s of result.squatted) logger.error('digest key held an object the digester did not write', { ...s });
     metrics.addMetric('AuditDigestsWritten', MetricUnit.Count, result.written.length);
     metrics.addMetric('AuditDigestErrors', MetricUnit.Count, result.errors.length);
+    metrics.addMetric('AuditDigestRefused', MetricUnit.Count, result.refused.length);
+    metrics.addMetric(INTEGRITY_METRIC, MetricUnit.Count, result.refused.length + result.squatted.length);
+    const events = [
+      ...result.refused.map((r) =>
+        integrityEvent(r.chain, 'audit-digest-refused', 'every new object checks out', `${r.reason}: ${r.message}`),
+      ),
+      ...result.squatted.map((s) =>
+        integrityEvent(
+          s.chain,
+          'audit-chain-key-squatted',
+          `${s.key} written by the digester`,
+          `${s.versionId ?? '?'} put by someone else`,
+        ),
+      ),
+    ];
+    if (events.length > 0 && busName) {
+      await publishAuditEvents(eventBridge, busName, events).catch((e: Error) =>
+        logger.error('audit-integrity events not published', { error: e.message }),
+      );
+    }
     // Fail the invocation so the alarm on Errors fires; the next run retries the failed chains.
     if (result.errors.length > 0) {
       throw new TransientError(`digest failed for ${result.errors.length} chain(s)`, { errors: result.errors });

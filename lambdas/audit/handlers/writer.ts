@@ -7,6 +7,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SQSEvent } from 'aws-lambda';
@@ -15,11 +16,13 @@ import { awsClientConfig } from '../../shared/clients.ts';
 import { numberEnv, optionalEnv, requireEnv } from '../../shared/env.ts';
 import { logger, makeHandler, metrics } from '../../shared/middleware.ts';
 import { dynamoHeadStore } from '../heads.ts';
+import { INTEGRITY_METRIC, integrityEvent } from '../integrity.ts';
 import { setViolationReporter } from '../retention-guard.ts';
-import { parseWriterConfig, type Rejection, type WriterConfig, writeBatch } from '../writer.ts';
+import { publishAuditEvents } from '../schema.ts';
+import { type ChainIncident, parseWriterConfig, type Rejection, type WriterConfig, writeBatch } from '../writer.ts';
 
 /** The writer's configuration, from the environment the AuditIngest construct sets. */
-function writerConfigFromEnv(): WriterConfig & { headTable: string } {
+function writerConfigFromEnv(): WriterConfig & { headTable: string; busName: string | undefined } {
   const config = parseWriterConfig({
     bucket: requireEnv('AUDIT_BUCKET'),
     prefix: optionalEnv('AUDIT_PREFIX') ?? 'audit/',
@@ -29,13 +32,14 @@ function writerConfigFromEnv(): WriterConfig & { headTable: string } {
     hmacSecretId: optionalEnv('AUDIT_HMAC_SECRET_ID'),
     privacy: JSON.parse(optionalEnv('AUDIT_PRIVACY_CONFIG') ?? '{}'),
   });
-  return { ...config, headTable: requireEnv('AUDIT_HEAD_TABLE') };
+  return { ...config, headTable: requireEnv('AUDIT_HEAD_TABLE'), busName: optionalEnv('AUDIT_BUS_NAME') };
 }
 
 const s3 = new S3Client(awsClientConfig());
 const ddb = new DynamoDBClient(awsClientConfig());
 const secrets = new SecretsManagerClient(awsClientConfig());
-let cached: (WriterConfig & { headTable: string }) | undefined;
+const eventBridge = new EventBridgeClient(awsClientConfig());
+let cached: ReturnType<typeof writerConfigFromEnv> | undefined;
 
 setViolationReporter((v) => {
   logger.error('retention guard refused', { reason: v.reason, ...v.details });
@@ -59,6 +63,12 @@ function reportRejection(r: Rejection): void {
   metrics.addMetric(`AuditRecordRejected.${r.code}`, MetricUnit.Count, 1);
 }
 
+function reportIncident(i: ChainIncident): void {
+  logger.error('audit chain key held an object the writer did not write: skipped it', { ...i });
+  metrics.addMetric(INTEGRITY_METRIC, MetricUnit.Count, 1);
+  metrics.addMetric('AuditChainKeySquatted', MetricUnit.Count, 1);
+}
+
 export const handler = makeHandler({
   inputName: 'SQS event',
   input: SqsEvent,
@@ -71,7 +81,22 @@ export const handler = makeHandler({
       secrets,
       config,
       onReject: reportRejection,
+      onIncident: reportIncident,
     });
+    if (result.incidents.length > 0 && config.busName) {
+      // The objects are written: a failed PutEvents is logged, not retried (the metric has alarmed already).
+      const events = result.incidents.map((i) =>
+        integrityEvent(
+          i.chain,
+          'audit-chain-key-squatted',
+          `${i.key} sha256=${i.expectedSha256}`,
+          `${i.foundVersionId ?? '?'} sha256=${i.foundSha256 ?? 'unknown'}`,
+        ),
+      );
+      await publishAuditEvents(eventBridge, config.busName, events).catch((e: Error) =>
+        logger.error('audit-integrity events not published', { error: e.message }),
+      );
+    }
     for (const w of result.written) {
       logger.info('audit object written', { ...w });
     }

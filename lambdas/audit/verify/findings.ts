@@ -6,6 +6,9 @@
 export const FINDING_CODES = [
   'OBJECT_MODIFIED',
   'OBJECT_MISSING',
+  'OBJECT_FORGED',
+  'OBJECT_FOREIGN',
+  'CHAIN_UNKNOWN',
   'OUT_OF_ORDER',
   'EXTRA_VERSION',
   'DELETE_MARKER',
@@ -16,6 +19,7 @@ export const FINDING_CODES = [
   'NOT_LOCKED',
   'LOCK_MODE_WEAK',
   'FOREIGN_OBJECT',
+  'TIME_MISMATCH',
 ] as const;
 export type FindingCode = (typeof FINDING_CODES)[number];
 
@@ -24,6 +28,10 @@ export const FINDING_HELP: Record<FindingCode, string> = {
   OBJECT_MODIFIED:
     'bytes differ from the SHA-256 a digest or the next object recorded, or the pinned version was replaced',
   OBJECT_MISSING: 'an object a digest or the chain refers to (or a gap in seq) no longer exists',
+  OBJECT_FORGED:
+    'a chain object the writer never wrote: after the chain head, at a key the writer skipped, or off the links',
+  OBJECT_FOREIGN: 'something that is not this chain object at a chain key the writer never wrote (a squatted key)',
+  CHAIN_UNKNOWN: 'a chain that neither the head table nor a valid digest knows (a session that never existed)',
   OUT_OF_ORDER: 'an object sits at the wrong position: header seq/chain/prev link do not match its key',
   EXTRA_VERSION: 'a key has versions the writer never wrote (the writer creates each key once)',
   DELETE_MARKER: 'a delete marker hides an object (the locked version is still there)',
@@ -34,6 +42,8 @@ export const FINDING_HELP: Record<FindingCode, string> = {
   NOT_LOCKED: 'a version has no Object Lock retention',
   LOCK_MODE_WEAK: 'a version is locked in GOVERNANCE mode (bypassable) where policy requires COMPLIANCE',
   FOREIGN_OBJECT: 'an object under the audit prefix that is neither a chain object nor a digest',
+  TIME_MISMATCH:
+    "a header's writtenAt (a digest's createdAt) differs from S3's LastModified by more than the tolerance",
 };
 
 export interface Finding {

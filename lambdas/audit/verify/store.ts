@@ -4,6 +4,7 @@
  * measure the verifier alone; `s3AuditStore` is the real one.
  */
 import { GetObjectCommand, ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
+import { awsCall, type ClassifyOptions } from '../../shared/aws-errors.ts';
 
 export interface VersionInfo {
   readonly key: string;
@@ -25,19 +26,25 @@ export interface AuditStore {
   get(key: string, versionId: string): Promise<FetchedObject>;
 }
 
-export function s3AuditStore(s3: S3Client, bucket: string): AuditStore {
+/** `opts.endpoint` names the endpoint in an EndpointUnreachableError (the CLI's `--endpoint`). */
+export function s3AuditStore(s3: S3Client, bucket: string, opts: ClassifyOptions = {}): AuditStore {
   return {
     async *listVersions(prefix) {
       let keyMarker: string | undefined;
       let versionMarker: string | undefined;
       for (;;) {
-        const out = await s3.send(
-          new ListObjectVersionsCommand({
-            Bucket: bucket,
-            Prefix: prefix,
-            KeyMarker: keyMarker,
-            VersionIdMarker: versionMarker,
-          }),
+        const out = await awsCall(
+          's3:ListObjectVersions',
+          () =>
+            s3.send(
+              new ListObjectVersionsCommand({
+                Bucket: bucket,
+                Prefix: prefix,
+                KeyMarker: keyMarker,
+                VersionIdMarker: versionMarker,
+              }),
+            ),
+          opts,
         );
         for (const v of out.Versions ?? []) {
           if (!v.Key || !v.VersionId) continue;
@@ -65,7 +72,11 @@ export function s3AuditStore(s3: S3Client, bucket: string): AuditStore {
       }
     },
     async get(key, versionId) {
-      const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
+      const out = await awsCall(
+        's3:GetObject',
+        () => s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId })),
+        opts,
+      );
       return {
         lockMode: out.ObjectLockMode,
         retainUntil: out.ObjectLockRetainUntilDate,

@@ -4,6 +4,7 @@
  */
 import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { GetPublicKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
+import { awsCall, type ClassifyOptions } from '../../shared/aws-errors.ts';
 import { AidopsError } from '../../shared/errors.ts';
 import { type ParsedDigest, publicKeySha256, signingMessage } from '../digest-format.ts';
 
@@ -25,8 +26,8 @@ export function trustFromPublicKey(pemOrDer: string | Buffer, keyId?: string): T
 }
 
 /** Fetches the public key once; signatures are then checked locally (no KMS call per digest). */
-export async function trustFromKms(kms: KMSClient, keyId: string): Promise<Trust> {
-  const out = await kms.send(new GetPublicKeyCommand({ KeyId: keyId }));
+export async function trustFromKms(kms: KMSClient, keyId: string, opts: ClassifyOptions = {}): Promise<Trust> {
+  const out = await awsCall('kms:GetPublicKey', () => kms.send(new GetPublicKeyCommand({ KeyId: keyId })), opts);
   if (!out.PublicKey) throw new AidopsError('KMS returned no public key', { keyId });
   return trustFromPublicKey(Buffer.from(out.PublicKey), out.KeyId ?? keyId);
 }

@@ -63,7 +63,7 @@ export class EvidenceStore extends Construct {
     const role = fn.fn.role!;
     const why =
       'Reads the session audit objects and writes evidence packets in the audit bucket (Object Lock forbids overwrites).';
-    for (const grant of [this.bucket.grantRead(fn.fn), this.bucket.grantPut(fn.fn)])
+    for (const grant of [this.bucket.grantRead(fn.fn), this.bucket.grantPut(fn.fn, `${this.prefix}*`)])
       for (const statement of grant.principalStatements) acknowledgeStatement(role, statement, why);
     grantAcknowledged(
       role,

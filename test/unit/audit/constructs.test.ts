@@ -134,6 +134,30 @@ describe('AuditIngest', () => {
     assert.ok(!actionsOf(template, 'IngestWriterRole').includes('kms:Sign'), 'only the digester signs');
   });
 
+  it('the default signing key lets only this digester role Sign (by ARN condition), the account no kms:*', () => {
+    const key = Object.values(template.findResources('AWS::KMS::Key', { Properties: { KeySpec: 'ECC_NIST_P384' } }))[0];
+    const statements = key?.Properties.KeyPolicy.Statement as {
+      Effect: string;
+      Action: string | string[];
+      Condition?: Record<string, Record<string, unknown>>;
+    }[];
+    const digester = {
+      'Fn::GetAtt': [
+        Object.keys(template.findResources('AWS::IAM::Role')).find((id) => id.startsWith('IngestDigesterRole')),
+        'Arn',
+      ],
+    };
+    const sign = statements.filter((s) => [s.Action].flat().includes('kms:Sign'));
+    assert.deepEqual(
+      sign.map((s) => [s.Effect, s.Condition]),
+      [
+        ['Allow', { ArnEquals: { 'aws:PrincipalArn': digester } }],
+        ['Deny', { ArnNotEquals: { 'aws:PrincipalArn': digester } }],
+      ],
+    );
+    assert.ok(statements.every((s) => ![s.Action].flat().includes('kms:*')));
+  });
+
   it('writer and digester get their environment', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Environment: {
