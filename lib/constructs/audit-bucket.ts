@@ -1,8 +1,9 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { skipCheck } from '../scanners.ts';
 
 export interface AuditBucketProps {
   /** Default COMPLIANCE retention of every object version (from context `aidops:auditRetentionDays`). @default 365 */
@@ -47,6 +48,17 @@ export class AuditBucket extends Construct {
         removalPolicy: RemovalPolicy.RETAIN,
         pendingWindow: Duration.days(30),
       });
+    if (this.encryptionKey instanceof kms.Key) {
+      // The audit queue is encrypted with this key: EventBridge delivers audit events into it.
+      this.encryptionKey.addToResourcePolicy(
+        new iam.PolicyStatement({
+          principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+          actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+          resources: ['*'],
+          conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+        }),
+      );
+    }
     this.accessLogsBucket =
       props.accessLogsBucket ??
       new s3.Bucket(this, 'AccessLogs', {
@@ -58,6 +70,13 @@ export class AuditBucket extends Construct {
         removalPolicy: RemovalPolicy.RETAIN,
         lifecycleRules: [{ expiration: Duration.days(props.accessLogRetentionDays ?? days) }],
       });
+    if (this.accessLogsBucket instanceof s3.Bucket) {
+      skipCheck(
+        this.accessLogsBucket,
+        'CKV_AWS_18',
+        'This is the access-log bucket: logging its own access would log into itself; S3 delivers to it, nobody else writes.',
+      );
+    }
     this.bucket = new s3.Bucket(this, 'Bucket', {
       bucketName: props.bucketName,
       objectLockEnabled: true,

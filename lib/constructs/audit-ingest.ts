@@ -1,9 +1,10 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -53,6 +54,12 @@ export interface AuditIngestProps {
   readonly names?: Pick<AuditNames, 'writerRoleName' | 'digesterRoleName' | 'headTableName'>;
   /** Integrity alarms (a squatted chain key, a refused digest) and the DLQ alarm notify this topic. @default none */
   readonly alarmTopic?: sns.ITopic;
+  /**
+   * Reserved concurrency of the writer and the digester, so a flood of other
+   * invocations cannot starve the audit trail (the account must keep 10 unreserved).
+   * @default { writer: 5, digester: 1 } (one digester at a time: digests chain too)
+   */
+  readonly reservedConcurrency?: { readonly writer: number; readonly digester: number };
 }
 
 /** Powertools `service` dimension of the writer's and digester's metrics (the alarms select on it). */
@@ -87,14 +94,17 @@ export class AuditIngest extends Construct {
     const audit = props.auditBucket;
 
     this.bus = props.eventBus ?? new events.EventBus(this, 'Bus', { eventBusName: 'aidops-audit' });
+    // Queued events are audit data: the audit key encrypts them (its policy lets EventBridge deliver).
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetters', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: audit.encryptionKey,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
     const writerTimeout = Duration.seconds(60);
     this.queue = new sqs.Queue(this, 'Queue', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: audit.encryptionKey,
       enforceSSL: true,
       // AWS guidance: at least 6x the function timeout, so retries do not overlap.
       visibilityTimeout: Duration.seconds(writerTimeout.toSeconds() * 6),
@@ -113,13 +123,15 @@ export class AuditIngest extends Construct {
       tableName: props.names?.headTableName,
       partitionKey: { name: 'chain', type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
+      encryptionKey: audit.encryptionKey,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       removalPolicy: RemovalPolicy.RETAIN,
     });
     this.hmacSecret = new secretsmanager.Secret(this, 'HmacKey', {
       description: 'ai-desktop-ops: HMAC key that tokenizes sensitive audit fields',
       generateSecretString: { passwordLength: 64, excludePunctuation: true },
+      encryptionKey: audit.encryptionKey,
       removalPolicy: RemovalPolicy.RETAIN,
     });
     acknowledge(
@@ -159,6 +171,7 @@ export class AuditIngest extends Construct {
       entry: 'lambdas/audit/handlers/writer.ts',
       description: 'Validates, redacts and chains audit events into the Object-Locked bucket',
       timeout: writerTimeout,
+      reservedConcurrentExecutions: props.reservedConcurrency?.writer ?? 5,
       environment: {
         ...common,
         POWERTOOLS_SERVICE_NAME: WRITER_SERVICE,
@@ -175,13 +188,28 @@ export class AuditIngest extends Construct {
     );
     grantObjects(this.writer);
     this.headTable.grantReadWriteData(this.writer);
-    this.hmacSecret.grantRead(this.writer);
+    // Granted on the writer's own policy: Secret.grantRead would put the key's grant in the key
+    // policy, and the key lives in the stateful stack (a reference cycle between the stacks).
+    this.writer.fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+        resources: [this.hmacSecret.secretArn],
+      }),
+    );
+    this.writer.fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:Decrypt'],
+        resources: [audit.encryptionKey.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Aws.REGION}.${Aws.URL_SUFFIX}` } },
+      }),
+    );
     this.bus.grantPutEventsTo(this.writer.fn);
 
     this.digester = new AidopsFunction(this, 'Digester', {
       entry: 'lambdas/audit/handlers/digest.ts',
       description: 'Signs per-chain audit digests (KMS ECDSA P-384) and Object-Locks them',
       timeout: Duration.minutes(5),
+      reservedConcurrentExecutions: props.reservedConcurrency?.digester ?? 1,
       environment: { ...common, POWERTOOLS_SERVICE_NAME: DIGESTER_SERVICE },
     });
     if (props.names) {

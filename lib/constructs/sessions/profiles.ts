@@ -13,6 +13,7 @@ import type { Construct } from 'constructs';
 import type { SessionsConfig } from '../../../lambdas/sessions/tiers.ts';
 import { Tags } from '../../../lambdas/shared/tags.ts';
 import { grantAcknowledged } from '../../nag.ts';
+import { skipCheck } from '../../scanners.ts';
 
 export interface SessionProfilesProps {
   readonly vpc: ec2.IVpc;
@@ -55,6 +56,11 @@ export function addSessionProfiles(scope: Construct, props: SessionProfilesProps
       resources: ['*'],
     }),
     'The SSM agent channel APIs (ssmmessages:*, ssm:UpdateInstanceInformation) take no resource ARNs.',
+  );
+  skipCheck(
+    instanceRole.node.findChild('DefaultPolicy'),
+    'CKV_AWS_111',
+    "The SSM agent's channel APIs (as in AmazonSSMManagedInstanceCore) take no resource ARNs; the role has nothing else with a wildcard.",
   );
 
   const cfg = props.config;

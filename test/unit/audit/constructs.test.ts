@@ -99,9 +99,12 @@ describe('AuditIngest', () => {
     });
   });
 
-  it('queue: SSE, DLQ with maxReceiveCount, TLS only', () => {
+  it('queue: SSE with the audit key (both queues), DLQ with maxReceiveCount, TLS only', () => {
+    const queues = Object.values(template.findResources('AWS::SQS::Queue')) as any[];
+    assert.ok(queues.length >= 2);
+    for (const q of queues) assert.ok(q.Properties.KmsMasterKeyId, 'audit events at rest under the audit key');
     template.hasResourceProperties('AWS::SQS::Queue', {
-      SqsManagedSseEnabled: true,
+      KmsMasterKeyId: Match.anyValue(),
       VisibilityTimeout: 360,
       RedrivePolicy: { maxReceiveCount: 5, deadLetterTargetArn: Match.anyValue() },
     });
