@@ -4,11 +4,16 @@
  * run in-process with the real handlers. Between calls it behaves like AWS
  * (unless started with `continuous: false`): SQS event-source mappings poll
  * continuously and schedules fire on their own, faster (./event-sources.ts,
- * ./schedules.ts). Used by tests, `npm run demo` and the benchmarks; one
- * instance per test file.
+ * ./schedules.ts). REST APIs in the templates are served by the API Gateway
+ * stand-in (./standins/api-gateway/, `apiEndpoint()`), which checks SigV4
+ * against the credentials moto issued (`assumeRole()`, `instanceCredentials()`).
+ * Used by tests, `npm run demo` and the benchmarks; one instance per test file.
  */
 import { pathToFileURL } from 'node:url';
+import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { GetInstanceProfileCommand, IAMClient } from '@aws-sdk/client-iam';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { type AwsClientConfig, awsClientConfig } from '../lambdas/shared/clients.ts';
 import type { AppConfig } from '../lib/config.ts';
 import { provision } from './asl/provision.ts';
@@ -16,11 +21,14 @@ import type { Provisioned } from './asl/provisioners/types.ts';
 import { type Execution, type Json, LocalStepFunctions, TaskFailure } from './asl/sfn-local.ts';
 import { resolve, type SynthesizedStack, synthesize } from './asl/template.ts';
 import { type AwsCallRecord, type Gateway, startGateway } from './emulator/gateway.ts';
-import { LOCAL_REGION, type MotoServer, startMoto } from './emulator/moto.ts';
+import { LOCAL_ACCOUNT, LOCAL_REGION, type MotoServer, startMoto } from './emulator/moto.ts';
 import { PROJECT_ROOT } from './emulator/setup.ts';
 import { type DeliveryCounts, EventSourceMappings } from './event-sources.ts';
 import { localContext } from './lambda-context.ts';
 import { SCHEDULE_SPEEDUP, Schedules } from './schedules.ts';
+import { IssuedCredentials } from './standins/api-gateway/credentials.ts';
+import { hasRestApis, restApisOf } from './standins/api-gateway/model.ts';
+import { ApiGatewayStandIn } from './standins/api-gateway/server.ts';
 
 export interface LocalRuntimeOptions {
   /** Reuse stacks synthesized once per test file. @default synthesize() */
@@ -40,6 +48,16 @@ export interface LocalRuntimeOptions {
   readonly continuous?: boolean;
   /** Local time runs this many times faster for schedules and message retries. @default SCHEDULE_SPEEDUP (360) */
   readonly speedup?: number;
+  /** The API Gateway stand-in's throttle buckets: per caller, or per method as in AWS. @default 'caller' */
+  readonly apiThrottleScope?: 'caller' | 'method';
+}
+
+/** Credentials as the SDK takes them (`credentials:` of any client, or a SigV4 signer). */
+export interface LocalCredentials {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly sessionToken: string;
+  readonly expiration: Date;
 }
 
 export interface TimelineRow {
@@ -61,6 +79,7 @@ export class LocalRuntime {
   readonly eventSources: EventSourceMappings;
   /** The schedules' stand-in (`schedules.plan()` says how each runs). */
   readonly schedules: Schedules;
+  private standIn?: ApiGatewayStandIn;
   private readonly modules = new Map<string, Promise<(e: unknown, c: unknown) => Promise<unknown>>>();
 
   private constructor(
@@ -116,12 +135,83 @@ export class LocalRuntime {
       process.env.POWERTOOLS_LOG_LEVEL = opts.logLevel ?? 'SILENT';
       process.env.POWERTOOLS_METRICS_DISABLED = 'true';
       process.env.POWERTOOLS_TRACE_ENABLED = 'false';
+      // Watched from the start, so every credential moto issues can sign a request to a REST API.
+      const credentials = hasRestApis(stacks) ? new IssuedCredentials(moto.endpoint) : undefined;
+      credentials?.watch(gateway);
       const provisioned = await provision(stacks, gateway.endpoint);
-      return new LocalRuntime(moto, gateway, stacks, provisioned, opts);
+      const rt = new LocalRuntime(moto, gateway, stacks, provisioned, opts);
+      if (credentials) {
+        rt.standIn = await ApiGatewayStandIn.start({
+          apis: restApisOf(stacks, provisioned),
+          credentials,
+          invoke: (fn, event) => rt.invoke(fn, event),
+          region: LOCAL_REGION,
+          accountId: LOCAL_ACCOUNT,
+          throttleScope: opts.apiThrottleScope,
+        }).catch(async (e: unknown) => {
+          await rt.stop();
+          throw e;
+        });
+      }
+      return rt;
     } catch (e) {
       await moto.stop();
       throw e;
     }
+  }
+
+  /** The REST APIs' stand-in (./standins/api-gateway/), when the templates have any. */
+  get apiGateway(): ApiGatewayStandIn | undefined {
+    return this.standIn;
+  }
+
+  /**
+   * `http://127.0.0.1:PORT/STAGE/`: the stand-in's URL of the first REST API whose
+   * logical id starts with `prefix` (its only stage unless `stage` names one).
+   */
+  apiEndpoint(prefix: string, stage?: string): string {
+    if (!this.standIn) throw new Error('the synthesized templates have no REST API');
+    return this.standIn.endpoint(prefix, stage);
+  }
+
+  /**
+   * Assumes a role in moto (an ARN, or the logical id prefix of a role in the
+   * templates) and returns the session's credentials; the API Gateway stand-in
+   * knows them as `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`.
+   */
+  async assumeRole(role: string, sessionName: string, durationSeconds = 3600): Promise<LocalCredentials> {
+    const roleArn = role.startsWith('arn:') ? role : this.roleArn(role);
+    const sts = new STSClient(this.clientConfig());
+    const r = await sts.send(
+      new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: sessionName, DurationSeconds: durationSeconds }),
+    );
+    const c = r.Credentials!;
+    return {
+      accessKeyId: c.AccessKeyId!,
+      secretAccessKey: c.SecretAccessKey!,
+      sessionToken: c.SessionToken!,
+      expiration: c.Expiration!,
+    };
+  }
+
+  /** What an instance's role credentials are in EC2: its instance profile's role, assumed with the instance id as the session name. */
+  async instanceCredentials(instanceId: string): Promise<LocalCredentials> {
+    const cfg = this.clientConfig();
+    const d = await new EC2Client(cfg).send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+    const profileArn = d.Reservations?.[0]?.Instances?.[0]?.IamInstanceProfile?.Arn;
+    if (!profileArn) throw new Error(`instance ${instanceId} has no instance profile`);
+    const ip = await new IAMClient(cfg).send(
+      new GetInstanceProfileCommand({ InstanceProfileName: profileArn.split('/').pop()! }),
+    );
+    const roleArn = ip.InstanceProfile?.Roles?.[0]?.Arn;
+    if (!roleArn) throw new Error(`instance profile ${profileArn} has no role`);
+    return await this.assumeRole(roleArn, instanceId);
+  }
+
+  private roleArn(prefix: string): string {
+    for (const [id, p] of this.provisioned.resources)
+      if (id.startsWith(prefix) && p.type === 'AWS::IAM::Role') return p.attrs.Arn!;
+    throw new Error(`no role ${prefix}* in the synthesized templates`);
   }
 
   get endpoint(): string {
@@ -283,8 +373,9 @@ export class LocalRuntime {
     ].join('\n');
   }
 
-  /** Stops the pollers and schedules, every execution, the gateway and moto. */
+  /** Stops the REST APIs' stand-in, the pollers and schedules, every execution, the gateway and moto. */
   async stop(): Promise<void> {
+    await this.standIn?.stop();
     await this.eventSources.stop();
     await this.schedules.stop();
     this.sfn.stopAll();

@@ -4,7 +4,9 @@
  *  - injects faults on chosen calls (e.g. EC2 RequestLimitExceeded) to prove retries,
  *  - serves the Step Functions API from the local runtime (moto cannot run our
  *    machines with in-process handlers: see local/asl/sfn-api.ts, a named stand-in),
- *  - forwards everything else to moto unchanged.
+ *  - forwards everything else to moto unchanged, and hands chosen calls' request
+ *    and response to observers (the API Gateway stand-in learns moto-issued
+ *    credentials this way: STS AssumeRole…, IAM CreateAccessKey).
  * Real SDK v3 clients point at it with AWS_ENDPOINT_URL.
  *
  * Calls made inside `inBackground(…)` (the local event-source pollers and
@@ -17,6 +19,7 @@ import { subscribe } from 'node:diagnostics_channel';
 import {
   type ClientRequest,
   createServer,
+  type IncomingHttpHeaders,
   type IncomingMessage,
   request,
   type Server,
@@ -44,6 +47,16 @@ export interface Fault {
   readonly status?: number;
 }
 
+/** A forwarded call's request and moto's whole response, seen before the client gets it. */
+export interface ObservedCall {
+  readonly service: string;
+  readonly action: string;
+  readonly status: number;
+  readonly requestHeaders: IncomingHttpHeaders;
+  readonly requestBody: Buffer;
+  readonly responseBody: Buffer;
+}
+
 export type LocalServiceHandler = (action: string, body: unknown) => Promise<{ status: number; body: unknown }>;
 
 export interface Gateway {
@@ -56,6 +69,8 @@ export interface Gateway {
   clearFaults(): void;
   /** Serves a JSON-protocol service locally (e.g. 'states'). */
   serve(service: string, handler: LocalServiceHandler): void;
+  /** Calls `fn` with every forwarded call of these actions, before its response reaches the client. */
+  observe(service: string, actions: readonly string[], fn: (call: ObservedCall) => void): void;
   /** Makes the upstream (moto) unreachable, to test how clients report a dead emulator. */
   stop(): Promise<void>;
 }
@@ -144,6 +159,7 @@ export async function startGateway(upstream: string): Promise<Gateway> {
   const backgroundCalls: AwsCallRecord[] = [];
   let faults: Fault[] = [];
   const local = new Map<string, LocalServiceHandler>();
+  const observers: { service: string; actions: readonly string[]; fn: (call: ObservedCall) => void }[] = [];
 
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -190,11 +206,24 @@ export async function startGateway(upstream: string): Promise<Gateway> {
       const fwd = request(
         { hostname: up.hostname, port: up.port, method: req.method, path: req.url, headers },
         (upRes) => {
-          res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-          upRes.pipe(res);
-          upRes.on('end', () =>
-            record.push({ service, action, status: upRes.statusCode ?? 0, start, end: Date.now() }),
-          );
+          const status = upRes.statusCode ?? 502;
+          const watching = observers.filter((o) => o.service === service && o.actions.includes(action));
+          upRes.on('end', () => record.push({ service, action, status, start, end: Date.now() }));
+          if (watching.length === 0) {
+            res.writeHead(status, upRes.headers);
+            upRes.pipe(res);
+            return;
+          }
+          // Observed: the whole response is read and shown to the observers before the client sees it.
+          const parts: Buffer[] = [];
+          upRes.on('data', (c: Buffer) => parts.push(c));
+          upRes.on('end', () => {
+            const responseBody = Buffer.concat(parts);
+            const call = { service, action, status, requestHeaders: req.headers, requestBody: body, responseBody };
+            for (const o of watching) o.fn(call);
+            res.writeHead(status, upRes.headers);
+            res.end(responseBody);
+          });
         },
       );
       fwd.on('error', (e) => {
@@ -220,6 +249,9 @@ export async function startGateway(upstream: string): Promise<Gateway> {
     },
     serve(service, handler) {
       local.set(service, handler);
+    },
+    observe(service, actions, fn) {
+      observers.push({ service, actions, fn });
     },
     async stop() {
       server.closeAllConnections();

@@ -1,4 +1,5 @@
 /** Every resource type the local runtime makes, one provisioner each; other types are named only. */
+import { apiGatewayProvisioners } from '../../standins/api-gateway/provision.ts';
 import { configStores } from './config-stores.ts';
 import { dynamodb } from './dynamodb.ts';
 import { ec2 } from './ec2.ts';
@@ -22,6 +23,7 @@ export const PROVISIONERS: ProvisionerTable = {
   ...events,
   ...inProcess,
   ...logs,
+  ...apiGatewayProvisioners,
 };
 
 /** A type not emulated (alarms, policies, endpoints, …): counted, and given a local id so references resolve. */
