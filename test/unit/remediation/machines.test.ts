@@ -7,7 +7,7 @@ import { allStates, definitionOf, type Json } from '../../helpers/template.ts';
 
 const { stacks } = testApp();
 const t = Template.fromStack(stacks.controlPlane);
-const triggerFn = { 'Fn::GetAtt': [Match.stringLikeRegexp('^RemediationTrigger'), 'Arn'] };
+const triggerFn = { 'Fn::GetAtt': [Match.stringLikeRegexp('^RemediationTriggersTrigger'), 'Arn'] };
 
 describe('remediation state machines', () => {
   it('tombstone: the first task after validation is isolation', () => {
