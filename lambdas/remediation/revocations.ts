@@ -270,7 +270,7 @@ export async function updateRevocations(
   now: Date = new Date(),
 ): Promise<RevocationUpdate> {
   const windowMs = deps.windowMs ?? DEFAULT_REVOCATION_WINDOW_MS;
-  for (let attempt = 0; attempt < 8; attempt++) {
+  for (let attempt = 0; attempt < 12; attempt++) {
     const cur = await readSet(deps, role);
     const policies = await readRolePolicies(deps.iam, role);
     const entries = pruneRevocations(
@@ -286,7 +286,11 @@ export async function updateRevocations(
         { role, entries: entries.length, characters, otherCharacters: policies.otherCharacters },
       );
     }
-    if (!(await writeSet(deps, role, entries, cur.version, now))) continue;
+    if (!(await writeSet(deps, role, entries, cur.version, now))) {
+      // Another writer won: back off a random while (jitter breaks the lockstep), then read again.
+      await new Promise((r) => setTimeout(r, Math.random() * 25 * (attempt + 1)));
+      continue;
+    }
     await putPolicy(deps.iam, role, doc);
     for (const l of policies.legacy) await deletePolicy(deps.iam, role, l.name);
     // Another writer may have moved the set on and put its policy before ours: put the latest again.
