@@ -17,5 +17,3 @@ export const FailedStep = z.strictObject({
   planned: z.array(PlannedChange).default([]),
 });
 export type FailedStep = z.output<typeof FailedStep>;
-
-export const isFailedStep = (v: unknown): v is FailedStep => FailedStep.safeParse(v).success;
