@@ -26,7 +26,7 @@ import { RemediationTags } from '../remediation/tags.ts';
 import { awsCall } from '../shared/aws-errors.ts';
 import { Tags, tagValue } from '../shared/tags.ts';
 import { type AuditSink, lifecycleEvent, sessionStep } from './audit.ts';
-import { type SessionItem, type SessionTable, SessionTombstonedError } from './table.ts';
+import { type SessionTable, SessionTombstonedError } from './table.ts';
 
 /** What the workflow says about why it tears down (set by the Pass state of each path). */
 export const TeardownDirective = z.object({
@@ -153,7 +153,7 @@ async function deleteBundle(deps: TeardownDeps, sessionId: string, keep: boolean
 
 export async function teardown(input: TeardownInput, deps: TeardownDeps): Promise<TeardownResult> {
   const now = (deps.now ?? (() => new Date()))();
-  const item: SessionItem | undefined = await deps.table.get(input.sessionId);
+  const item = await deps.table.get(input.sessionId);
   const w = {
     sessionId: input.sessionId,
     user: input.user ?? item?.user ?? null,
