@@ -16,6 +16,7 @@ const config = parseConfig({
   auditRetentionDays: ctx(CONTEXT_KEYS.auditRetentionDays),
   alarmEmail: ctx(CONTEXT_KEYS.alarmEmail),
   sessions: ctx(CONTEXT_KEYS.sessions),
+  trustedFindingProducts: ctx(CONTEXT_KEYS.trustedFindingProducts),
   pluginTrustPolicy: ctx(CONTEXT_KEYS.pluginTrustPolicyFile)
     ? readFileSync(String(ctx(CONTEXT_KEYS.pluginTrustPolicyFile)), 'utf8')
     : undefined,

@@ -26,6 +26,41 @@ export const AppConfig = z.strictObject({
     .string()
     .regex(/^[a-z]{2}(-[a-z]+)+-\d$/)
     .optional(),
+  /**
+   * Security Hub products whose findings may tombstone a session: product ARNs or `aws/<product>` ids
+   * (for the stack's partition and region). @default Security Hub, GuardDuty and Inspector
+   */
+  trustedFindingProducts: z
+    .union([z.array(z.string()), z.string()])
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined) return undefined;
+      let list: unknown = v;
+      if (typeof v === 'string') {
+        const text = v.trim();
+        try {
+          list = text.startsWith('[') ? JSON.parse(text) : text.split(',').map((x) => x.trim());
+        } catch {
+          list = undefined;
+        }
+      }
+      const parsed = z
+        .array(
+          z
+            .string()
+            .regex(
+              /^(arn:aws[a-z-]*:securityhub:[a-z0-9-]+::product\/[A-Za-z0-9._-]+\/[A-Za-z0-9._-]+|aws\/[a-z0-9-]+)$/,
+              'a Security Hub product ARN or an aws/<product> id',
+            ),
+        )
+        .min(1)
+        .safeParse(list);
+      if (!parsed.success) {
+        ctx.addIssue({ code: 'custom', message: parsed.error.issues.map((i) => i.message).join('; ') });
+        return z.NEVER;
+      }
+      return parsed.data;
+    }),
   /** Tiers, profiles, use cases and session limits (lambdas/sessions/tiers.ts): an override deep-merged over the defaults. */
   sessions: z
     .unknown()
@@ -50,6 +85,8 @@ export const CONTEXT_KEYS = {
   sessions: 'aidops:sessions',
   /** Path to a plugin trust policy JSON file. */
   pluginTrustPolicyFile: 'aidops:pluginTrustPolicyFile',
+  /** Security Hub products whose findings may tombstone (JSON array or comma-separated; ARNs or aws/<product>). */
+  trustedFindingProducts: 'aidops:trustedFindingProducts',
 } as const;
 
 export function parseConfig(raw: Record<string, unknown>): AppConfig {

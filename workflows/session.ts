@@ -11,6 +11,12 @@
  * timeout ends in teardown, or (onAttestationFailure: tombstone) starts
  * `aidops-tombstone` first, falling back to teardown if it fails or is absent.
  *
+ * A tombstone ends the session it contains: it marks the session and answers the
+ * pending callback with SessionTombstonedError (a step that tries to move a marked
+ * session fails with it too). That is caught into a teardown that keeps the
+ * instance and its volumes (evidence), and the session ends in "Session
+ * tombstoned" (a success: the tombstone itself pages), never in "Teardown failed".
+ *
  * Input (console / `aidops session start`):
  *   { "sessionId": "ses-7f3a9c", "user": "alice@example.com", "cohort": "default",
  *     "useCase": "financial-operations", "tier": "high", "ttl": "2h", "capabilities": ["file-write"] }
@@ -24,6 +30,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
 import { SessionErrorNames } from '../lambdas/sessions/model.ts';
+import { SESSION_TOMBSTONED } from '../lambdas/sessions/table.ts';
 import { ec2ReadRetry, transientRetry } from './common.ts';
 
 export interface SessionWorkflowFunctions {
@@ -88,13 +95,18 @@ export function sessionDefinition(scope: Construct, props: SessionDefinitionProp
   });
   teardown.addCatch(teardownFailed, { errors: ['States.ALL'], resultPath: '$.teardownError' });
   const ended = new sfn.Succeed(scope, 'Session ended');
+  const tombstonedEnd = new sfn.Succeed(scope, 'Session tombstoned', {
+    comment: 'A tombstone contained the session; its instance and volumes are kept as evidence.',
+  });
   const failedEnd = new sfn.Fail(scope, 'Session failed', {
     errorPath: '$.teardown.stage',
     causePath: '$.torn.reason',
   });
+  // The teardown's own outcome: a session a tombstone marked ends tombstoned whatever path led here.
   teardown.next(
     new sfn.Choice(scope, 'Ended normally?')
-      .when(sfn.Condition.stringEquals('$.teardown.outcome', 'ended'), ended)
+      .when(sfn.Condition.stringEquals('$.torn.outcome', 'ended'), ended)
+      .when(sfn.Condition.stringEquals('$.torn.outcome', 'tombstoned'), tombstonedEnd)
       .otherwise(failedEnd),
   );
   /** A Pass that says why we tear down, then Teardown. */
@@ -109,8 +121,19 @@ export function sessionDefinition(scope: Construct, props: SessionDefinitionProp
     }
     return s;
   };
-  const catchInto = (t: sfn.TaskStateBase, stage: string) =>
+  // A tombstone ended the session: keep the instance (evidence).
+  const byTombstone = toTeardown('Tombstoned by remediation', {
+    outcome: 'tombstoned',
+    stage: 'tombstone',
+    keepInstance: true,
+    'failure.$': '$.failure',
+  });
+  const catchTombstone = (t: sfn.TaskStateBase) =>
+    t.addCatch(byTombstone, { errors: [SESSION_TOMBSTONED], resultPath: '$.failure' });
+  const catchInto = (t: sfn.TaskStateBase, stage: string) => {
+    catchTombstone(t);
     t.addCatch(failedAt(stage), { errors: ['States.ALL'], resultPath: '$.failure' });
+  };
 
   // ---- admission ----
   const admit = new tasks.LambdaInvoke(scope, 'Admit request', {
@@ -193,9 +216,9 @@ export function sessionDefinition(scope: Construct, props: SessionDefinitionProp
     parameters: {
       TableName: props.table.tableName,
       Key: { sessionId: { 'S.$': '$.session.sessionId' } },
-      // The evidence function finds the token by session id.
+      // The evidence function finds the token by session id. A session a tombstone marked stays marked.
       UpdateExpression: 'SET attestToken = :t, #st = :s',
-      ConditionExpression: 'attribute_exists(sessionId)',
+      ConditionExpression: 'attribute_exists(sessionId) AND attribute_not_exists(tombstonedBy)',
       ExpressionAttributeNames: { '#st': 'status' },
       ExpressionAttributeValues: { ':t': { 'S.$': '$$.Task.Token' }, ':s': { S: 'attesting' } },
     },
@@ -232,6 +255,7 @@ export function sessionDefinition(scope: Construct, props: SessionDefinitionProp
       }),
     );
   }
+  catchTombstone(waitAttestation);
   waitAttestation.addCatch(attestationFailed, { errors: ['States.ALL'], resultPath: '$.failure' });
 
   // Its result goes to `$.Payload` so the next state's TimeoutSecondsPath finds the remaining TTL
@@ -272,6 +296,7 @@ export function sessionDefinition(scope: Construct, props: SessionDefinitionProp
     errors: ['States.Timeout'],
     resultPath: '$.failure',
   });
+  catchTombstone(active);
   active.addCatch(failedAt('active'), { errors: ['States.ALL'], resultPath: '$.failure' });
   const endSignal = toTeardown('End requested', { outcome: 'ended', stage: 'end-signal', 'signal.$': '$.end' });
 

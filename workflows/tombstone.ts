@@ -3,13 +3,19 @@
  * seconds, keep the evidence, open the incident.
  *
  *   [held? → wait for a blast-radius slot]
- *   Validate the request and find the instance      (1 read: DescribeInstances)
+ *   Validate the request and find the instance      (1 read: DescribeInstances; a session instance only)
  *   Isolate the instance                             (transition → quarantine group first, then the rest)
- *   Revoke credentials                               (deny-before-now on the role, profile detached, secrets deleted)
+ *   Revoke credentials                               (the role's revocation set, profile detached, secrets deleted)
+ *   End the session                                  (session table: tombstoned; its workflow's callback answered)
  *   Freeze the instance                              (SSM stop-agent where reachable, else stop/hibernate) + wait
  *   Snapshot every volume (evidence)                 (aidops-snapshot child, .sync:2, legal-hold tags)
+ *   Wait for the audit trail                         (bounded: the session's events up to the incident written)
  *   Write the evidence packet under legal hold       (audit bucket, Object Lock COMPLIANCE + legal hold)
  *   Open the incident ticket and notify              (SSM OpsItem + SNS)
+ *
+ * Revoking, ending the session and the snapshots may fail without stopping the
+ * rest: the failure is recorded, a person is paged, and the packet says it is
+ * incomplete and why. Isolation, the freeze and the packet itself may not.
  *
  * Input (console / CLI / trigger), see docs/console-inputs.md:
  *   { "sessionId": "ses-1234", "reason": "...", "source": "manual:INC-42", "requestedBy": "alice", "dryRun": false }
@@ -23,7 +29,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
-import { ISOLATION_INCOMPLETE } from '../lambdas/remediation/errors.ts';
+import { AUDIT_TRAIL_BEHIND, ISOLATION_INCOMPLETE } from '../lambdas/remediation/errors.ts';
 import { ErrorNames } from '../lambdas/shared/errors.ts';
 import { transientRetry } from './common.ts';
 
@@ -32,8 +38,12 @@ export interface TombstoneFunctions {
   readonly validate: lambda.IFunction;
   readonly isolate: lambda.IFunction;
   readonly revoke: lambda.IFunction;
+  /** Marks the session tombstoned and answers its workflow's pending callback. */
+  readonly endSession: lambda.IFunction;
   readonly freeze: lambda.IFunction;
   readonly freezeCheck: lambda.IFunction;
+  /** Is the session's audit trail written up to the incident? (throws AuditTrailBehindError while not) */
+  readonly auditCheck: lambda.IFunction;
   readonly evidence: lambda.IFunction;
   readonly ticket: lambda.IFunction;
   /** Audits a failed step and pages a person. */
@@ -48,6 +58,22 @@ export interface TombstoneDefinitionProps {
   readonly snapshotMachine: sfn.IStateMachine;
   /** Held requests give up after this many minute-long waits. @default 30 */
   readonly maxHeldMinutes?: number;
+  /** How long the packet waits, at most, for the audit pipeline to write the session's events. @default 60 s */
+  readonly auditWait?: Duration;
+}
+
+/** Retries of the audit check that wait about `wait` in all: 5 s, 15 s, 45 s, … */
+function auditWaitRetry(wait: Duration): sfn.RetryProps {
+  const first = 5;
+  const backoff = 3;
+  // first · (backoff^n − 1) / (backoff − 1) ≥ wait
+  const attempts = Math.max(1, Math.ceil(Math.log((wait.toSeconds() * (backoff - 1)) / first + 1) / Math.log(backoff)));
+  return {
+    errors: [AUDIT_TRAIL_BEHIND],
+    interval: Duration.seconds(first),
+    backoffRate: backoff,
+    maxAttempts: attempts,
+  };
 }
 
 /** Errors the isolation step may end with that a second, re-reading attempt can fix. */
@@ -158,7 +184,59 @@ export function tombstoneDefinition(scope: Construct, props: TombstoneDefinition
     resultPath: '$.credentials',
   });
   revoke.addRetry(transientRetry());
-  catchAll(revoke);
+
+  /**
+   * A step the tombstone can go on without: its failure is recorded and paged, and
+   * `resultPath` gets a FailedStep (what the packet lists as incomplete).
+   */
+  const goOnWithout = (task: sfn.TaskStateBase, step: string, resultPath: string, next: sfn.IChainable) => {
+    const failurePath = `${resultPath}Failure`;
+    const record = new tasks.LambdaInvoke(scope, `Page a person: ${step} failed`, {
+      lambdaFunction: fns.failure,
+      payloadResponseOnly: true,
+      payload: sfn.TaskInput.fromObject({
+        'executionId.$': '$$.Execution.Id',
+        'input.$': '$$.Execution.Input',
+        'failure.$': failurePath,
+        page: true,
+        step,
+      }),
+      resultSelector: {
+        failed: true,
+        step,
+        'error.$': '$.error',
+        'cause.$': '$.cause',
+        'paged.$': '$.paged',
+        planned: [],
+      },
+      resultPath,
+    });
+    record.addRetry(transientRetry(3));
+    // Even the page failed: go on all the same, with what the Catch said.
+    const unrecorded = new sfn.Pass(scope, `Go on without: ${step}`, {
+      parameters: {
+        failed: true,
+        step,
+        'error.$': `${failurePath}.Error`,
+        cause: 'the failure could not be recorded or paged',
+        paged: false,
+        planned: [],
+      },
+      resultPath,
+    });
+    record.addCatch(unrecorded, { errors: [sfn.Errors.ALL], resultPath: `${failurePath}Record` });
+    task.addCatch(record, { errors: [sfn.Errors.ALL], resultPath: failurePath });
+    record.next(next);
+    unrecorded.next(next);
+  };
+
+  const endSession = new tasks.LambdaInvoke(scope, 'End the session', {
+    lambdaFunction: fns.endSession,
+    payloadResponseOnly: true,
+    payload: sfn.TaskInput.fromObject({ 'target.$': '$.target', ...ctxPayload }),
+    resultPath: '$.sessionEnd',
+  });
+  endSession.addRetry(transientRetry());
 
   const freeze = new tasks.LambdaInvoke(scope, 'Freeze the instance', {
     lambdaFunction: fns.freeze,
@@ -168,6 +246,8 @@ export function tombstoneDefinition(scope: Construct, props: TombstoneDefinition
   });
   freeze.addRetry(transientRetry());
   catchAll(freeze);
+  goOnWithout(revoke, 'Revoke credentials', '$.credentials', endSession);
+  goOnWithout(endSession, 'End the session', '$.sessionEnd', freeze);
   const startFreezePoll = new sfn.Pass(scope, 'Start checking the freeze', {
     result: sfn.Result.fromObject({ attempt: 0 }),
     resultPath: '$.freezePoll',
@@ -211,21 +291,45 @@ export function tombstoneDefinition(scope: Construct, props: TombstoneDefinition
       'input.$': '$$.Execution.Input',
       'failure.$': '$.snapshotFailure',
       page: true,
+      step: 'Snapshot every volume (evidence)',
     }),
-    resultPath: '$.snapshotFailureRecord',
+    resultSelector: {
+      snapshotIds: [],
+      executionArn: null,
+      failure: { 'error.$': '$.error', 'cause.$': '$.cause', 'paged.$': '$.paged' },
+    },
+    resultPath: '$.snapshots',
   });
   snapshotFailed.addRetry(transientRetry(3));
   const noSnapshots = new sfn.Pass(scope, 'Continue without snapshots', {
-    result: sfn.Result.fromObject({ snapshotIds: [], executionArn: null }),
+    parameters: {
+      snapshotIds: [],
+      executionArn: null,
+      failure: {
+        'error.$': '$.snapshotFailure.Error',
+        cause: 'the failure could not be recorded or paged',
+        paged: false,
+      },
+    },
     resultPath: '$.snapshots',
   });
   snapshot.addCatch(snapshotFailed, { errors: [sfn.Errors.ALL], resultPath: '$.snapshotFailure' });
   snapshotFailed.addCatch(noSnapshots, { resultPath: '$.snapshotFailureRecordError' });
-  snapshotFailed.next(noSnapshots);
   const skipSnapshots = new sfn.Pass(scope, 'Skip the snapshots (dry run)', {
     result: sfn.Result.fromObject({ snapshotIds: [], executionArn: null, skipped: 'dry run' }),
     resultPath: '$.snapshots',
   });
+
+  // Bounded: the packet waits for the session's events up to the incident, then is written either way.
+  const auditCheck = new tasks.LambdaInvoke(scope, 'Wait for the audit trail', {
+    lambdaFunction: fns.auditCheck,
+    payloadResponseOnly: true,
+    payload: sfn.TaskInput.fromObject({ 'target.$': '$.target', ...ctxPayload }),
+    resultPath: '$.auditTrail',
+  });
+  auditCheck.addRetry(auditWaitRetry(props.auditWait ?? Duration.seconds(60)));
+  auditCheck.addRetry(transientRetry());
+  const auditBehind = new sfn.Pass(scope, 'Go on with the audit trail behind');
 
   const evidence = new tasks.LambdaInvoke(scope, 'Write the evidence packet under legal hold', {
     lambdaFunction: fns.evidence,
@@ -234,6 +338,7 @@ export function tombstoneDefinition(scope: Construct, props: TombstoneDefinition
       'target.$': '$.target',
       'isolation.$': '$.isolation',
       'credentials.$': '$.credentials',
+      'sessionEnd.$': '$.sessionEnd',
       'freeze.$': '$.freeze',
       'snapshots.$': '$.snapshots',
       ...ctxPayload,
@@ -272,6 +377,7 @@ export function tombstoneDefinition(scope: Construct, props: TombstoneDefinition
         'sha256.$': '$.evidence.sha256',
         'legalHold.$': '$.evidence.legalHold',
         'url.$': '$.evidence.url',
+        'complete.$': '$.evidence.complete',
       },
       opsItem: { 'id.$': '$.ticket.opsItemId', 'url.$': '$.ticket.opsItemUrl' },
       'snapshots.$': '$.snapshots',
@@ -302,12 +408,17 @@ export function tombstoneDefinition(scope: Construct, props: TombstoneDefinition
       .when(sfn.Condition.booleanEquals('$.target.request.dryRun', true), skipSnapshots)
       .otherwise(snapshot),
   );
-  skipSnapshots.next(evidence);
-  snapshot.next(evidence);
+  skipSnapshots.next(auditCheck);
+  snapshot.next(auditCheck);
+  snapshotFailed.next(auditCheck);
+  noSnapshots.next(auditCheck);
+  // The packet says whether the trail caught up; nothing here stops it being written.
+  auditCheck.addCatch(auditBehind, { errors: [sfn.Errors.ALL], resultPath: '$.auditTrailBehind' });
+  auditCheck.next(evidence);
+  auditBehind.next(evidence);
   evidence.next(ticket).next(done);
-  validate.next(isolate).next(revoke).next(freeze).next(startFreezePoll).next(checkFreeze);
+  validate.next(isolate).next(revoke).next(endSession).next(freeze).next(startFreezePoll).next(checkFreeze);
   isolateAgain.next(revoke);
-  noSnapshots.next(evidence);
 
   startHolding
     .next(waitSlot)

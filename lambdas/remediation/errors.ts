@@ -25,3 +25,21 @@ export class SnapshotNotUsableError extends AidopsError {
 export class EvidencePacketError extends AidopsError {
   override name = 'EvidencePacketError' as const;
 }
+
+/** Some part of the credential revocation failed (the others were done); the tombstone goes on and pages. */
+export class RevocationIncompleteError extends AidopsError {
+  override name = 'RevocationIncompleteError' as const;
+}
+
+/** The role's revocation policy would pass IAM's inline policy size limit: nothing was written. */
+export class RevocationCapacityError extends AidopsError {
+  override name = 'RevocationCapacityError' as const;
+}
+
+/** Error name of {@link AuditTrailBehindError}; the tombstone retries it for a bounded time, then goes on. */
+export const AUDIT_TRAIL_BEHIND = 'AuditTrailBehindError' as const;
+
+/** The audit pipeline has not yet written the session's events from before the incident. */
+export class AuditTrailBehindError extends AidopsError {
+  override name = AUDIT_TRAIL_BEHIND;
+}

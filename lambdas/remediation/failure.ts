@@ -18,6 +18,8 @@ export const FailureInput = z.strictObject({
   failure: z.looseObject({ Error: z.string().optional(), Cause: z.string().optional() }),
   /** Page a person (isolation failed, or any tombstone step after it). @default true */
   page: z.boolean().default(true),
+  /** A step that failed while the workflow goes on without it (the packet says so). @default the workflow failed */
+  step: z.string().min(1).max(80).optional(),
 });
 export type FailureInput = z.output<typeof FailureInput>;
 
@@ -62,10 +64,13 @@ export async function recordFailure(
   const req = ExecutionInput.safeParse(input.input);
   const sessionId = (req.success ? req.data.sessionId : undefined) ?? null;
   const requestedBy = req.success ? req.data.requestedBy : undefined;
+  const what = input.step
+    ? `${input.step} failed; ${execution.stateMachine} goes on`
+    : `${execution.stateMachine} failed`;
   await audit(deps.eventBridge, deps.busName, [
     stepEvent(
       stepContext({ executionId: input.executionId, sessionId, request: { requestedBy } }, execution.stateMachine),
-      `${execution.stateMachine} failed`,
+      what,
       'failed',
       { error: `${error}: ${cause}` },
     ),
@@ -76,8 +81,15 @@ export async function recordFailure(
       deps.sns.send(
         new PublishCommand({
           TopicArn: deps.topicArn,
-          Subject: `aidops: ${execution.stateMachine} FAILED for ${sessionId ?? 'a session'}`.slice(0, 99),
-          Message: `${error}: ${cause}\nExecution: ${consoleUrl.execution(execution, input.executionId)}\nA person must finish containment by hand.`,
+          Subject: (input.step
+            ? `aidops: ${execution.stateMachine} step "${input.step}" FAILED for ${sessionId ?? 'a session'}`
+            : `aidops: ${execution.stateMachine} FAILED for ${sessionId ?? 'a session'}`
+          ).slice(0, 99),
+          Message: `${error}: ${cause}\nExecution: ${consoleUrl.execution(execution, input.executionId)}\n${
+            input.step
+              ? `The workflow goes on (freeze, snapshots, evidence); the packet is marked incomplete. A person must finish "${input.step}" by hand.`
+              : 'A person must finish containment by hand.'
+          }`,
         }),
       ),
     );

@@ -24,6 +24,8 @@ export interface IncidentStore {
     ttlSeconds: number,
   ): Promise<{ status: 'acquired' | 'same' | 'held'; holder: string }>;
   releaseSession(sessionId: string): Promise<void>;
+  /** Releases the lock only if `executionName` holds it; true when it did. */
+  releaseSessionIf(sessionId: string, executionName: string): Promise<boolean>;
   /** Takes one of `max` slots of the current minute; false when they are gone. */
   claimSlot(minute: string, max: number): Promise<boolean>;
   putApproval(
@@ -71,6 +73,24 @@ export function dynamoIncidentStore(
       await awsCall('dynamodb:DeleteItem', () =>
         ddb.send(new DeleteItemCommand({ TableName: table, Key: { pk: { S: `lock#${sessionId}` } } })),
       );
+    },
+    async releaseSessionIf(sessionId, executionName) {
+      try {
+        await awsCall('dynamodb:DeleteItem', () =>
+          ddb.send(
+            new DeleteItemCommand({
+              TableName: table,
+              Key: { pk: { S: `lock#${sessionId}` } },
+              ConditionExpression: 'execution = :e',
+              ExpressionAttributeValues: { ':e': { S: executionName } },
+            }),
+          ),
+        );
+        return true;
+      } catch (e) {
+        if (isConditional(e)) return false;
+        throw e;
+      }
     },
     async claimSlot(minute, max) {
       try {

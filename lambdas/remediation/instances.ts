@@ -8,6 +8,14 @@ export class InstanceNotFoundError extends AidopsError {
   override name = 'InstanceNotFoundError' as const;
 }
 
+/**
+ * The instance a request names carries no session tag: remediation acts on session
+ * instances only (its grants are conditioned on that tag too).
+ */
+export class NotASessionInstanceError extends AidopsError {
+  override name = 'NotASessionInstanceError' as const;
+}
+
 export interface InstanceRef {
   readonly sessionId?: string | undefined;
   readonly instanceId?: string | undefined;
@@ -15,7 +23,7 @@ export interface InstanceRef {
 
 export interface ResolvedInstance {
   readonly instanceId: string;
-  readonly sessionId: string | null;
+  readonly sessionId: string;
   readonly state: string;
   readonly volumeIds: string[];
   readonly networkInterfaceIds: string[];
@@ -25,7 +33,7 @@ export interface ResolvedInstance {
 
 const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped'];
 
-/** Finds the live instance of a session (by tag) or by id. */
+/** Finds the live instance of a session (by tag) or by id; an instance without the session tag is refused. */
 export async function resolveInstance(ec2: EC2Client, ref: InstanceRef): Promise<ResolvedInstance> {
   const filters = [{ Name: 'instance-state-name', Values: LIVE_STATES }];
   if (ref.sessionId) filters.push({ Name: `tag:${Tags.SessionId}`, Values: [ref.sessionId] });
@@ -55,9 +63,18 @@ export async function resolveInstance(ec2: EC2Client, ref: InstanceRef): Promise
       ...ref,
     });
   }
+  const sessionId = tagValue(inst.Tags, Tags.SessionId);
+  if (!sessionId) {
+    throw new NotASessionInstanceError(
+      `instance ${inst.InstanceId} is not a session instance (no ${Tags.SessionId} tag)`,
+      {
+        ...ref,
+      },
+    );
+  }
   return {
     instanceId: inst.InstanceId!,
-    sessionId: tagValue(inst.Tags, Tags.SessionId) ?? null,
+    sessionId,
     state: inst.State?.Name ?? 'unknown',
     volumeIds: (inst.BlockDeviceMappings ?? []).map((b) => b.Ebs?.VolumeId).filter((v): v is string => !!v),
     networkInterfaceIds: (inst.NetworkInterfaces ?? []).map((n) => n.NetworkInterfaceId!).filter(Boolean),

@@ -85,7 +85,7 @@ export async function prepareSnapshot(
   return {
     requestId: input.requestId,
     instanceId: inst.instanceId,
-    sessionId: inst.sessionId ?? req.sessionId ?? null,
+    sessionId: inst.sessionId,
     volumeIds: inst.volumeIds,
     reason: req.reason,
     expiresAt: req.legalHold ? null : expiresAt.toISOString(),

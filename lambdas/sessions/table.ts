@@ -2,7 +2,8 @@
  * The session table: one item per session, keyed by `sessionId`, holding its
  * status, what it runs, and the task tokens of the two callbacks (attestation,
  * session end) so the evidence function and `aidops session end` can answer
- * them by session id. Ended items are purged by DynamoDB TTL (`purgeAt`).
+ * them by session id. Ended items are purged by DynamoDB TTL (`purgeAt`). A
+ * tombstone marks the item (`tombstonedBy`); from then on only the teardown moves it.
  */
 import {
   type AttributeValue,
@@ -14,8 +15,18 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { awsCall } from '../shared/aws-errors.ts';
-import { ConflictError, NotFoundError } from '../shared/errors.ts';
-import { IN_FLIGHT, type SessionContext, type SessionStatus } from './model.ts';
+import { AidopsError, ConflictError, NotFoundError } from '../shared/errors.ts';
+import { IN_FLIGHT, LIVE, type SessionContext, type SessionStatus } from './model.ts';
+
+/**
+ * The session was tombstoned: no step of its workflow may move its status any
+ * more. Also the error the tombstone answers the workflow's pending callback with;
+ * the session workflow catches it into a teardown that keeps the instance.
+ */
+export class SessionTombstonedError extends AidopsError {
+  override name = 'SessionTombstonedError' as const;
+}
+export const SESSION_TOMBSTONED = 'SessionTombstonedError' as const;
 
 export interface SessionItem {
   sessionId: string;
@@ -42,9 +53,15 @@ export interface SessionItem {
   attestationUnpinned?: string;
   policyVersion?: string;
   updatedAt?: string;
+  /** The tombstone (incident id) that contained the session; once set, only the teardown moves the status. */
+  tombstonedBy?: string;
+  tombstonedAt?: string;
 }
 
 type Av = { S?: string; N?: string; BOOL?: boolean; NULL?: boolean };
+
+const isConditional = (e: unknown) =>
+  e instanceof ConditionalCheckFailedException || (e as Error).name === 'ConditionalCheckFailedException';
 
 function toItem(raw: Record<string, Av> | undefined): SessionItem | undefined {
   if (!raw) return undefined;
@@ -134,7 +151,10 @@ export class SessionTable {
     }
   }
 
-  /** Sets fields (strings) and removes others; `status` moves only forward in practice (the workflow is the writer). */
+  /**
+   * Sets fields (strings) and removes others; `status` moves only forward in practice (the workflow is the writer).
+   * Once a tombstone has marked the session, a status other than `tombstoned` is refused (SessionTombstonedError).
+   */
   async update(
     sessionId: string,
     set: Partial<Record<keyof SessionItem, string>>,
@@ -158,18 +178,75 @@ export class SessionTable {
       names[`#r${i}`] = k;
       return `#r${i}`;
     });
-    await awsCall('UpdateItem session', () =>
-      this.#ddb.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: { sessionId: { S: sessionId } },
-          UpdateExpression: `SET ${sets.join(', ')}${rems.length ? ` REMOVE ${rems.join(', ')}` : ''}`,
-          ConditionExpression: 'attribute_exists(sessionId)',
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values as Record<string, AttributeValue>,
-        }),
-      ),
-    );
+    const guarded = set.status !== undefined && set.status !== 'tombstoned';
+    try {
+      await awsCall('UpdateItem session', () =>
+        this.#ddb.send(
+          new UpdateItemCommand({
+            TableName: this.tableName,
+            Key: { sessionId: { S: sessionId } },
+            UpdateExpression: `SET ${sets.join(', ')}${rems.length ? ` REMOVE ${rems.join(', ')}` : ''}`,
+            ConditionExpression: guarded
+              ? 'attribute_exists(sessionId) AND attribute_not_exists(tombstonedBy)'
+              : 'attribute_exists(sessionId)',
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: values as Record<string, AttributeValue>,
+          }),
+        ),
+      );
+    } catch (e) {
+      if (guarded && isConditional(e)) {
+        const cur = await this.get(sessionId);
+        if (cur?.tombstonedBy)
+          throw new SessionTombstonedError(`session ${sessionId} was tombstoned by ${cur.tombstonedBy}`, {
+            sessionId,
+            incidentId: cur.tombstonedBy,
+          });
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * The tombstone's mark: status `tombstoned` and the incident, only on a live session
+   * (an ended one stays as it ended). Returns the item as it was, with its pending
+   * callback tokens, and whether this call marked it.
+   */
+  async markTombstoned(
+    sessionId: string,
+    incidentId: string,
+    reason: string,
+    now = new Date(),
+  ): Promise<{ before: SessionItem | undefined; marked: boolean }> {
+    const values: Record<string, Av> = {
+      ':tomb': { S: 'tombstoned' },
+      ':inc': { S: incidentId },
+      ':now': { S: now.toISOString() },
+      ':why': { S: reason.slice(0, 3000) },
+    };
+    LIVE.forEach((st, i) => {
+      values[`:l${i}`] = { S: st };
+    });
+    try {
+      const out = await awsCall('UpdateItem session (tombstone)', () =>
+        this.#ddb.send(
+          new UpdateItemCommand({
+            TableName: this.tableName,
+            Key: { sessionId: { S: sessionId } },
+            UpdateExpression:
+              'SET #st = :tomb, tombstonedBy = :inc, tombstonedAt = :now, reason = :why, updatedAt = :now',
+            ConditionExpression: `attribute_exists(sessionId) AND #st IN (${LIVE.map((_, i) => `:l${i}`).join(', ')})`,
+            ExpressionAttributeNames: { '#st': 'status' },
+            ExpressionAttributeValues: values as Record<string, AttributeValue>,
+            ReturnValues: 'ALL_OLD',
+          }),
+        ),
+      );
+      return { before: toItem(out.Attributes as Record<string, Av> | undefined), marked: true };
+    } catch (e) {
+      if (!isConditional(e)) throw e;
+      return { before: await this.get(sessionId), marked: false };
+    }
   }
 
   async list(limit = 1000): Promise<SessionItem[]> {

@@ -4,6 +4,11 @@
  * deletes its leftover volumes and its secrets bundle, clears the callback
  * tokens, and writes the final status and audit events. Idempotent: safe to
  * retry and safe on a session that never launched.
+ *
+ * A tombstoned session (marked by the tombstone in the session table, or its
+ * instance tagged with an incident) ends `tombstoned` whatever path led here:
+ * its instance and volumes are evidence and stay, and its secrets bundle stays
+ * recoverable (the tombstone scheduled its deletion).
  */
 import {
   DeleteVolumeCommand,
@@ -17,10 +22,11 @@ import {
 import { DeleteSecretCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import * as z from 'zod';
 import { stepEvent } from '../audit/step-event.ts';
+import { RemediationTags } from '../remediation/tags.ts';
 import { awsCall } from '../shared/aws-errors.ts';
-import { Tags } from '../shared/tags.ts';
+import { Tags, tagValue } from '../shared/tags.ts';
 import { type AuditSink, lifecycleEvent, sessionStep } from './audit.ts';
-import type { SessionTable } from './table.ts';
+import { type SessionTable, SessionTombstonedError } from './table.ts';
 
 /** What the workflow says about why it tears down (set by the Pass state of each path). */
 export const TeardownDirective = z.object({
@@ -79,6 +85,8 @@ export interface TeardownDeps {
   readonly audit: AuditSink;
   readonly secretPrefix: string;
   readonly now?: () => Date;
+  /** Days a tombstoned session's bundle stays recoverable (evidence). @default 30 */
+  readonly secretRecoveryDays?: number;
 }
 
 export interface TeardownResult {
@@ -97,6 +105,52 @@ const ignore =
     throw e;
   };
 
+/** Writes the final status; a tombstone that marked the session meanwhile makes it `tombstoned`. */
+async function writeFinal(
+  deps: TeardownDeps,
+  sessionId: string,
+  outcome: TeardownInput['outcome'],
+  reason: string,
+  now: Date,
+): Promise<TeardownInput['outcome']> {
+  const final = (o: TeardownInput['outcome']) =>
+    deps.table.update(
+      sessionId,
+      { status: o, reason, endedAt: now.toISOString() },
+      ['attestToken', 'endToken', 'nonce'],
+      now,
+    );
+  try {
+    await final(outcome);
+    return outcome;
+  } catch (e) {
+    if (!(e instanceof SessionTombstonedError)) throw e;
+    await final('tombstoned');
+    return 'tombstoned';
+  }
+}
+
+/** Deletes the session's bundle: for good, or (tombstoned) recoverably, as evidence. */
+async function deleteBundle(deps: TeardownDeps, sessionId: string, keep: boolean): Promise<boolean> {
+  return await awsCall('DeleteSecret session', () =>
+    deps.secrets.send(
+      new DeleteSecretCommand({
+        SecretId: `${deps.secretPrefix}${sessionId}`,
+        // Normally no recovery window: the bundle must not be restorable after the session.
+        ...(keep ? { RecoveryWindowInDays: deps.secretRecoveryDays ?? 30 } : { ForceDeleteWithoutRecovery: true }),
+      }),
+    ),
+  ).then(
+    () => true,
+    (e: Error) => {
+      if (e.name === 'ResourceNotFoundException') return false;
+      // Already scheduled for deletion (by the tombstone): it stays recoverable.
+      if (keep && e.name === 'InvalidRequestException') return true;
+      throw e;
+    },
+  );
+}
+
 export async function teardown(input: TeardownInput, deps: TeardownDeps): Promise<TeardownResult> {
   const now = (deps.now ?? (() => new Date()))();
   const item = await deps.table.get(input.sessionId);
@@ -107,7 +161,15 @@ export async function teardown(input: TeardownInput, deps: TeardownDeps): Promis
   };
   const terminated: string[] = [];
   const volumesDeleted: string[] = [];
-  if (item) await deps.table.update(input.sessionId, { status: 'ending', reason: input.reason }, [], now);
+  let incident = item?.tombstonedBy;
+  if (item && !incident) {
+    try {
+      await deps.table.update(input.sessionId, { status: 'ending', reason: input.reason }, [], now);
+    } catch (e) {
+      if (!(e instanceof SessionTombstonedError)) throw e;
+      incident = String(e.details.incidentId ?? 'a tombstone');
+    }
+  }
 
   const d = await awsCall('DescribeInstances teardown', () =>
     deps.ec2.send(
@@ -119,7 +181,15 @@ export async function teardown(input: TeardownInput, deps: TeardownDeps): Promis
       }),
     ),
   );
-  const instanceIds = (d.Reservations ?? []).flatMap((r) => r.Instances ?? []).map((i) => i.InstanceId!);
+  const instances = (d.Reservations ?? []).flatMap((r) => r.Instances ?? []);
+  const instanceIds = instances.map((i) => i.InstanceId!);
+  // An instance the tombstone has quarantined says so in its tags, even before the table does (a restore removes it).
+  incident ??= instances
+    .filter((i) => tagValue(i.Tags, RemediationTags.QuarantinedAt))
+    .map((i) => tagValue(i.Tags, RemediationTags.IncidentId) ?? 'a tombstone')[0];
+  const tombstoned = input.outcome === 'tombstoned' || incident !== undefined;
+  const keep = input.keepInstance === true || tombstoned;
+  const reason = incident && input.outcome !== 'tombstoned' ? `tombstoned by ${incident}` : input.reason;
   if (instanceIds.length > 0) {
     // Credentials first: no new instance-profile credentials once the profile is gone.
     const assoc = await awsCall('DescribeIamInstanceProfileAssociations', () =>
@@ -135,14 +205,14 @@ export async function teardown(input: TeardownInput, deps: TeardownDeps): Promis
           deps.ec2.send(new DisassociateIamInstanceProfileCommand({ AssociationId: a.AssociationId })),
         ).catch(ignore('InvalidAssociationID.NotFound'));
     }
-    if (!input.keepInstance) {
+    if (!keep) {
       await awsCall('TerminateInstances', () =>
         deps.ec2.send(new TerminateInstancesCommand({ InstanceIds: instanceIds })),
       );
       terminated.push(...instanceIds);
     }
   }
-  if (!input.keepInstance) {
+  if (!keep) {
     // Root volumes go with the instance; detached data volumes would outlive it.
     const v = await awsCall('DescribeVolumes teardown', () =>
       deps.ec2.send(
@@ -161,46 +231,30 @@ export async function teardown(input: TeardownInput, deps: TeardownDeps): Promis
       volumesDeleted.push(vol.VolumeId!);
     }
   }
-  const secretDeleted = await awsCall('DeleteSecret session', () =>
-    deps.secrets.send(
-      new DeleteSecretCommand({
-        SecretId: `${deps.secretPrefix}${input.sessionId}`,
-        // No recovery window: the bundle must not be restorable after the session.
-        ForceDeleteWithoutRecovery: true,
-      }),
-    ),
-  ).then(
-    () => true,
-    (e: Error) => {
-      if (e.name === 'ResourceNotFoundException') return false;
-      throw e;
-    },
-  );
-  if (item)
-    await deps.table.update(
-      input.sessionId,
-      { status: input.outcome, reason: input.reason, endedAt: now.toISOString() },
-      ['attestToken', 'endToken', 'nonce'],
-      now,
-    );
-  const summary = `${input.reason}; terminated ${terminated.join(',') || 'none'}; volumes ${volumesDeleted.length}; secrets ${secretDeleted ? 'deleted' : 'none'}`;
+  const secretDeleted = await deleteBundle(deps, input.sessionId, tombstoned);
+  const outcome = item
+    ? await writeFinal(deps, input.sessionId, tombstoned ? 'tombstoned' : input.outcome, reason, now)
+    : tombstoned
+      ? 'tombstoned'
+      : input.outcome;
+  const summary = `${reason}; terminated ${terminated.join(',') || 'none'}; volumes ${volumesDeleted.length}; secrets ${secretDeleted ? (tombstoned ? 'scheduled for deletion' : 'deleted') : 'none'}`;
   await deps.audit([
     stepEvent(
       sessionStep({ ...w, instanceId: instanceIds[0] ?? null }, input.executionArn ?? item?.executionArn ?? '-'),
       'teardown',
       'succeeded',
-      { error: input.outcome === 'ended' ? undefined : input.reason },
+      { error: outcome === 'ended' ? undefined : reason },
     ),
     lifecycleEvent(
       { ...w, instanceId: instanceIds[0] ?? null },
-      input.outcome === 'ended' ? 'stopped' : input.outcome === 'tombstoned' ? 'quarantined' : 'failed',
+      outcome === 'ended' ? 'stopped' : outcome === 'tombstoned' ? 'quarantined' : 'failed',
       summary,
     ),
   ]);
   return {
     sessionId: input.sessionId,
-    outcome: input.outcome,
-    reason: input.reason,
+    outcome,
+    reason,
     terminated,
     volumesDeleted,
     secretDeleted,

@@ -43,8 +43,22 @@ export interface RemediationProps {
   readonly guardDutyMinSeverity?: number;
   /** Security Hub severity labels that trigger a tombstone. @default ['HIGH', 'CRITICAL'] */
   readonly securityHubSeverities?: readonly string[];
-  /** Roles the tombstone may put the deny-before-now policy on. @default roles named *aidops-session* */
+  /** Roles the tombstone may put the revocation policy on. @default roles named *aidops-session* */
   readonly sessionRoleArns?: readonly string[];
+  /**
+   * The session table and state machine: a tombstone marks the session it contains and
+   * answers its workflow's pending callback. @default none (no session to end)
+   */
+  readonly sessions?: { readonly table: dynamodb.ITable; readonly machineArn: string };
+  /**
+   * Security Hub products whose findings may tombstone (product ARNs or `aws/<product>` ids).
+   * @default Security Hub, GuardDuty and Inspector in the stack's partition and region
+   */
+  readonly trustedFindingProducts?: readonly string[];
+  /** How long a revocation entry stays on a session role. @default 12 hours */
+  readonly revocationWindow?: Duration;
+  /** How long an evidence packet waits, at most, for the audit pipeline. @default 60 seconds */
+  readonly auditWait?: Duration;
   /** How often the known-good scheduler looks at the fleet. @default Duration.minutes(5) */
   readonly knownGoodTick?: Duration;
   /** Known-good snapshot interval per session profile (tag aidops:profile). @default { default: 1 hour } */
@@ -65,8 +79,8 @@ export class Remediation extends Construct {
   constructor(scope: Construct, id: string, props: RemediationProps) {
     super(scope, id);
     const bus = props.eventBus ?? events.EventBus.fromEventBusName(this, 'DefaultBus', 'default');
-    // Coordination state only (minute counters, session locks, pending approval tokens, all
-    // with TTL); retained like every table, so a redeploy never strands a pending approval.
+    // Coordination state only (minute counters, session locks, pending approval tokens, revocation
+    // sets, all with TTL); retained like every table, so a redeploy never strands a pending approval.
     this.incidentTable = new dynamodb.Table(this, 'Incidents', {
       partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
@@ -99,6 +113,9 @@ export class Remediation extends Construct {
       incidentTable: this.incidentTable,
       maxTombstonesPerMinute: props.maxTombstonesPerMinute,
       sessionRoleArns: props.sessionRoleArns,
+      sessions: props.sessions,
+      revocationWindow: props.revocationWindow,
+      auditWait: props.auditWait,
     });
     this.restore = new Restore(this, 'Restore', {
       eventBus: bus,
@@ -107,6 +124,8 @@ export class Remediation extends Construct {
       alarmTopic: props.alarmTopic,
       incidentTable: this.incidentTable,
       quarantineGroup: props.quarantineGroup,
+      sessionRoleArns: props.sessionRoleArns,
+      revocationWindow: props.revocationWindow,
     });
     this.triggers = new TombstoneTriggers(this, 'Triggers', {
       tombstoneMachine: this.tombstone.machine.stateMachine,
@@ -119,6 +138,7 @@ export class Remediation extends Construct {
       maxTombstonesPerMinute: props.maxTombstonesPerMinute,
       guardDutyMinSeverity: props.guardDutyMinSeverity,
       securityHubSeverities: props.securityHubSeverities,
+      trustedFindingProducts: props.trustedFindingProducts,
     });
     this.knownGood = new KnownGoodSchedule(this, 'KnownGoodSchedule', {
       snapshotMachine: props.snapshotMachine,

@@ -20,6 +20,7 @@ import { PolicyEngine } from '../constructs/policy.ts';
 import { Snapshot } from '../constructs/remediation/snapshot.ts';
 import { Remediation } from '../constructs/remediation.ts';
 import { SessionPlatform } from '../constructs/session-platform.ts';
+import { sessionMachineArn } from '../constructs/sessions/arns.ts';
 
 export interface ControlPlaneStackProps extends StackProps {
   readonly config: AppConfig;
@@ -100,8 +101,11 @@ export class ControlPlaneStack extends Stack {
       snapshotMachine: this.snapshot.machine.stateMachine,
       alarmTopic: this.alarmTopic,
       eventBus: this.auditIngest.bus,
-      // The deny-before-now revocation goes on the session instances' role, by ARN.
+      // The revocation policy goes on the session instances' role, by ARN.
       sessionRoleArns: [this.sessions.instanceRole.roleArn],
+      // A tombstone ends the session it contains.
+      sessions: { table: this.sessions.table, machineArn: sessionMachineArn(this) },
+      trustedFindingProducts: props.config.trustedFindingProducts,
       evidence: {
         bucket: props.audit.bucket,
         bucketArn: props.auditBucketArn,

@@ -13,6 +13,7 @@ import {
   DescribeVolumesCommand,
   EC2Client,
 } from '@aws-sdk/client-ec2';
+import { GetRolePolicyCommand, IAMClient } from '@aws-sdk/client-iam';
 import { RemediationTags } from '../../lambdas/remediation/tags.ts';
 import { tagValue } from '../../lambdas/shared/tags.ts';
 import { type FixtureSession, groupsOf, launchFixtureSession } from '../../local/gameday.ts';
@@ -95,6 +96,23 @@ describe('restore workflow: approve → release, reject → stay quarantined, ap
     );
     assert.equal(tagValue(inst.Tags, RemediationTags.QuarantinedAt), undefined);
     assert.equal(tagValue(inst.Tags, RemediationTags.RootVolumeLineage), oldRoot);
+    // The profile is back: the role no longer refuses every credential of the instance, only those
+    // issued before its revocation (the stolen ones).
+    const pol = await new IAMClient(rt().clientConfig()).send(
+      new GetRolePolicyCommand({ RoleName: s.roleName, PolicyName: 'aidops-revocations' }),
+    );
+    const statements = JSON.parse(decodeURIComponent(pol.PolicyDocument!)).Statement as any[];
+    const arn = (v: unknown) => [v].flat().some((a) => String(a).endsWith(`:instance/${s.instanceId}`));
+    assert.ok(
+      !statements.some((st) => !st.Condition.DateLessThan && arn(st.Condition.ArnEquals['ec2:SourceInstanceARN'])),
+      'no longer denied outright',
+    );
+    const narrowed = statements.find((st) => arn(st.Condition.ArnEquals['ec2:SourceInstanceARN']));
+    assert.equal(narrowed?.Effect, 'Deny');
+    assert.ok(
+      Date.parse(narrowed.Condition.DateLessThan['aws:TokenIssueTime']) < ex.startDate,
+      'tokens issued before the revocation stay refused',
+    );
     const done = await cli(['incident', 'status', name, '--json']);
     assert.equal(JSON.parse(done.out).status, 'SUCCEEDED');
   });

@@ -14,10 +14,11 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, DescribeVolumesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DescribeSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SFNClient } from '@aws-sdk/client-sfn';
+import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoNonceStore } from '../../lambdas/attestation/nonce-store.ts';
@@ -28,6 +29,7 @@ import { ec2 as handlerEc2, SfnCallbacksWithHeartbeat } from '../../lambdas/sess
 import { SessionTable } from '../../lambdas/sessions/table.ts';
 import { Tags, tagValue } from '../../lambdas/shared/tags.ts';
 import type { LocalRuntime } from '../../local/runtime.ts';
+import { installStandins } from '../../local/standins/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { useRuntime } from '../helpers/runtime.ts';
 import { file, load, PINNED, PINNED_PROFILES } from '../unit/attestation/vectors.ts';
@@ -452,5 +454,92 @@ describe('session workflow (synthesized ASL against moto)', () => {
     const again = await rt().execute(MACHINE, input, `${sid}-c`);
     assert.equal(again.error, 'ConflictError');
     assert.match(again.cause ?? '', /single-use/);
+  });
+
+  /** Tombstones session `sid` and waits for both workflows; the session must end tombstoned, its instance kept. */
+  async function tombstoneAndCheck(
+    sid: string,
+    exec: { done: Promise<any> },
+    incident: string,
+    callback: 'attestation' | 'active',
+  ): Promise<void> {
+    installStandins(rt());
+    const [inst] = await instancesOf(sid);
+    assert.ok(inst?.InstanceId);
+    const volumes = (inst.BlockDeviceMappings ?? []).map((b) => b.Ebs!.VolumeId!);
+    const tomb = await rt().execute(
+      'aidops-tombstone',
+      { sessionId: sid, reason: 'contained during the session', source: 'evt-tomb', requestedBy: 'alice' },
+      incident,
+    );
+    assert.equal(tomb.status, 'SUCCEEDED', `${tomb.error}: ${tomb.cause}\n${rt().formatTimeline(tomb)}`);
+    const packet = (tomb.output as any).packet;
+    assert.ok(packet.versionId, 'the evidence packet was written');
+    const written = JSON.parse(
+      await (
+        await new S3Client(cfg()).send(
+          new GetObjectCommand({
+            Bucket: rt().ref('AuditBucketPinned'),
+            Key: `evidence/${sid}/${incident}/packet.json`,
+          }),
+        )
+      ).Body!.transformToString(),
+    );
+    assert.deepEqual(written.session, {
+      statusBefore: callback === 'active' ? 'active' : 'attesting',
+      marked: true,
+      callback,
+      answered: true,
+    });
+    // Bounded: a session workflow nobody answers would wait for its attestation timeout or its TTL.
+    const fin = await Promise.race([
+      exec.done,
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error('the session workflow did not end')), 20_000).unref(),
+      ),
+    ]);
+    assert.equal(fin.status, 'SUCCEEDED', `${fin.error}: ${fin.cause}\n${rt().formatTimeline(fin)}`);
+    assert.ok(
+      fin.timeline.some((e: any) => e.state === 'Session tombstoned'),
+      'the session workflow ends in "Session tombstoned"',
+    );
+    assert.ok(!fin.timeline.some((e: any) => e.state === 'Teardown failed'), 'never TeardownFailed');
+    const item = await sessions().get(sid);
+    assert.equal(item?.status, 'tombstoned');
+    assert.equal(item?.tombstonedBy, incident);
+    assert.equal(item?.attestToken, undefined, 'callback tokens are cleared');
+    assert.equal(item?.endToken, undefined);
+    // The instance and its volumes are evidence: they stay.
+    const [after] = await instancesOf(sid);
+    assert.equal(after?.InstanceId, inst.InstanceId);
+    assert.notEqual(after?.State?.Name, 'terminated');
+    const vols = await new EC2Client(cfg()).send(new DescribeVolumesCommand({ VolumeIds: volumes }));
+    assert.equal(vols.Volumes?.length, volumes.length, 'every volume kept');
+    // Ending it later changes nothing (it has ended).
+    const end = await cli('session', 'end', sid, '--endpoint', rt().endpoint);
+    assert.equal(end.code, 1);
+    assert.match(end.err, /already tombstoned/);
+  }
+
+  it('a tombstone while attesting ends the session: tombstoned, its workflow SUCCEEDS, instance and volumes kept', async () => {
+    const sid = 'ses-tomb-attesting';
+    const exec = rt().sfn.start(MACHINE, { user: 'frank', useCase: 'document-summary', ttl: '1h' }, sid);
+    await waitFor(rt(), sid, 'Wait for attestation');
+    assert.equal((await sessions().get(sid))?.status, 'attesting');
+    await tombstoneAndCheck(sid, exec, 'tomb-while-attesting', 'attestation');
+  });
+
+  it('a tombstone while active ends the session: tombstoned, its workflow SUCCEEDS, instance and volumes kept', async () => {
+    const sid = 'ses-tomb-active';
+    const exec = rt().sfn.start(MACHINE, { user: 'grace', useCase: 'document-summary', ttl: '1h' }, sid);
+    const parked = await waitFor(rt(), sid, 'Wait for attestation');
+    // The fixture documents' nonces are spent by the tests above (single use): answer the attestation
+    // wait as the evidence function does when a document verifies.
+    await new SFNClient(cfg()).send(
+      new SendTaskSuccessCommand({ taskToken: parked.token, output: JSON.stringify({ verdict: 'verified' }) }),
+    );
+    await waitFor(rt(), sid, 'Active: wait for end or TTL');
+    assert.equal((await sessions().get(sid))?.status, 'active');
+    await tombstoneAndCheck(sid, exec, 'tomb-while-active', 'active');
   });
 });

@@ -4,6 +4,9 @@
  * quarantine only, credentials revoked, frozen, evidence snapshots, a packet
  * under legal hold that cannot be deleted, an OpsItem, an audit chain that
  * verifies; a dry run that changes nothing; throttling retried with nothing lost.
+ * And the attacks on it: 40+ tombstones on the one role every session shares
+ * (revocation must not accumulate), a revocation that fails (the rest must go on),
+ * a tombstone naming a non-session instance, an audit pipeline that lags.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -15,9 +18,17 @@ import {
   DescribeSnapshotsCommand,
   DescribeVolumesCommand,
   EC2Client,
+  RunInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { GetRolePolicyCommand, IAMClient, ListRolePoliciesCommand } from '@aws-sdk/client-iam';
+import {
+  AddRoleToInstanceProfileCommand,
+  CreateInstanceProfileCommand,
+  CreateRoleCommand,
+  GetRolePolicyCommand,
+  IAMClient,
+  ListRolePoliciesCommand,
+} from '@aws-sdk/client-iam';
 import { KMSClient } from '@aws-sdk/client-kms';
 import {
   DeleteObjectCommand,
@@ -28,12 +39,16 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { DescribeSecretCommand, ListSecretsCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
+import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { newEvent, publishAuditEvents } from '../../lambdas/audit/schema.ts';
 import { s3AuditStore, trustFromKms, verifyAudit } from '../../lambdas/audit/verify.ts';
+import { INLINE_POLICY_LIMIT, policyChars } from '../../lambdas/remediation/revocations.ts';
 import { RemediationTags } from '../../lambdas/remediation/tags.ts';
 import { Tags, tagValue } from '../../lambdas/shared/tags.ts';
 import type { Execution } from '../../local/asl/sfn-local.ts';
-import { groupsOf, launchFixtureSession } from '../../local/gameday.ts';
+import { LOCAL_ACCOUNT, LOCAL_REGION } from '../../local/emulator/moto.ts';
+import { FIXTURE_AMI, groupsOf, launchFixtureSession, sessionSubnet } from '../../local/gameday.ts';
 import { installStandins } from '../../local/standins/index.ts';
 import { useRuntime } from '../helpers/runtime.ts';
 
@@ -49,6 +64,27 @@ describe('tombstone workflow (synthesized ASL against moto)', () => {
   });
   const quarantine = () => rt().ref('NetworkQuarantineGroup');
   const bucket = () => rt().ref('AuditBucketPinned');
+
+  const instanceArn = (id: string) => `arn:aws:ec2:${LOCAL_REGION}:${LOCAL_ACCOUNT}:instance/${id}`;
+
+  /**
+   * Runs `run` while the audit pipeline works: in AWS it writes on its own; locally the
+   * writer runs when pumped, so it is pumped before each check of the packet's bounded wait.
+   */
+  async function withAuditPipeline<T>(run: () => Promise<T>): Promise<T> {
+    const r = rt();
+    const invoke = r.invoke.bind(r);
+    const check = r.functionName('RemediationTombstoneAuditCheck');
+    r.invoke = async (ref, payload) => {
+      if (ref.includes(check)) await r.pumpEventSources();
+      return await invoke(ref, payload);
+    };
+    try {
+      return await run();
+    } finally {
+      r.invoke = invoke;
+    }
+  }
 
   function callsOf(ex: Execution) {
     return rt().gateway.calls.filter(
@@ -69,10 +105,13 @@ describe('tombstone workflow (synthesized ASL against moto)', () => {
     ]);
     await rt().pumpEventSources();
 
-    const ex = await rt().execute(
-      MACHINE,
-      { sessionId: s.sessionId, reason: 'wrote to /finance', source: 'evt-123', requestedBy: 'alice@example.com' },
-      'tomb-1',
+    // In AWS the audit pipeline runs on its own; locally it runs when pumped: while the packet waits for it.
+    const ex = await withAuditPipeline(() =>
+      rt().execute(
+        MACHINE,
+        { sessionId: s.sessionId, reason: 'wrote to /finance', source: 'evt-123', requestedBy: 'alice@example.com' },
+        'tomb-1',
+      ),
     );
     assert.equal(ex.status, 'SUCCEEDED', `${ex.error}: ${ex.cause}\n${rt().formatTimeline(ex)}`);
     const out = ex.output as Record<string, any>;
@@ -118,12 +157,17 @@ describe('tombstone workflow (synthesized ASL against moto)', () => {
     const addr = await ec2().send(new DescribeAddressesCommand({ AllocationIds: [s.allocationId] }));
     assert.equal(addr.Addresses![0]!.AssociationId, undefined, 'elastic IP detached');
     const iam = new IAMClient(cfg());
-    const pol = await iam.send(
-      new GetRolePolicyCommand({ RoleName: s.roleName, PolicyName: `aidops-revoke-${s.instanceId}` }),
-    );
+    assert.deepEqual((await iam.send(new ListRolePoliciesCommand({ RoleName: s.roleName }))).PolicyNames, [
+      'aidops-revocations',
+    ]);
+    const pol = await iam.send(new GetRolePolicyCommand({ RoleName: s.roleName, PolicyName: 'aidops-revocations' }));
     const doc = JSON.parse(decodeURIComponent(pol.PolicyDocument!));
     assert.equal(doc.Statement[0].Effect, 'Deny');
-    assert.ok(doc.Statement[0].Condition.DateLessThan['aws:TokenIssueTime']);
+    assert.equal(doc.Statement[0].Action, '*');
+    // Quarantined (no profile, so nothing new is issued): every credential delivered to the instance is refused.
+    assert.deepEqual(doc.Statement[0].Condition, {
+      ArnEquals: { 'ec2:SourceInstanceARN': [instanceArn(s.instanceId)] },
+    });
     const sec = await new SecretsManagerClient(cfg()).send(new DescribeSecretCommand({ SecretId: s.secretArn }));
     assert.ok(sec.DeletedDate, 'session secret scheduled for deletion');
 
@@ -182,6 +226,11 @@ describe('tombstone workflow (synthesized ASL against moto)', () => {
         o.key,
       );
     }
+    assert.equal(packet.audit.complete, true, packet.audit.reason);
+    assert.ok(Date.parse(packet.audit.newestObjectAt) >= Math.floor(Date.parse(packet.audit.incidentAt) / 1000) * 1000);
+    assert.equal(packet.complete, true, JSON.stringify(packet.incomplete));
+    assert.deepEqual(packet.incomplete, []);
+    assert.equal(out.packet.complete, true);
     assert.ok(packet.timeline.length >= 10, 'the execution history is in the packet');
     assert.ok(packet.timeline.every((t: any) => !Number.isNaN(Date.parse(t.time))));
     const steps = Object.fromEntries(packet.steps.map((x: any) => [x.step, Date.parse(x.time)]));
@@ -359,5 +408,189 @@ describe('tombstone workflow (synthesized ASL against moto)', () => {
       assert.equal(ex.error, 'ValidationError', JSON.stringify(input));
       assert.equal(callsOf(ex).filter((c) => c.action === 'ModifyNetworkInterfaceAttribute').length, 0);
     }
+  });
+
+  /** An instance of session `sessionId` on the given instance profile (the role every session shares). */
+  async function launchOnProfile(sessionId: string, profileArn: string): Promise<string> {
+    const r = await ec2().send(
+      new RunInstancesCommand({
+        ImageId: FIXTURE_AMI,
+        MinCount: 1,
+        MaxCount: 1,
+        InstanceType: 'm6a.large',
+        SubnetId: sessionSubnet(rt()),
+        IamInstanceProfile: { Arn: profileArn },
+        TagSpecifications: [{ ResourceType: 'instance', Tags: [{ Key: Tags.SessionId, Value: sessionId }] }],
+        BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { VolumeSize: 8, Encrypted: true } }],
+      }),
+    );
+    return r.Instances![0]!.InstanceId!;
+  }
+
+  /** Every inline policy of a role, decoded. */
+  async function inlinePolicies(roleName: string): Promise<Record<string, string>> {
+    const iam = new IAMClient(cfg());
+    const names = (await iam.send(new ListRolePoliciesCommand({ RoleName: roleName }))).PolicyNames ?? [];
+    const out: Record<string, string> = {};
+    for (const n of names)
+      out[n] = decodeURIComponent(
+        (await iam.send(new GetRolePolicyCommand({ RoleName: roleName, PolicyName: n }))).PolicyDocument!,
+      );
+    return out;
+  }
+
+  it('41 tombstones on the one role all sessions share: one revocation policy, bounded, every instance in it', async () => {
+    const iam = new IAMClient(cfg());
+    const role = 'aidops-session-shared';
+    await iam.send(
+      new CreateRoleCommand({
+        RoleName: role,
+        AssumeRolePolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+        }),
+      }),
+    );
+    const profile = await iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: role }));
+    await iam.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: role, RoleName: role }));
+    const instances: string[] = [];
+    for (let i = 0; i < 41; i++)
+      instances.push(await launchOnProfile(`ses-shared-${i}`, profile.InstanceProfile!.Arn!));
+    // In waves of 8 at once: concurrent tombstones rewrite the same role's policy, and none may be lost.
+    for (let wave = 0; wave < instances.length; wave += 8) {
+      const batch = instances.map((_, i) => i).slice(wave, wave + 8);
+      const done = await Promise.all(
+        batch.map((i) =>
+          rt().execute(
+            MACHINE,
+            {
+              sessionId: `ses-shared-${i}`,
+              reason: `incident ${i}`,
+              source: `evt-shared-${i}`,
+              requestedBy: 'alice',
+              freeze: 'none',
+            },
+            `tomb-shared-${i}`,
+          ),
+        ),
+      );
+      for (const [k, ex] of done.entries())
+        assert.equal(ex.status, 'SUCCEEDED', `${batch[k]}: ${ex.error}: ${ex.cause}`);
+      // moto enforces no size limit; IAM does (10,240 characters over all of a role's inline policies).
+      const policies = await inlinePolicies(role);
+      const chars = Object.values(policies).reduce((n, d) => n + policyChars(d), 0);
+      const after = Math.min(wave + 8, instances.length);
+      assert.ok(chars <= INLINE_POLICY_LIMIT, `after ${after} tombstones the role holds ${chars} characters`);
+      assert.deepEqual(Object.keys(policies), ['aidops-revocations'], `after ${after} tombstones`);
+    }
+    const doc = JSON.parse((await inlinePolicies(role))['aidops-revocations']!);
+    assert.deepEqual(
+      [...doc.Statement[0].Condition.ArnEquals['ec2:SourceInstanceARN']].sort(),
+      instances.map(instanceArn).sort(),
+      'every quarantined instance is denied',
+    );
+    // The last one was revoked in full: its profile is detached too.
+    const last = (await ec2().send(new DescribeInstancesCommand({ InstanceIds: [instances.at(-1)!] })))
+      .Reservations![0]!.Instances![0]!;
+    assert.equal(last.IamInstanceProfile, undefined);
+  });
+
+  it('a revocation that fails still freezes, snapshots and writes a packet that says it is incomplete, and pages', async () => {
+    const sqs = new SQSClient(cfg());
+    const q = await sqs.send(new CreateQueueCommand({ QueueName: 'tombstone-pages' }));
+    const qArn = (
+      await sqs.send(new GetQueueAttributesCommand({ QueueUrl: q.QueueUrl!, AttributeNames: ['QueueArn'] }))
+    ).Attributes!.QueueArn!;
+    await new SNSClient(cfg()).send(
+      new SubscribeCommand({ TopicArn: rt().ref('AlarmTopic'), Protocol: 'sqs', Endpoint: qArn }),
+    );
+    const s = await launchFixtureSession(rt(), 'ses-tomb-revoke-fails');
+    // What IAM answers past its inline policy limit. The SDK counts it as throttling and tries 3 times;
+    // the project does not (it is no transient error), so the workflow does not retry it.
+    rt().gateway.inject({ service: 'iam', action: 'PutRolePolicy', code: 'LimitExceeded', status: 409, count: 3 });
+    const ex = await rt().execute(
+      MACHINE,
+      { sessionId: s.sessionId, reason: 'revocation fails', source: 'evt-rf', requestedBy: 'alice' },
+      'tomb-revoke-fails',
+    );
+    rt().gateway.clearFaults();
+    assert.equal(ex.status, 'SUCCEEDED', `${ex.error}: ${ex.cause}\n${rt().formatTimeline(ex)}`);
+    const entered = ex.timeline.filter((e) => e.type === 'StateEntered').map((e) => e.state);
+    for (const st of [
+      'Freeze the instance',
+      'Snapshot every volume (evidence)',
+      'Write the evidence packet under legal hold',
+    ])
+      assert.ok(entered.includes(st), `${st} ran after the failed revocation`);
+    // The rest of the revocation was still done: profile detached, secret scheduled for deletion.
+    const inst = (await ec2().send(new DescribeInstancesCommand({ InstanceIds: [s.instanceId] }))).Reservations![0]!
+      .Instances![0]!;
+    assert.equal(inst.State?.Name, 'stopped', 'frozen');
+    assert.equal(inst.IamInstanceProfile, undefined, 'instance profile detached');
+    const sec = await new SecretsManagerClient(cfg()).send(new DescribeSecretCommand({ SecretId: s.secretArn }));
+    assert.ok(sec.DeletedDate, 'session secret scheduled for deletion');
+    const out = ex.output as Record<string, any>;
+    assert.equal(out.snapshots.snapshotIds.length, 2, 'snapshotted');
+    assert.equal(out.packet.complete, false);
+    const packet = JSON.parse(
+      await (
+        await s3().send(
+          new GetObjectCommand({ Bucket: bucket(), Key: `evidence/${s.sessionId}/tomb-revoke-fails/packet.json` }),
+        )
+      ).Body!.transformToString(),
+    );
+    assert.equal(packet.complete, false);
+    const revoke = packet.incomplete.find((x: any) => x.step === 'Revoke credentials');
+    assert.equal(revoke?.error, 'RevocationIncompleteError', JSON.stringify(packet.incomplete));
+    assert.match(revoke.cause, /deny on the role: LimitExceeded/);
+    assert.equal(packet.credentials.failed, true);
+    assert.equal(packet.credentials.paged, true);
+    const pages = await sqs.send(new ReceiveMessageCommand({ QueueUrl: q.QueueUrl!, MaxNumberOfMessages: 10 }));
+    assert.ok(
+      (pages.Messages ?? []).some((m) => m.Body?.includes('Revoke credentials') && m.Body?.includes(s.sessionId)),
+      'a person was paged about the failed revocation',
+    );
+  });
+
+  it('refuses an instance id that is not a session instance (typed error), isolating nothing', async () => {
+    const r = await ec2().send(
+      new RunInstancesCommand({ ImageId: FIXTURE_AMI, MinCount: 1, MaxCount: 1, InstanceType: 'm6a.large' }),
+    );
+    const instanceId = r.Instances![0]!.InstanceId!;
+    const ex = await rt().execute(
+      MACHINE,
+      { instanceId, reason: 'not ours', source: 'evt-x', requestedBy: 'mallory' },
+      'tomb-not-session',
+    );
+    assert.equal(ex.status, 'FAILED');
+    assert.equal(ex.error, 'NotASessionInstanceError', ex.cause);
+    assert.equal(callsOf(ex).filter((c) => c.action === 'ModifyNetworkInterfaceAttribute').length, 0);
+    assert.equal(callsOf(ex).filter((c) => /^(Stop|Modify|Disassociate)/.test(c.action)).length, 0);
+  });
+
+  it('when the audit pipeline lags, the packet waits a bounded time, then says the audit trail is behind', async () => {
+    const s = await launchFixtureSession(rt(), 'ses-tomb-audit-lag');
+    const ex = await rt().execute(
+      MACHINE,
+      { sessionId: s.sessionId, reason: 'lagging audit', source: 'evt-lag', requestedBy: 'alice' },
+      'tomb-audit-lag',
+    );
+    assert.equal(ex.status, 'SUCCEEDED', `${ex.error}: ${ex.cause}`);
+    const retried = ex.timeline.filter((e) => e.type === 'StateRetried' && e.state === 'Wait for the audit trail');
+    assert.ok(retried.length >= 1 && retried.length <= 4, `bounded: retried ${retried.length} times`);
+    const packet = JSON.parse(
+      await (
+        await s3().send(
+          new GetObjectCommand({ Bucket: bucket(), Key: `evidence/${s.sessionId}/tomb-audit-lag/packet.json` }),
+        )
+      ).Body!.transformToString(),
+    );
+    assert.equal(packet.audit.complete, false);
+    assert.match(packet.audit.reason, /no audit object of the session|had not written/);
+    assert.equal(packet.complete, false);
+    assert.deepEqual(
+      packet.incomplete.map((x: any) => x.step),
+      ['Wait for the audit trail'],
+    );
   });
 });

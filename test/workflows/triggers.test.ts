@@ -4,22 +4,28 @@
  * One execution per session and event, however often it is delivered; later
  * events about a session already being tombstoned start nothing; the blast-radius
  * guard holds and pages; the dry-run switch makes the whole path report only.
+ * And the attacks on it: a throttled start or a failed tombstone must not leave
+ * the session locked; a Security Hub finding imported under the account's own
+ * product, or carrying a forged session tag, must not tombstone a session.
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DeleteItemCommand, DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeInstancesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { minuteOf } from '../../lambdas/remediation/incidents.ts';
 import { Tags } from '../../lambdas/shared/tags.ts';
+import { LOCAL_ACCOUNT, LOCAL_REGION } from '../../local/emulator/moto.ts';
 import { deliverEvent, envelope, matchesPattern } from '../../local/events.ts';
-import { groupsOf, launchFixtureSession } from '../../local/gameday.ts';
+import { FIXTURE_AMI, groupsOf, launchFixtureSession } from '../../local/gameday.ts';
 import { installStandins } from '../../local/standins/index.ts';
 import { useRuntime } from '../helpers/runtime.ts';
 
 const BUS = 'aidops-audit';
+/** GuardDuty's product in Security Hub, in the local region (a trusted product by default). */
+const GUARDDUTY_PRODUCT = `arn:aws:securityhub:${LOCAL_REGION}::product/aws/guardduty`;
 
 describe('triggers: EventBridge rules → trigger → tombstone (local delivery)', () => {
   const rt = useRuntime();
@@ -128,6 +134,7 @@ describe('triggers: EventBridge rules → trigger → tombstone (local delivery)
         findings: [
           {
             Id: 'sh-1',
+            ProductArn: GUARDDUTY_PRODUCT,
             Title: 'EC2 instance has a public IP',
             RecordState: 'ACTIVE',
             Workflow: { Status: 'NEW' },
@@ -221,5 +228,136 @@ describe('triggers: EventBridge rules → trigger → tombstone (local delivery)
     } finally {
       await ssm.send(new PutParameterCommand({ Name: name, Value: 'false', Overwrite: true, Type: 'String' }));
     }
+  });
+
+  /** Clears the blast-radius counters (the held test above fills this minute and the next). */
+  async function freeSlots(): Promise<void> {
+    const ddb = new DynamoDBClient(cfg());
+    for (const m of [new Date(Date.now() - 60_000), new Date(), new Date(Date.now() + 60_000)])
+      await ddb.send(
+        new DeleteItemCommand({
+          TableName: rt().ref('RemediationIncidents'),
+          Key: { pk: { S: `rate#${minuteOf(m)}` } },
+        }),
+      );
+  }
+
+  /** A Security Hub finding about `instanceId`, whose copy of the tags names `taggedSession`. */
+  const shFinding = (productArn: string, instanceId: string, taggedSession: string, id: string) =>
+    envelope({
+      source: 'aws.securityhub',
+      'detail-type': 'Security Hub Findings - Imported',
+      detail: {
+        findings: [
+          {
+            Id: id,
+            ProductArn: productArn,
+            Title: 'Suspicious activity',
+            RecordState: 'ACTIVE',
+            Workflow: { Status: 'NEW' },
+            Severity: { Label: 'CRITICAL' },
+            Resources: [
+              {
+                Type: 'AwsEc2Instance',
+                Id: `arn:aws:ec2:${LOCAL_REGION}:${LOCAL_ACCOUNT}:instance/${instanceId}`,
+                Tags: { [Tags.SessionId]: taggedSession },
+              },
+            ],
+          },
+        ],
+      },
+    });
+
+  it('a Security Hub finding imported under the account’s own product tombstones nothing', async () => {
+    const s = await launchFixtureSession(rt(), 'ses-trig-forged-product');
+    // What anyone allowed securityhub:BatchImportFindings can import.
+    const own = `arn:aws:securityhub:${LOCAL_REGION}:${LOCAL_ACCOUNT}:product/${LOCAL_ACCOUNT}/default`;
+    const r = await deliverEvent(rt(), shFinding(own, s.instanceId, s.sessionId, 'forged-1'));
+    assert.deepEqual(r, [], 'no rule matches an untrusted product');
+    // Even delivered to the trigger directly, it is ignored.
+    const direct = (await rt().invoke(
+      rt().functionName('RemediationTriggersTrigger'),
+      shFinding(own, s.instanceId, s.sessionId, 'forged-2') as never,
+    )) as any;
+    assert.equal(direct.outcome, 'ignored');
+    assert.equal(executionsFor(s.sessionId).length, 0);
+    for (const g of Object.values(await groupsOf(new EC2Client(cfg()), s.instanceId)))
+      assert.deepEqual(g, [s.sessionGroupId], 'not isolated');
+  });
+
+  it('a finding acts on the session EC2 says its resource belongs to, never on the finding’s copy of the tags', async () => {
+    await freeSlots();
+    const victim = await launchFixtureSession(rt(), 'ses-trig-victim');
+    // A non-session instance whose finding carries a forged session tag: nothing happens.
+    const plain = (
+      await new EC2Client(cfg()).send(
+        new RunInstancesCommand({ ImageId: FIXTURE_AMI, MinCount: 1, MaxCount: 1, InstanceType: 'm6a.large' }),
+      )
+    ).Instances![0]!.InstanceId!;
+    const forged = await deliverEvent(rt(), shFinding(GUARDDUTY_PRODUCT, plain, victim.sessionId, 'sh-forged-tag'));
+    assert.equal((forged[0]!.result as any).outcome, 'ignored', JSON.stringify(forged));
+    assert.equal(executionsFor(victim.sessionId).length, 0, 'the session the forged tag names is untouched');
+    // A session instance whose finding's tags name another session: the real owner is tombstoned.
+    const owner = await launchFixtureSession(rt(), 'ses-trig-owner');
+    const r = await deliverEvent(rt(), shFinding(GUARDDUTY_PRODUCT, owner.instanceId, victim.sessionId, 'sh-mistag'));
+    assert.equal((r[0]!.result as any).outcome, 'started', JSON.stringify(r));
+    assert.equal((r[0]!.result as any).sessionId, owner.sessionId);
+    assert.equal(executionsFor(victim.sessionId).length, 0);
+    const ex = await executionsFor(owner.sessionId)[0]!.done;
+    assert.equal(ex.status, 'SUCCEEDED', `${ex.error}: ${ex.cause}`);
+    assert.match((ex.input as any).reason, /the finding's tags named ses-trig-victim/);
+  });
+
+  it('a throttled StartExecution leaves the session unlocked: the next event about it starts a tombstone', async () => {
+    await freeSlots();
+    const s = await launchFixtureSession(rt(), 'ses-trig-throttled');
+    // The SDK tries 3 times; all 3 are throttled.
+    rt().gateway.inject({ service: 'states', action: 'StartExecution', code: 'ThrottlingException', count: 3 });
+    const first = await deliverEvent(rt(), violation(s.sessionId), BUS);
+    rt().gateway.clearFaults();
+    assert.match(first[0]!.error ?? '', /TransientError/, JSON.stringify(first));
+    assert.equal(executionsFor(s.sessionId).length, 0, 'nothing started');
+    const next = await deliverEvent(rt(), violation(s.sessionId), BUS);
+    assert.equal((next[0]!.result as any).outcome, 'started', JSON.stringify(next));
+    const ex = await executionsFor(s.sessionId)[0]!.done;
+    assert.equal(ex.status, 'SUCCEEDED', `${ex.error}: ${ex.cause}`);
+  });
+
+  it('a tombstone that fails gives its session lock back (status-change rule → release function)', async () => {
+    await freeSlots();
+    // A session with no live instance: its tombstone fails validation.
+    const sessionId = 'ses-trig-ghost';
+    const first = await deliverEvent(rt(), violation(sessionId), BUS);
+    assert.equal((first[0]!.result as any).outcome, 'started');
+    const failed = await executionsFor(sessionId)[0]!.done;
+    assert.equal(failed.status, 'FAILED');
+    assert.equal(failed.error, 'InstanceNotFoundError');
+    // Locked by the failed execution until the status change is delivered.
+    const locked = await deliverEvent(rt(), violation(sessionId), BUS);
+    assert.equal((locked[0]!.result as any).outcome, 'already-tombstoning');
+    const statusChange = (ex: typeof failed, status: string) =>
+      envelope({
+        source: 'aws.states',
+        'detail-type': 'Step Functions Execution Status Change',
+        resources: [ex.executionArn],
+        detail: {
+          executionArn: ex.executionArn,
+          stateMachineArn: ex.stateMachineArn,
+          name: ex.name,
+          status,
+          input: JSON.stringify(ex.input),
+        },
+      });
+    // A success keeps the lock (later events are recorded, not acted on); only unsuccessful ends release it.
+    assert.deepEqual(await deliverEvent(rt(), statusChange(failed, 'SUCCEEDED')), []);
+    const released = await deliverEvent(rt(), statusChange(failed, 'FAILED'));
+    assert.equal(released.length, 1, 'the rule on the tombstone machine matched');
+    assert.deepEqual(released[0]!.result, { outcome: 'released', sessionId, executionName: failed.name });
+    // A second delivery of the same change releases nothing more (the lock is no longer this execution's).
+    const again = await deliverEvent(rt(), statusChange(failed, 'FAILED'));
+    assert.equal((again[0]!.result as any).outcome, 'not-held');
+    const next = await deliverEvent(rt(), violation(sessionId), BUS);
+    assert.equal((next[0]!.result as any).outcome, 'started', 'the next event acts again');
+    await executionsFor(sessionId).at(-1)!.done;
   });
 });

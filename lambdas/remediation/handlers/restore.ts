@@ -2,10 +2,11 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { IAMClient } from '@aws-sdk/client-iam';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { awsClientConfig } from '../../shared/clients.ts';
-import { requireEnv } from '../../shared/env.ts';
+import { numberEnv, requireEnv } from '../../shared/env.ts';
 import { makeHandler } from '../../shared/middleware.ts';
 import { dynamoIncidentStore } from '../incidents.ts';
 import { ApprovalRequestInput, KeepInput, keepQuarantined, requestApproval } from '../restore/approval.ts';
@@ -22,6 +23,7 @@ const s3 = new S3Client(awsClientConfig());
 const sns = new SNSClient(awsClientConfig());
 const ddb = new DynamoDBClient(awsClientConfig());
 const eventBridge = new EventBridgeClient(awsClientConfig());
+const iam = new IAMClient(awsClientConfig());
 
 function deps(): RestoreDeps {
   return {
@@ -33,6 +35,12 @@ function deps(): RestoreDeps {
     busName: requireEnv('AUDIT_BUS_NAME'),
     store: dynamoIncidentStore(ddb, requireEnv('INCIDENT_TABLE')),
     replacer: rootVolumeReplacer(),
+    revocations: {
+      iam,
+      ddb,
+      table: requireEnv('INCIDENT_TABLE'),
+      windowMs: numberEnv('REVOCATION_WINDOW_SECONDS', 43_200) * 1000,
+    },
   };
 }
 

@@ -5,6 +5,7 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { awsClientConfig } from '../../shared/clients.ts';
 import { numberEnv, optionalEnv, requireEnv } from '../../shared/env.ts';
 import { makeHandler } from '../../shared/middleware.ts';
+import { AuditCheckInput, checkAuditTrail } from '../tombstone/audit-objects.ts';
 import { EvidenceInput, writeEvidence } from '../tombstone/evidence.ts';
 
 const ec2 = new EC2Client(awsClientConfig());
@@ -31,6 +32,17 @@ export const handler = makeHandler({
           auditPrefix: optionalEnv('AUDIT_PREFIX') ?? 'audit/',
         },
       },
+      input,
+    ),
+});
+
+/** The tombstone's bounded wait for the audit pipeline (retried by the machine while behind). */
+export const auditCheck = makeHandler({
+  inputName: 'audit check input',
+  input: AuditCheckInput,
+  core: (input) =>
+    checkAuditTrail(
+      { s3, bucket: requireEnv('EVIDENCE_BUCKET'), auditPrefix: optionalEnv('AUDIT_PREFIX') ?? 'audit/' },
       input,
     ),
 });

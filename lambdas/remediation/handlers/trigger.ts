@@ -3,20 +3,24 @@
  * session and triggering event (see ../trigger/start.ts). The input is the raw event.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import * as z from 'zod';
 import { awsClientConfig } from '../../shared/clients.ts';
-import { numberEnv, requireEnv } from '../../shared/env.ts';
+import { numberEnv, optionalEnv, requireEnv } from '../../shared/env.ts';
+import { ConfigurationError } from '../../shared/errors.ts';
 import { makeHandler } from '../../shared/middleware.ts';
 import { dynamoIncidentStore } from '../incidents.ts';
 import { ClaimSlotInput, claimHeldSlot } from '../tombstone/guard.ts';
 import { DryRunSwitch } from '../trigger/dry-run-switch.ts';
+import { releaseLockOnFailure } from '../trigger/release.ts';
 import { handleTrigger } from '../trigger/start.ts';
 
 const sfn = new SFNClient(awsClientConfig());
+const ec2 = new EC2Client(awsClientConfig());
 const ddb = new DynamoDBClient(awsClientConfig());
 const ssm = new SSMClient(awsClientConfig());
 const sns = new SNSClient(awsClientConfig());
@@ -25,6 +29,19 @@ let dryRunSwitch: DryRunSwitch | undefined;
 
 const store = () => dynamoIncidentStore(ddb, requireEnv('INCIDENT_TABLE'));
 const maxPerMinute = () => numberEnv('MAX_TOMBSTONES_PER_MINUTE', 5);
+
+/** TRUSTED_FINDING_PRODUCTS: a JSON array of Security Hub product ARNs. */
+function trustedProducts(): string[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(optionalEnv('TRUSTED_FINDING_PRODUCTS') ?? '[]');
+  } catch {
+    raw = undefined;
+  }
+  const parsed = z.array(z.string().min(1)).safeParse(raw);
+  if (!parsed.success) throw new ConfigurationError('TRUSTED_FINDING_PRODUCTS must be a JSON array of product ARNs');
+  return parsed.data;
+}
 
 export const handler = makeHandler({
   inputName: 'EventBridge event',
@@ -40,6 +57,8 @@ export const handler = makeHandler({
     return await handleTrigger(
       {
         sfn,
+        ec2,
+        trustedProducts: trustedProducts(),
         store: store(),
         dryRunSwitch,
         sns,
@@ -52,6 +71,14 @@ export const handler = makeHandler({
       event,
     );
   },
+});
+
+/** Tombstone executions that end unsuccessfully release their session lock. The input is the raw event. */
+export const releaseLock = makeHandler({
+  inputName: 'EventBridge event',
+  // Anything but an unsuccessful status change is answered with an explicit no-op.
+  input: z.unknown(),
+  core: (event) => releaseLockOnFailure({ store: store(), sfn }, event),
 });
 
 /** The machine's held path: try again for a blast-radius slot. */

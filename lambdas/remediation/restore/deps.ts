@@ -5,6 +5,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { awsCall } from '../../shared/aws-errors.ts';
 import type { IncidentStore } from '../incidents.ts';
+import type { RevocationDeps } from '../revocations.ts';
 import type { RootVolumeReplacer } from '../root-volume.ts';
 
 export interface RestoreDeps {
@@ -16,6 +17,8 @@ export interface RestoreDeps {
   readonly busName?: string;
   readonly store?: IncidentStore;
   readonly replacer?: RootVolumeReplacer;
+  /** The session role's revocation set (the release turns the instance's entry into deny-before-revocation). */
+  readonly revocations?: RevocationDeps;
   readonly now?: () => Date;
 }
 

@@ -77,6 +77,10 @@ const PacketView = z.looseObject({
   credentials: z
     .looseObject({ instanceProfile: z.looseObject({ arn: z.string().optional() }).nullable().optional() })
     .optional(),
+  /** The instance as validated, before any change (its profile, even when the revocation step failed). */
+  instance: z
+    .looseObject({ before: z.looseObject({ iamInstanceProfile: z.string().optional() }).optional() })
+    .optional(),
 });
 type PacketView = z.output<typeof PacketView>;
 
@@ -124,7 +128,8 @@ async function whatToRestore(deps: RestoreDeps, inst: ResolvedInstance) {
     packet = { s3Uri: packetUri, versionId: r.versionId };
     originalGroups = r.packet.securityGroups?.original ?? null;
     terminationProtectionBefore = r.packet.isolation?.terminationProtection?.before === true;
-    instanceProfileArn = r.packet.credentials?.instanceProfile?.arn ?? instanceProfileArn;
+    instanceProfileArn =
+      r.packet.credentials?.instanceProfile?.arn ?? r.packet.instance?.before?.iamInstanceProfile ?? instanceProfileArn;
   }
   if (!originalGroups) {
     const tagged = tagValue(i.Tags, RemediationTags.PreQuarantineGroups);

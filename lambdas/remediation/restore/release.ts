@@ -1,7 +1,10 @@
 /**
  * Release from quarantine: the original groups (from the evidence packet),
  * termination protection as it was, and the instance profile come back; the
- * quarantine tags go and the session lock is released.
+ * quarantine tags go and the session lock is released. Before the profile comes
+ * back, the instance's entry in its role's revocation set changes from "every
+ * credential" to "credentials issued before the revocation" (stolen ones stay
+ * refused, new ones work).
  */
 import {
   AssociateIamInstanceProfileCommand,
@@ -14,13 +17,16 @@ import {
   ModifyInstanceAttributeCommand,
   ModifyNetworkInterfaceAttributeCommand,
 } from '@aws-sdk/client-ec2';
+import { GetInstanceProfileCommand } from '@aws-sdk/client-iam';
 import * as z from 'zod';
 import { newEvent } from '../../audit/schema.ts';
 import { stepEvent } from '../../audit/step-event.ts';
 import { awsCall } from '../../shared/aws-errors.ts';
 import { tagValue } from '../../shared/tags.ts';
+import { arnOf, executionParts } from '../addresses.ts';
 import { audit, REMEDIATION_SOURCE, stepContext } from '../audit.ts';
 import { RESTORE_MACHINE } from '../names.ts';
+import { releaseInstance, updateRevocations } from '../revocations.ts';
 import { RemediationTags } from '../tags.ts';
 import { ApprovalDecision } from './approval.ts';
 import { InstanceCheck } from './check.ts';
@@ -84,6 +90,19 @@ async function reassociateProfile(ec2: EC2Client, instanceId: string, profileArn
   );
 }
 
+/** The instance's entry in its role's revocation set: from now on only credentials issued before the revocation. */
+async function narrowRevocation(deps: RestoreDeps, plan: RestorePlan, profileArn: string): Promise<void> {
+  const r = deps.revocations;
+  if (!r) return;
+  const profile = await awsCall('iam:GetInstanceProfile', () =>
+    r.iam.send(new GetInstanceProfileCommand({ InstanceProfileName: profileArn.split('/').pop()! })),
+  );
+  const role = profile.InstanceProfile?.Roles?.[0]?.RoleName;
+  if (!role) return;
+  const instanceArn = arnOf.instance(executionParts(plan.executionId), plan.instanceId);
+  await updateRevocations(r, role, releaseInstance(instanceArn));
+}
+
 export async function release(deps: RestoreDeps, input: ReleaseInput): Promise<ReleaseResult> {
   const { plan, approval } = input;
   const cur = await awsCall('ec2:DescribeInstances', () =>
@@ -98,7 +117,10 @@ export async function release(deps: RestoreDeps, input: ReleaseInput): Promise<R
       ),
     );
   }
-  if (plan.instanceProfileArn) await reassociateProfile(deps.ec2, plan.instanceId, plan.instanceProfileArn);
+  if (plan.instanceProfileArn) {
+    await narrowRevocation(deps, plan, plan.instanceProfileArn);
+    await reassociateProfile(deps.ec2, plan.instanceId, plan.instanceProfileArn);
+  }
   const lineage = [plan.rootVolumeId, ...(tagValue(i?.Tags, RemediationTags.RootVolumeLineage) ?? '').split(',')]
     .filter((v): v is string => !!v)
     .filter((v, k, a) => a.indexOf(v) === k);

@@ -22,7 +22,9 @@ import { awsCall } from '../../shared/aws-errors.ts';
 import { consoleUrl, executionParts } from '../addresses.ts';
 import { audit, stepContext } from '../audit.ts';
 import { RemediationTags } from '../tags.ts';
-import { listAuditObjects } from './audit-objects.ts';
+import { auditTrailStatus, listAuditObjects } from './audit-objects.ts';
+import { SessionEndResult } from './end-session.ts';
+import { FailedStep } from './failed-step.ts';
 import { FreezeResult } from './freeze.ts';
 import { IsolationResult } from './isolate.ts';
 import { buildPacket, PACKET_FORMAT, packetKey } from './packet.ts';
@@ -37,13 +39,18 @@ export const TakenSnapshots = z
     executionArn: z.string().nullable(),
     /** Why there are none (a dry run takes no snapshots). */
     skipped: z.string().optional(),
+    /** The snapshot child failed: what the workflow recorded (and paged) before going on without them. */
+    failure: z.strictObject({ error: z.string(), cause: z.string(), paged: z.boolean() }).optional(),
   })
   .nullable();
 
 export const EvidenceInput = z.strictObject({
   ...StepFields,
   isolation: IsolationResult,
-  credentials: RevokeResult,
+  /** The revocation, or how it failed (the workflow went on). */
+  credentials: z.union([RevokeResult, FailedStep]),
+  /** Ending the session, or how it failed. */
+  sessionEnd: z.union([SessionEndResult, FailedStep]).nullable().default(null),
   freeze: FreezeResult,
   snapshots: TakenSnapshots,
 });
@@ -60,6 +67,8 @@ export const EvidenceResult = z.strictObject({
   url: z.string(),
   auditObjects: z.number().int().min(0),
   timelineEntries: z.number().int().min(0),
+  /** Every step did its part and the audit trail had caught up (else the packet says what is missing). */
+  complete: z.boolean(),
   /** true when the packet already existed (a retried step). */
   reused: z.boolean(),
 });
@@ -152,16 +161,23 @@ export async function writeEvidence(deps: EvidenceDeps, input: EvidenceInput): P
   const auditObjects = t.sessionId
     ? await listAuditObjects(deps.s3, cfg.bucket, auditPrefix, t.sessionId)
     : { objects: [], truncated: false };
+  const newest = auditObjects.objects.reduce<Date | null>((m, o) => {
+    const at = o.lastModified ? new Date(o.lastModified) : null;
+    return at && (!m || at > m) ? at : m;
+  }, null);
+  const trail = t.sessionId ? auditTrailStatus(newest, new Date(t.validatedAt)) : null;
   const timeline = await executionTimeline(deps.sfn, t.executionId);
 
   const packet = buildPacket({
     target: t,
     isolation: input.isolation,
     credentials: input.credentials,
+    sessionEnd: input.sessionEnd,
     freeze: input.freeze,
     instanceAfter: after.Reservations?.[0]?.Instances?.[0],
     snapshots: snaps.Snapshots ?? [],
-    audit: { bucket: cfg.bucket, prefix: auditPrefix, ...auditObjects },
+    snapshotFailure: input.snapshots?.failure ?? null,
+    audit: { bucket: cfg.bucket, prefix: auditPrefix, ...auditObjects, status: trail },
     timeline,
     where,
     createdAt: now,
@@ -177,6 +193,7 @@ export async function writeEvidence(deps: EvidenceDeps, input: EvidenceInput): P
     url: consoleUrl.s3Object(where, cfg.bucket, key),
     auditObjects: auditObjects.objects.length,
     timelineEntries: timeline.length,
+    complete: packet.complete,
   };
 
   if (dryRun) {

@@ -3,12 +3,16 @@
  * everything a responder or a court needs to find and check the evidence
  * (instance metadata, security groups before and after, snapshots, the session's
  * audit objects with their hashes, and this workflow's timeline). Pure: the
- * evidence step gathers the inputs and writes the result.
+ * evidence step gathers the inputs and writes the result. A packet says whether
+ * it is complete: `incomplete` names each step that failed (the workflow went
+ * on without it) and an audit trail that had not caught up with the incident.
  */
 import type { Instance, Snapshot } from '@aws-sdk/client-ec2';
 import { normalizePrefix } from '../../audit/chain.ts';
 import { consoleUrl, type Where } from '../addresses.ts';
-import type { AuditObjectRef } from './audit-objects.ts';
+import type { AuditObjectRef, AuditTrailStatus } from './audit-objects.ts';
+import type { SessionEndResult } from './end-session.ts';
+import type { FailedStep } from './failed-step.ts';
 import type { FreezeResult } from './freeze.ts';
 import type { IsolationResult } from './isolate.ts';
 import type { RevokeResult } from './revoke.ts';
@@ -24,21 +28,70 @@ export function packetKey(prefix: string, sessionOrInstance: string, incidentId:
 export interface PacketInputs {
   readonly target: Target;
   readonly isolation: IsolationResult;
-  readonly credentials: RevokeResult;
+  readonly credentials: RevokeResult | FailedStep;
+  /** null: the workflow had no session-end step (an older execution). */
+  readonly sessionEnd: SessionEndResult | FailedStep | null;
   readonly freeze: FreezeResult;
   /** The instance as described now, after isolation and freeze. */
   readonly instanceAfter: Instance | undefined;
   readonly snapshots: readonly Snapshot[];
-  readonly audit: { bucket: string; prefix: string; objects: AuditObjectRef[]; truncated: boolean };
+  /** The snapshot child failed (the workflow went on without snapshots). */
+  readonly snapshotFailure: { error: string; cause: string; paged: boolean } | null;
+  readonly audit: {
+    bucket: string;
+    prefix: string;
+    objects: AuditObjectRef[];
+    truncated: boolean;
+    /** null: no session, no audit trail. */
+    status: AuditTrailStatus | null;
+  };
   readonly timeline: TimelineEntry[];
   readonly where: Where;
   readonly createdAt: Date;
 }
 
+export interface IncompleteEntry {
+  readonly step: string;
+  readonly error: string;
+  readonly cause: string;
+}
+
+/** What the packet lacks: each step that failed while the workflow went on, and an audit trail behind. */
+function incompleteOf(p: PacketInputs): IncompleteEntry[] {
+  const out: IncompleteEntry[] = [];
+  for (const r of [p.credentials, p.sessionEnd])
+    if (r && 'failed' in r) out.push({ step: r.step, error: r.error, cause: r.cause });
+  if (p.snapshotFailure)
+    out.push({
+      step: 'Snapshot every volume (evidence)',
+      error: p.snapshotFailure.error,
+      cause: p.snapshotFailure.cause,
+    });
+  if (p.audit.status && !p.audit.status.complete)
+    out.push({ step: 'Wait for the audit trail', error: 'AuditTrailBehind', cause: p.audit.status.reason ?? '' });
+  return out;
+}
+
+function credentialsOf(c: RevokeResult | FailedStep) {
+  if ('failed' in c) return { failed: true, error: c.error, cause: c.cause, paged: c.paged };
+  return {
+    revokedBefore: c.revokedBefore,
+    role: c.role,
+    policyName: c.policyName,
+    revocationSet: c.revocationSet,
+    instanceProfile: c.instanceProfile,
+    secrets: c.secrets,
+  };
+}
+
 export function buildPacket(p: PacketInputs) {
   const { target: t, isolation, credentials, freeze: frozen, instanceAfter: inst } = p;
+  const incomplete = incompleteOf(p);
   return {
     format: PACKET_FORMAT,
+    /** false: see `incomplete` for what is missing and why. */
+    complete: incomplete.length === 0,
+    incomplete,
     incidentId: t.incidentId,
     execution: t.executionId,
     createdAt: p.createdAt.toISOString(),
@@ -76,13 +129,17 @@ export function buildPacket(p: PacketInputs) {
       elasticIps: isolation.elasticIps,
       networkAcl: isolation.networkAcl,
     },
-    credentials: {
-      revokedBefore: credentials.revokedBefore,
-      role: credentials.role,
-      policyName: credentials.policyName,
-      instanceProfile: credentials.instanceProfile,
-      secrets: credentials.secrets,
-    },
+    credentials: credentialsOf(credentials),
+    session: p.sessionEnd
+      ? 'failed' in p.sessionEnd
+        ? { failed: true, error: p.sessionEnd.error, cause: p.sessionEnd.cause }
+        : {
+            statusBefore: p.sessionEnd.statusBefore,
+            marked: p.sessionEnd.marked,
+            callback: p.sessionEnd.callback,
+            answered: p.sessionEnd.answered,
+          }
+      : null,
     freeze: { mode: frozen.mode, commandId: frozen.commandId, requestedAt: frozen.requestedAt },
     snapshots: p.snapshots.map((s) => ({
       snapshotId: s.SnapshotId,
@@ -96,6 +153,11 @@ export function buildPacket(p: PacketInputs) {
     audit: {
       bucket: p.audit.bucket,
       prefix: normalizePrefix(p.audit.prefix),
+      /** The pipeline had written the session's events up to the incident (else `reason`). */
+      complete: p.audit.status?.complete ?? true,
+      ...(p.audit.status?.reason && !p.audit.status.complete ? { reason: p.audit.status.reason } : {}),
+      incidentAt: p.audit.status?.incidentAt ?? null,
+      newestObjectAt: p.audit.status?.newestObjectAt ?? null,
       objects: p.audit.objects,
       truncated: p.audit.truncated,
     },
@@ -107,7 +169,10 @@ export function buildPacket(p: PacketInputs) {
       { step: 'isolation started', time: isolation.startedAt },
       { step: 'quarantine group applied', time: isolation.quarantineAppliedAt },
       { step: 'isolation finished', time: isolation.finishedAt },
-      { step: 'credentials revoked (tokens issued before)', time: credentials.revokedBefore },
+      {
+        step: 'credentials revoked (tokens issued before)',
+        time: 'failed' in credentials ? null : credentials.revokedBefore,
+      },
       { step: `freeze requested (${frozen.mode})`, time: frozen.requestedAt },
       { step: 'evidence packet written', time: p.createdAt.toISOString() },
     ].filter((x) => x.time),

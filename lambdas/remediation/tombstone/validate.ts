@@ -91,7 +91,7 @@ export async function validateTombstone(
     executionId: input.executionId,
     request,
     instanceId: inst.instanceId,
-    sessionId: inst.sessionId ?? request.sessionId ?? null,
+    sessionId: inst.sessionId,
     state: inst.state,
     vpcId: i.VpcId ?? null,
     subnetId: i.SubnetId ?? null,

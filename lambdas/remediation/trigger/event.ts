@@ -1,8 +1,10 @@
 /**
  * What the automatic path reads from an EventBridge event: the project's own
  * PolicyViolation / AttestationFailed / SuspiciousWrite, a GuardDuty finding on
- * a session instance, a Security Hub finding on a session resource; and the
- * tombstone execution name that makes one event one execution.
+ * a session instance, a Security Hub finding on a session resource from a
+ * trusted product; and the tombstone execution name that makes one event one
+ * execution. A finding's copy of the resource tags only nominates the resource:
+ * the trigger reads the real tags in EC2 before it acts (see start.ts).
  */
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
@@ -24,8 +26,11 @@ export type EventBridgeEvent = z.output<typeof EventBridgeEvent>;
 
 export interface DerivedTrigger {
   readonly kind: 'own' | 'guardduty' | 'securityhub';
+  /** For findings: the session the finding's copy of the tags names (checked against EC2). */
   readonly sessionId: string;
   readonly instanceId: string | null;
+  /** EC2 resources (instance, volume, interface ids) a finding is about; their real tags decide. */
+  readonly resourceIds: readonly string[];
   /** Id that identifies the occurrence: the event id, or the finding id (updates of a finding share it). */
   readonly eventId: string;
   readonly reason: string;
@@ -36,8 +41,15 @@ type Obj = Record<string, unknown>;
 const obj = (v: unknown): Obj => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
 const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
-/** Reads who and why from the three kinds of events; null when the event names no session. */
-export function deriveTrigger(e: EventBridgeEvent): DerivedTrigger | null {
+/** An EC2 resource id in a Security Hub resource id (an ARN for EC2 resources). */
+const EC2_RESOURCE = /(?:^|[:/])((?:i|vol|eni)-[0-9a-f]{8,17})$/;
+
+/**
+ * Reads who and why from the three kinds of events; null when the event names no
+ * session. Security Hub findings count only from `trustedProducts` (product ARNs):
+ * anyone allowed `BatchImportFindings` can import a finding under the account's own product.
+ */
+export function deriveTrigger(e: EventBridgeEvent, trustedProducts: readonly string[] = []): DerivedTrigger | null {
   const d: Obj = e.detail;
   if (e.source === 'aws.guardduty') {
     const inst = obj(obj(d.resource).instanceDetails);
@@ -46,10 +58,12 @@ export function deriveTrigger(e: EventBridgeEvent): DerivedTrigger | null {
       .find((t) => t.key === Tags.SessionId);
     const sessionId = str(tag?.value);
     if (!sessionId || !SessionId.safeParse(sessionId).success) return null;
+    const instanceId = str(inst.instanceId) ?? null;
     return {
       kind: 'guardduty',
       sessionId,
-      instanceId: str(inst.instanceId) ?? null,
+      instanceId,
+      resourceIds: instanceId ? [instanceId] : [],
       eventId: `guardduty:${str(d.id) ?? e.id}`,
       reason:
         `GuardDuty ${str(d.type) ?? 'finding'} (severity ${String(d.severity ?? '?')}): ${str(d.title) ?? ''}`.slice(
@@ -60,14 +74,17 @@ export function deriveTrigger(e: EventBridgeEvent): DerivedTrigger | null {
   }
   if (e.source === 'aws.securityhub') {
     for (const f of arr(d.findings).map(obj)) {
+      if (!trustedProducts.includes(str(f.ProductArn) ?? '')) continue;
       for (const r of arr(f.Resources).map(obj)) {
         const sessionId = str(obj(r.Tags)[Tags.SessionId]);
         if (!sessionId || !SessionId.safeParse(sessionId).success) continue;
-        const m = /instance\/(i-[0-9a-f]+)/.exec(String(r.Id ?? ''));
+        const resourceId = EC2_RESOURCE.exec(String(r.Id ?? ''))?.[1];
+        if (!resourceId) continue;
         return {
           kind: 'securityhub',
           sessionId,
-          instanceId: m?.[1] ?? null,
+          instanceId: resourceId.startsWith('i-') ? resourceId : null,
+          resourceIds: [resourceId],
           eventId: `securityhub:${str(f.Id) ?? e.id}`,
           reason: `Security Hub ${str(obj(f.Severity).Label) ?? ''} finding: ${str(f.Title) ?? ''}`.slice(0, 512),
         };
@@ -84,6 +101,7 @@ export function deriveTrigger(e: EventBridgeEvent): DerivedTrigger | null {
       kind: 'own',
       sessionId,
       instanceId: null,
+      resourceIds: [],
       eventId: e.id,
       reason: `${e['detail-type']} from ${e.source}${what ? `: ${what}` : ''}${why ? ` (${why})` : ''}`.slice(0, 512),
     };

@@ -6,28 +6,38 @@
  *    so a second delivery of the same event starts nothing (StartExecution with
  *    the same name and input returns the first; ExecutionAlreadyExists counts as
  *    already started).
+ *  - A finding acts only on what EC2 says: the session is read from the real tags
+ *    of the resource the finding names, never from the finding's copy of them.
  *  - A session lock (DynamoDB, conditional put) makes later events about a
  *    session that is already being tombstoned a no-op, reported, not a second run.
+ *    It is released when the start fails (the redelivery takes it again) and when
+ *    the execution ends unsuccessfully (./release.ts).
  *  - The blast-radius guard allows at most N tombstones a minute fleet-wide; past
  *    it the execution starts `held` (it waits for a slot in the machine) and a
  *    person is paged.
  *  - An SSM parameter switches the whole automatic path to dry-run.
  */
+import { DescribeTagsCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { DescribeExecutionCommand, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { stepEvent } from '../../audit/step-event.ts';
 import { awsCall } from '../../shared/aws-errors.ts';
+import { Tags } from '../../shared/tags.ts';
 import { audit, stepContext } from '../audit.ts';
 import { type IncidentStore, minuteOf } from '../incidents.ts';
 import type { TombstoneRequest } from '../tombstone/request.ts';
-import { deriveTrigger, EventBridgeEvent, tombstoneExecutionName } from './event.ts';
+import { type DerivedTrigger, deriveTrigger, EventBridgeEvent, tombstoneExecutionName } from './event.ts';
 
 /** The trigger's own name in audit events (it is not a state machine). */
 const TRIGGER = 'aidops-trigger';
 
 export interface TriggerDeps {
   readonly sfn: SFNClient;
+  /** Reads the real tags of the resources findings name. */
+  readonly ec2: EC2Client;
+  /** Security Hub product ARNs whose findings count (anyone may import findings under the account's own). */
+  readonly trustedProducts: readonly string[];
   readonly store: IncidentStore;
   readonly dryRunSwitch: { get(): Promise<boolean> };
   readonly sns?: SNSClient;
@@ -51,6 +61,35 @@ export interface TriggerResult {
   readonly reason?: string;
 }
 
+/** The session each resource carries in EC2 (resources without the tag are absent). */
+async function realSessions(ec2: EC2Client, resourceIds: readonly string[]): Promise<Map<string, string>> {
+  if (resourceIds.length === 0) return new Map();
+  const out = await awsCall('ec2:DescribeTags', () =>
+    ec2.send(
+      new DescribeTagsCommand({
+        Filters: [
+          { Name: 'resource-id', Values: [...resourceIds] },
+          { Name: 'key', Values: [Tags.SessionId] },
+        ],
+      }),
+    ),
+  );
+  return new Map(
+    (out.Tags ?? []).filter((t) => t.ResourceId && t.Value).map((t) => [t.ResourceId!, t.Value!] as const),
+  );
+}
+
+/** A finding's trigger with the session EC2 says its resource belongs to; null when none does. */
+async function confirmed(ec2: EC2Client, trig: DerivedTrigger): Promise<DerivedTrigger | null> {
+  if (trig.kind === 'own') return trig;
+  const real = await realSessions(ec2, trig.resourceIds);
+  const resourceId = trig.resourceIds.find((id) => real.has(id));
+  if (!resourceId) return null;
+  const sessionId = real.get(resourceId)!;
+  const note = sessionId === trig.sessionId ? '' : ` [the finding's tags named ${trig.sessionId}]`;
+  return { ...trig, sessionId, reason: `${trig.reason}${note}`.slice(0, 512) };
+}
+
 export async function handleTrigger(deps: TriggerDeps, raw: unknown): Promise<TriggerResult> {
   const parsed = EventBridgeEvent.safeParse(raw);
   const ignored = (reason: string): TriggerResult => ({
@@ -63,8 +102,10 @@ export async function handleTrigger(deps: TriggerDeps, raw: unknown): Promise<Tr
     reason,
   });
   if (!parsed.success) return ignored('not an EventBridge event');
-  const trig = deriveTrigger(parsed.data);
-  if (!trig) return ignored('the event names no session');
+  const derived = deriveTrigger(parsed.data, deps.trustedProducts);
+  if (!derived) return ignored('the event names no session');
+  const trig = await confirmed(deps.ec2, derived);
+  if (!trig) return ignored('no resource the finding names carries a session tag in EC2');
   const now = (deps.now ?? (() => new Date()))();
   const dryRun = await deps.dryRunSwitch.get();
   const name = tombstoneExecutionName(trig.sessionId, trig.eventId, dryRun);
@@ -122,7 +163,11 @@ export async function handleTrigger(deps: TriggerDeps, raw: unknown): Promise<Tr
     );
   } catch (e) {
     // Same name, other input (e.g. `held` differs on a concurrent redelivery): it is already running.
-    if ((e as Error).name !== 'ExecutionAlreadyExists') throw e;
+    if ((e as Error).name !== 'ExecutionAlreadyExists') {
+      // Nothing started: the lock must not outlive the attempt (EventBridge redelivers; that takes it again).
+      if (!dryRun) await deps.store.releaseSessionIf(trig.sessionId, name).catch(() => undefined);
+      throw e;
+    }
     started = false;
   }
   if (held && started && deps.sns && deps.topicArn) {

@@ -1,6 +1,7 @@
 /** ARN patterns the remediation grants name, in the stack's partition, region and account. */
 import { ArnFormat, Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
+import { Tags } from '../../../lambdas/shared/tags.ts';
 
 /** An EC2 resource of `type` (`instance`, `volume`, …), any id unless named. Snapshots have no account. */
 export function ec2Arn(scope: IConstruct, type: string, id = '*'): string {
@@ -21,3 +22,11 @@ export function executionsArn(scope: IConstruct, machineName: string): string {
     arnFormat: ArnFormat.COLON_RESOURCE_NAME,
   });
 }
+
+/**
+ * The condition every grant that acts on an instance, its interfaces or its
+ * volumes carries: the resource is a session's (tagged with its session id).
+ */
+export const SESSION_RESOURCE_CONDITION = {
+  StringLike: { [`aws:ResourceTag/${Tags.SessionId}`]: '*' },
+} as const;

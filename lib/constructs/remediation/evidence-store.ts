@@ -76,6 +76,19 @@ export class EvidenceStore extends Construct {
     this.key.grantEncryptDecrypt(fn.fn);
   }
 
+  /** Lists the session audit chains' object versions (the tombstone's wait for the audit pipeline); reads nothing. */
+  grantListAudit(fn: AidopsFunction): void {
+    grantAcknowledged(
+      fn.fn.role!,
+      new iam.PolicyStatement({
+        actions: ['s3:ListBucketVersions', 's3:ListBucket'],
+        resources: [this.bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [`${this.auditPrefix}chains/*`] } },
+      }),
+      `Lists only the audit chains (condition on the ${this.auditPrefix}chains/ prefix).`,
+    );
+  }
+
   /** Reads packets (the restore plan takes the original groups from one). */
   grantReadPackets(fn: AidopsFunction): void {
     const why = 'Reads evidence packets in the audit bucket (the original groups, protection and profile).';

@@ -15,7 +15,7 @@ import { type RestoreFunctions, restoreDefinition } from '../../../workflows/res
 import { acknowledge, grantAcknowledged } from '../../nag.ts';
 import { AidopsFunction } from '../function.ts';
 import { AidopsStateMachine, acknowledgeInvokeVersions } from '../workflow.ts';
-import { ec2Arn } from './arns.ts';
+import { ec2Arn, SESSION_RESOURCE_CONDITION } from './arns.ts';
 import type { EvidenceStore } from './evidence-store.ts';
 
 export interface RestoreProps {
@@ -29,9 +29,14 @@ export interface RestoreProps {
   readonly approvalTimeout?: Duration;
   /** @default no alarm action */
   readonly alarmTopic?: sns.ITopic;
+  /** Roles whose revocation set the release narrows. @default roles named *aidops-session* */
+  readonly sessionRoleArns?: readonly string[];
+  /** How long a revocation entry is kept. @default 12 h */
+  readonly revocationWindow?: Duration;
 }
 
 const RUNTIME = 'Session instances, volumes, snapshots, interfaces and their groups are created at run time.';
+const SESSION_ONLY = `${RUNTIME} Limited to resources tagged with a session id (condition).`;
 
 export class Restore extends Construct {
   readonly machine: AidopsStateMachine;
@@ -44,6 +49,7 @@ export class Restore extends Construct {
       NOTIFY_TOPIC_ARN: props.notifyTopic.topicArn,
       INCIDENT_TABLE: props.incidentTable.tableName,
       QUARANTINE_GROUP_ID: props.quarantineGroup.securityGroupId,
+      REVOCATION_WINDOW_SECONDS: String((props.revocationWindow ?? Duration.hours(12)).toSeconds()),
     };
     const fn = (fid: string, handler: string, description: string) =>
       new AidopsFunction(this, fid, {
@@ -113,24 +119,39 @@ export class Restore extends Construct {
       props.notifyTopic.grantPublish(x.fn);
       props.incidentTable.grantReadWriteData(x.fn);
     }
+    // Instance and volume side: session resources only. The snapshot and the task the replacement names or makes.
     grantAcknowledged(
       f.replace.fn.role!,
       new iam.PolicyStatement({
         actions: ['ec2:StartInstances', 'ec2:CreateReplaceRootVolumeTask', 'ec2:CreateTags'],
-        resources: [
-          ec2Arn(this, 'instance'),
-          ec2Arn(this, 'volume'),
-          ec2Arn(this, 'snapshot'),
-          ec2Arn(this, 'replace-root-volume-task'),
-        ],
+        resources: [ec2Arn(this, 'instance'), ec2Arn(this, 'volume')],
+        conditions: SESSION_RESOURCE_CONDITION,
+      }),
+      SESSION_ONLY,
+    );
+    grantAcknowledged(
+      f.replace.fn.role!,
+      new iam.PolicyStatement({
+        actions: ['ec2:CreateReplaceRootVolumeTask', 'ec2:CreateTags'],
+        resources: [ec2Arn(this, 'snapshot'), ec2Arn(this, 'replace-root-volume-task')],
       }),
       RUNTIME,
+    );
+    // Interface side: session interfaces only; group side: the groups the packet recorded (any, made at run time).
+    grantAcknowledged(
+      f.release.fn.role!,
+      new iam.PolicyStatement({
+        actions: ['ec2:ModifyNetworkInterfaceAttribute'],
+        resources: [ec2Arn(this, 'network-interface')],
+        conditions: SESSION_RESOURCE_CONDITION,
+      }),
+      SESSION_ONLY,
     );
     grantAcknowledged(
       f.release.fn.role!,
       new iam.PolicyStatement({
         actions: ['ec2:ModifyNetworkInterfaceAttribute'],
-        resources: [ec2Arn(this, 'network-interface'), ec2Arn(this, 'security-group')],
+        resources: [ec2Arn(this, 'security-group')],
       }),
       RUNTIME,
     );
@@ -139,16 +160,40 @@ export class Restore extends Construct {
       new iam.PolicyStatement({
         actions: ['ec2:ModifyInstanceAttribute', 'ec2:CreateTags', 'ec2:DeleteTags', 'ec2:AssociateIamInstanceProfile'],
         resources: [ec2Arn(this, 'instance')],
+        conditions: SESSION_RESOURCE_CONDITION,
       }),
-      RUNTIME,
+      SESSION_ONLY,
     );
     grantAcknowledged(
       f.terminate.fn.role!,
       new iam.PolicyStatement({
         actions: ['ec2:ModifyInstanceAttribute', 'ec2:TerminateInstances'],
         resources: [ec2Arn(this, 'instance')],
+        conditions: SESSION_RESOURCE_CONDITION,
       }),
-      RUNTIME,
+      SESSION_ONLY,
+    );
+    // The release narrows the instance's entry in its role's revocation set before the profile comes back.
+    const stack = Stack.of(this);
+    grantAcknowledged(
+      f.release.fn.role!,
+      new iam.PolicyStatement({
+        actions: ['iam:GetInstanceProfile'],
+        resources: [stack.formatArn({ service: 'iam', region: '', resource: 'instance-profile', resourceName: '*' })],
+      }),
+      'Session instance profiles are named at run time.',
+    );
+    grantAcknowledged(
+      f.release.fn.role!,
+      new iam.PolicyStatement({
+        actions: ['iam:PutRolePolicy', 'iam:DeleteRolePolicy', 'iam:GetRolePolicy', 'iam:ListRolePolicies'],
+        resources: [
+          ...(props.sessionRoleArns ?? [
+            stack.formatArn({ service: 'iam', region: '', resource: 'role', resourceName: '*aidops-session*' }),
+          ]),
+        ],
+      }),
+      'Only session roles (by name pattern) get the revocation policy.',
     );
     // Re-associating the profile passes its role to EC2.
     grantAcknowledged(
@@ -156,7 +201,14 @@ export class Restore extends Construct {
       new iam.PolicyStatement({
         actions: ['iam:PassRole'],
         resources: [
-          Stack.of(this).formatArn({ service: 'iam', region: '', resource: 'role', resourceName: '*aidops-session*' }),
+          ...(props.sessionRoleArns ?? [
+            Stack.of(this).formatArn({
+              service: 'iam',
+              region: '',
+              resource: 'role',
+              resourceName: '*aidops-session*',
+            }),
+          ]),
         ],
         conditions: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
       }),

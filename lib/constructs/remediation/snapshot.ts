@@ -12,7 +12,7 @@ import { snapshotDefinition } from '../../../workflows/snapshot.ts';
 import { acknowledge, grantAcknowledged } from '../../nag.ts';
 import { AidopsFunction } from '../function.ts';
 import { AidopsStateMachine, acknowledgeInvokeVersions } from '../workflow.ts';
-import { ec2Arn } from './arns.ts';
+import { ec2Arn, SESSION_RESOURCE_CONDITION } from './arns.ts';
 
 export interface SnapshotProps {
   /** @default no alarm action */
@@ -47,13 +47,23 @@ export class Snapshot extends Construct {
       new iam.PolicyStatement({ actions: ['ec2:DescribeSnapshots'], resources: ['*'] }),
       'ec2:DescribeSnapshots does not support resource-level permissions.',
     );
+    // What is snapshotted: session instances and volumes only. What is made: the snapshots.
     grantAcknowledged(
       createRole,
       new iam.PolicyStatement({
         actions: ['ec2:CreateSnapshots', 'ec2:CreateSnapshot'],
-        resources: [ec2Arn(this, 'instance'), ec2Arn(this, 'volume'), ec2Arn(this, 'snapshot')],
+        resources: [ec2Arn(this, 'instance'), ec2Arn(this, 'volume')],
+        conditions: SESSION_RESOURCE_CONDITION,
       }),
-      'Session instances, volumes and snapshots are created at run time; their ids cannot be known at deploy.',
+      'Session instances and volumes are created at run time; limited to resources tagged with a session id (condition).',
+    );
+    grantAcknowledged(
+      createRole,
+      new iam.PolicyStatement({
+        actions: ['ec2:CreateSnapshots', 'ec2:CreateSnapshot'],
+        resources: [ec2Arn(this, 'snapshot')],
+      }),
+      'The snapshots are created at run time; their ids cannot be known at deploy.',
     );
     grantAcknowledged(
       createRole,

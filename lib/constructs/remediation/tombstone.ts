@@ -1,7 +1,9 @@
 /**
- * The tombstone capability in AWS: its nine functions, each with only the
+ * The tombstone capability in AWS: its functions, each with only the
  * permissions its step needs (granted here, each beside its acknowledgement),
  * and the `aidops-tombstone` state machine built from them (workflows/tombstone.ts).
+ * Every grant that acts on an instance, an interface or a volume is conditioned
+ * on the session tag: a tombstone can touch session instances only.
  */
 import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -16,7 +18,7 @@ import { type TombstoneFunctions, tombstoneDefinition } from '../../../workflows
 import { acknowledge, grantAcknowledged, nagResource } from '../../nag.ts';
 import { AidopsFunction } from '../function.ts';
 import { AidopsStateMachine, acknowledgeInvokeVersions } from '../workflow.ts';
-import { ec2Arn, executionsArn } from './arns.ts';
+import { ec2Arn, executionsArn, SESSION_RESOURCE_CONDITION } from './arns.ts';
 import type { EvidenceStore } from './evidence-store.ts';
 
 export interface TombstoneProps {
@@ -40,10 +42,20 @@ export interface TombstoneProps {
   readonly alarmTopic?: sns.ITopic;
   /** Held requests give up after this many minute-long waits. @default 30 */
   readonly maxHeldMinutes?: number;
+  /**
+   * The session table and the session state machine: the tombstone marks the session it
+   * contains and answers its workflow's pending callback. @default none (no session to end)
+   */
+  readonly sessions?: { readonly table: dynamodb.ITable; readonly machineArn: string };
+  /** How long a revocation entry is kept (the longest life of instance-profile credentials, doubled). @default 12 h */
+  readonly revocationWindow?: Duration;
+  /** How long the packet waits, at most, for the audit pipeline. @default 60 s */
+  readonly auditWait?: Duration;
 }
 
 const DESCRIBE = 'EC2 Describe* calls do not support resource-level permissions.';
 const RUNTIME = 'Session instances, interfaces and volumes are created at run time; their ids are unknown at deploy.';
+const SESSION_ONLY = `${RUNTIME} Limited to resources tagged with a session id (condition).`;
 
 export class Tombstone extends Construct {
   readonly machine: AidopsStateMachine;
@@ -81,11 +93,27 @@ export class Tombstone extends Construct {
       revoke: fn(
         'Revoke',
         'tombstone-revoke.ts',
-        'Tombstone: deny-before-now on the role, detach the profile, delete secrets',
-        {},
+        'Tombstone: add the instance to the role revocation set, detach the profile, delete secrets',
+        {
+          INCIDENT_TABLE: props.incidentTable.tableName,
+          REVOCATION_WINDOW_SECONDS: String((props.revocationWindow ?? Duration.hours(12)).toSeconds()),
+        },
+      ),
+      endSession: fn(
+        'EndSession',
+        'tombstone-end-session.ts',
+        'Tombstone: mark the session tombstoned, answer the pending callback of its workflow',
+        props.sessions ? { SESSION_TABLE: props.sessions.table.tableName } : {},
       ),
       freeze: fn('Freeze', 'tombstone-freeze.ts', 'Tombstone: stop the agent through SSM or stop the instance', {}),
       freezeCheck: fn('FreezeCheck', 'tombstone-freeze.ts', 'Tombstone: has the freeze taken hold', {}, 'check'),
+      auditCheck: fn(
+        'AuditCheck',
+        'tombstone-evidence.ts',
+        'Tombstone: has the audit pipeline written the session events up to the incident',
+        props.evidence?.environment() ?? {},
+        'auditCheck',
+      ),
       evidence: fn(
         'Evidence',
         'tombstone-evidence.ts',
@@ -113,6 +141,7 @@ export class Tombstone extends Construct {
     };
     this.grantIsolation(props);
     this.grantRevocation(props);
+    this.grantSessionEnd(props.sessions);
     this.grantFreeze();
     this.grantEvidence(props.evidence);
     this.grantTicket(props.notifyTopic);
@@ -126,8 +155,10 @@ export class Tombstone extends Construct {
           validate: this.functions.validate.fn,
           isolate: this.functions.isolate.fn,
           revoke: this.functions.revoke.fn,
+          endSession: this.functions.endSession.fn,
           freeze: this.functions.freeze.fn,
           freezeCheck: this.functions.freezeCheck.fn,
+          auditCheck: this.functions.auditCheck.fn,
           evidence: this.functions.evidence.fn,
           ticket: this.functions.ticket.fn,
           failure: this.functions.failure.fn,
@@ -135,6 +166,7 @@ export class Tombstone extends Construct {
         },
         snapshotMachine: props.snapshotMachine,
         maxHeldMinutes: props.maxHeldMinutes,
+        auditWait: props.auditWait,
       }),
       timeout: Duration.hours(6),
       comment: 'Tombstone a session: isolate first, revoke, freeze, snapshot, evidence under legal hold, ticket',
@@ -170,25 +202,33 @@ export class Tombstone extends Construct {
       }),
       `${DESCRIBE} DisassociateAddress takes an association id, which has no ARN.`,
     );
+    // The interface side of the call: session interfaces only. The group side: the two isolation groups only.
     grantAcknowledged(
       this.role(isolate),
       new iam.PolicyStatement({
         actions: ['ec2:ModifyNetworkInterfaceAttribute'],
+        resources: [ec2Arn(this, 'network-interface')],
+        conditions: SESSION_RESOURCE_CONDITION,
+      }),
+      SESSION_ONLY,
+    );
+    this.role(isolate).addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['ec2:ModifyNetworkInterfaceAttribute'],
         resources: [
-          ec2Arn(this, 'network-interface'),
           ec2Arn(this, 'security-group', props.quarantineGroup.securityGroupId),
           ec2Arn(this, 'security-group', props.isolationTransitionGroup.securityGroupId),
         ],
       }),
-      RUNTIME,
     );
     grantAcknowledged(
       this.role(isolate),
       new iam.PolicyStatement({
         actions: ['ec2:ModifyInstanceAttribute', 'ec2:CreateTags'],
         resources: [ec2Arn(this, 'instance')],
+        conditions: SESSION_RESOURCE_CONDITION,
       }),
-      RUNTIME,
+      SESSION_ONLY,
     );
     grantAcknowledged(
       this.role(isolate),
@@ -206,14 +246,19 @@ export class Tombstone extends Construct {
     grantAcknowledged(
       role,
       new iam.PolicyStatement({
-        actions: [
-          'ec2:DescribeIamInstanceProfileAssociations',
-          'ec2:DisassociateIamInstanceProfile',
-          'secretsmanager:ListSecrets',
-        ],
+        actions: ['ec2:DescribeIamInstanceProfileAssociations', 'secretsmanager:ListSecrets'],
         resources: ['*'],
       }),
-      'These calls do not support resource-level permissions (association ids and ListSecrets have no ARN).',
+      'These calls do not support resource-level permissions.',
+    );
+    grantAcknowledged(
+      role,
+      new iam.PolicyStatement({
+        actions: ['ec2:DisassociateIamInstanceProfile'],
+        resources: [ec2Arn(this, 'instance')],
+        conditions: SESSION_RESOURCE_CONDITION,
+      }),
+      SESSION_ONLY,
     );
     grantAcknowledged(
       role,
@@ -226,15 +271,17 @@ export class Tombstone extends Construct {
     grantAcknowledged(
       role,
       new iam.PolicyStatement({
-        actions: ['iam:PutRolePolicy'],
+        actions: ['iam:PutRolePolicy', 'iam:DeleteRolePolicy', 'iam:GetRolePolicy', 'iam:ListRolePolicies'],
         resources: [
           ...(props.sessionRoleArns ?? [
             stack.formatArn({ service: 'iam', region: '', resource: 'role', resourceName: '*aidops-session*' }),
           ]),
         ],
       }),
-      'Only session roles (by name pattern) may get the deny-before-now policy.',
+      'Only session roles (by name pattern) get the revocation policy.',
     );
+    // The role's revocation set lives in the incident table.
+    props.incidentTable.grantReadWriteData(this.functions.revoke.fn);
     grantAcknowledged(
       role,
       new iam.PolicyStatement({
@@ -271,16 +318,16 @@ export class Tombstone extends Construct {
       );
       grantAcknowledged(
         this.role(f),
-        new iam.PolicyStatement({ actions: ['ec2:StopInstances'], resources: [ec2Arn(this, 'instance')] }),
-        RUNTIME,
-      );
-      grantAcknowledged(
-        this.role(f),
         new iam.PolicyStatement({
-          actions: ['ssm:SendCommand'],
-          resources: [ec2Arn(this, 'instance'), runShellScript],
+          actions: ['ec2:StopInstances', 'ssm:SendCommand'],
+          resources: [ec2Arn(this, 'instance')],
+          conditions: SESSION_RESOURCE_CONDITION,
         }),
-        RUNTIME,
+        SESSION_ONLY,
+      );
+      // The document side of SendCommand: the one shell document, by ARN.
+      this.role(f).addToPrincipalPolicy(
+        new iam.PolicyStatement({ actions: ['ssm:SendCommand'], resources: [runShellScript] }),
       );
     }
   }
@@ -294,8 +341,12 @@ export class Tombstone extends Construct {
     );
     grantAcknowledged(
       role,
-      new iam.PolicyStatement({ actions: ['ec2:CreateTags'], resources: [ec2Arn(this, 'instance')] }),
-      RUNTIME,
+      new iam.PolicyStatement({
+        actions: ['ec2:CreateTags'],
+        resources: [ec2Arn(this, 'instance')],
+        conditions: SESSION_RESOURCE_CONDITION,
+      }),
+      SESSION_ONLY,
     );
     grantAcknowledged(
       role,
@@ -306,6 +357,17 @@ export class Tombstone extends Construct {
       'The packet records this workflow’s own executions, named at run time.',
     );
     evidence?.grantWritePackets(this.functions.evidence);
+    evidence?.grantListAudit(this.functions.auditCheck);
+  }
+
+  /** Marks the session tombstoned and answers its workflow's callback (task tokens of the session machine only). */
+  private grantSessionEnd(sessions: TombstoneProps['sessions']): void {
+    if (!sessions) return;
+    const fn = this.functions.endSession.fn;
+    sessions.table.grantReadWriteData(fn);
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['states:SendTaskFailure'], resources: [sessions.machineArn] }),
+    );
   }
 
   private grantTicket(notifyTopic: sns.ITopic): void {

@@ -1,11 +1,12 @@
 /**
  * The automatic path into the tombstone: three EventBridge rules (the project's
- * own events on the audit bus, GuardDuty and Security Hub findings on the
- * default bus) → one trigger function (idempotent per event, blast-radius
- * guarded, switchable to dry run) → the tombstone machine. Failed deliveries
- * land in a dead-letter queue.
+ * own events on the audit bus, GuardDuty findings and Security Hub findings from
+ * trusted products on the default bus) → one trigger function (idempotent per
+ * event, blast-radius guarded, switchable to dry run, reads real tags in EC2) →
+ * the tombstone machine. A fourth rule gives the session lock back when a
+ * tombstone execution ends unsuccessfully. Failed deliveries land in a dead-letter queue.
  */
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -17,6 +18,7 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { TOMBSTONE_MACHINE } from '../../../lambdas/remediation/names.ts';
 import { OWN_DETAIL_TYPES, OWN_SOURCE_PREFIX } from '../../../lambdas/remediation/trigger/event.ts';
+import { UNSUCCESSFUL } from '../../../lambdas/remediation/trigger/release.ts';
 import { Tags } from '../../../lambdas/shared/tags.ts';
 import { acknowledge, grantAcknowledged } from '../../nag.ts';
 import { AidopsFunction } from '../function.ts';
@@ -26,7 +28,7 @@ export interface TombstoneTriggersProps {
   readonly tombstoneMachine: sfn.IStateMachine;
   /** The bus the project's own events (and audit events) travel on. */
   readonly eventBus: events.IEventBus;
-  /** Where AWS services publish findings. */
+  /** Where AWS services publish findings and execution status changes. */
   readonly findingsBus: events.IEventBus;
   readonly incidentTable: dynamodb.ITable;
   /** The automatic-path dry-run switch. */
@@ -39,15 +41,35 @@ export interface TombstoneTriggersProps {
   readonly guardDutyMinSeverity?: number;
   /** Security Hub severity labels that trigger a tombstone. @default ['HIGH', 'CRITICAL'] */
   readonly securityHubSeverities?: readonly string[];
+  /**
+   * Security Hub products whose findings may tombstone: product ARNs, or `aws/<product>` ids for the
+   * stack's partition and region. @default Security Hub, GuardDuty and Inspector
+   */
+  readonly trustedFindingProducts?: readonly string[];
+}
+
+/** Security Hub's own, GuardDuty's and Inspector's findings (AWS services: no account can import as them). */
+export const DEFAULT_TRUSTED_FINDING_PRODUCTS = ['aws/securityhub', 'aws/guardduty', 'aws/inspector'] as const;
+
+/** A product ARN; an `aws/<product>` id becomes the ARN in the stack's partition and region. */
+function productArn(scope: Construct, product: string): string {
+  if (product.startsWith('arn:')) return product;
+  return Stack.of(scope).formatArn({ service: 'securityhub', account: '', resource: 'product', resourceName: product });
 }
 
 export class TombstoneTriggers extends Construct {
   readonly fn: AidopsFunction;
+  /** Gives the session lock back when a tombstone execution ends unsuccessfully. */
+  readonly releaseFn: AidopsFunction;
   readonly rules: events.Rule[];
+  readonly trustedProducts: string[];
 
   constructor(scope: Construct, id: string, props: TombstoneTriggersProps) {
     super(scope, id);
     const machine = props.tombstoneMachine;
+    this.trustedProducts = (props.trustedFindingProducts ?? DEFAULT_TRUSTED_FINDING_PRODUCTS).map((p) =>
+      productArn(this, p),
+    );
     this.fn = new AidopsFunction(this, 'Trigger', {
       entry: 'lambdas/remediation/handlers/trigger.ts',
       description: 'Starts at most one tombstone per session and triggering event (guarded, dry-run switch)',
@@ -59,6 +81,7 @@ export class TombstoneTriggers extends Construct {
         MAX_TOMBSTONES_PER_MINUTE: String(props.maxTombstonesPerMinute ?? 5),
         NOTIFY_TOPIC_ARN: props.notifyTopic.topicArn,
         AUDIT_BUS_NAME: props.eventBus.eventBusName,
+        TRUSTED_FINDING_PRODUCTS: Stack.of(this).toJsonString(this.trustedProducts),
       },
     });
     const fn = this.fn.fn;
@@ -70,6 +93,11 @@ export class TombstoneTriggers extends Construct {
         resources: [executionsArn(this, TOMBSTONE_MACHINE)],
       }),
       'DescribeExecution on the tombstone machine’s executions (the trigger checks for a redelivery).',
+    );
+    grantAcknowledged(
+      fn.role!,
+      new iam.PolicyStatement({ actions: ['ec2:DescribeTags'], resources: ['*'] }),
+      'ec2:DescribeTags does not support resource-level permissions (the trigger reads the real tags of the resource a finding names).',
     );
     props.dryRunParameter.grantRead(fn);
     props.incidentTable.grantReadWriteData(fn);
@@ -116,6 +144,8 @@ export class TombstoneTriggers extends Construct {
           detailType: ['Security Hub Findings - Imported'],
           detail: {
             findings: {
+              // Anyone allowed BatchImportFindings imports under the account's own product: trust named products only.
+              ProductArn: this.trustedProducts,
               RecordState: ['ACTIVE'],
               Workflow: { Status: ['NEW'] },
               Severity: { Label: [...(props.securityHubSeverities ?? ['HIGH', 'CRITICAL'])] },
@@ -126,5 +156,40 @@ export class TombstoneTriggers extends Construct {
         targets: [target()],
       }),
     ];
+
+    this.releaseFn = new AidopsFunction(this, 'ReleaseLock', {
+      entry: 'lambdas/remediation/handlers/trigger.ts',
+      handler: 'releaseLock',
+      description: 'Gives the session lock back when a tombstone execution fails, times out or is aborted',
+      timeout: Duration.seconds(30),
+      environment: { INCIDENT_TABLE: props.incidentTable.tableName },
+    });
+    props.incidentTable.grantReadWriteData(this.releaseFn.fn);
+    grantAcknowledged(
+      this.releaseFn.fn.role!,
+      new iam.PolicyStatement({
+        actions: ['states:DescribeExecution'],
+        resources: [executionsArn(this, TOMBSTONE_MACHINE)],
+      }),
+      'DescribeExecution on the executions of the tombstone machine (their input names the session when the event does not).',
+    );
+    this.rules.push(
+      new events.Rule(this, 'TombstoneEndedUnsuccessfully', {
+        eventBus: props.findingsBus,
+        description: 'A tombstone execution failed, timed out or was aborted → release its session lock',
+        eventPattern: {
+          source: ['aws.states'],
+          detailType: ['Step Functions Execution Status Change'],
+          detail: { status: [...UNSUCCESSFUL], stateMachineArn: [machine.stateMachineArn] },
+        },
+        targets: [
+          new targets.LambdaFunction(this.releaseFn.fn, {
+            deadLetterQueue: dlq,
+            retryAttempts: 8,
+            maxEventAge: Duration.hours(2),
+          }),
+        ],
+      }),
+    );
   }
 }

@@ -7,19 +7,25 @@ import { knownGoodExecutionName } from '../../../lambdas/remediation/known-good.
 import { ApprovalDecision } from '../../../lambdas/remediation/restore/approval.ts';
 import { RestoreRequest } from '../../../lambdas/remediation/restore/plan.ts';
 import { retryTransient } from '../../../lambdas/remediation/retry.ts';
+import { releaseInstance, renderRevocations, revokeInstance } from '../../../lambdas/remediation/revocations.ts';
 import { TombstoneRequest } from '../../../lambdas/remediation/tombstone/request.ts';
-import { revocationPolicy } from '../../../lambdas/remediation/tombstone/revoke.ts';
 import { TransientError, ValidationError } from '../../../lambdas/shared/errors.ts';
 
 describe('remediation cores', () => {
-  it('the revocation policy denies tokens issued before now, for this instance only', () => {
+  it('the revocation policy denies tokens issued before the revocation, for this instance only (once released)', () => {
     const now = new Date('2026-01-02T03:04:05.000Z');
-    const p = JSON.parse(revocationPolicy('arn:aws:ec2:us-east-1:1:instance/i-0abc12345678', now));
+    const arn = 'arn:aws:ec2:us-east-1:1:instance/i-0abc12345678';
+    const entries = releaseInstance(arn)(revokeInstance(arn)([], now), new Date(now.getTime() + 60_000));
+    const p = JSON.parse(renderRevocations(entries)!);
     const st = p.Statement[0];
     assert.equal(st.Effect, 'Deny');
     assert.equal(st.Action, '*');
     assert.equal(st.Condition.DateLessThan['aws:TokenIssueTime'], '2026-01-02T03:04:05.000Z');
     assert.equal(st.Condition.ArnEquals['ec2:SourceInstanceARN'], 'arn:aws:ec2:us-east-1:1:instance/i-0abc12345678');
+    // While quarantined (no profile, so no new credentials), every credential of the instance is refused.
+    const q = JSON.parse(renderRevocations(revokeInstance(arn)([], now))!).Statement[0];
+    assert.equal(q.Effect, 'Deny');
+    assert.deepEqual(q.Condition, { ArnEquals: { 'ec2:SourceInstanceARN': [arn] } });
   });
 
   it('tombstone requests: defaults, and every required field named', () => {

@@ -68,6 +68,7 @@ const credentials: RevokeResult = {
   revokedBefore: NOW,
   role: null,
   policyName: null,
+  revocationSet: null,
   instanceProfile: null,
   secrets: [],
   planned: [],

@@ -54,19 +54,27 @@ describe('deriveTrigger', () => {
     );
     assert.equal(a.instanceId, 'i-0123456789abcdef0');
   });
+  const GUARDDUTY_PRODUCT = 'arn:aws:securityhub:us-east-1::product/aws/guardduty';
+  const shFinding = (productArn: string) =>
+    ev('aws.securityhub', 'Security Hub Findings - Imported', {
+      findings: [
+        {
+          Id: 'sh-1',
+          Title: 'x',
+          ProductArn: productArn,
+          Resources: [{ Id: 'arn:aws:ec2:us-east-1:1:instance/i-0abc12345678', Tags: { [Tags.SessionId]: 'ses-2' } }],
+        },
+      ],
+    });
   it('reads Security Hub resources tagged with a session', () => {
-    const t = deriveTrigger(
-      ev('aws.securityhub', 'Security Hub Findings - Imported', {
-        findings: [
-          {
-            Id: 'sh-1',
-            Title: 'x',
-            Resources: [{ Id: 'arn:aws:ec2:us-east-1:1:instance/i-0abc12345678', Tags: { [Tags.SessionId]: 'ses-2' } }],
-          },
-        ],
-      }),
-    );
+    const t = deriveTrigger(shFinding(GUARDDUTY_PRODUCT), [GUARDDUTY_PRODUCT]);
     assert.deepEqual([t?.sessionId, t?.instanceId, t?.eventId], ['ses-2', 'i-0abc12345678', 'securityhub:sh-1']);
+    assert.deepEqual(t?.resourceIds, ['i-0abc12345678'], 'the resource whose real tags decide');
+  });
+  it('counts Security Hub findings only from trusted products (anyone may import under the account’s own)', () => {
+    const imported = 'arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default';
+    assert.equal(deriveTrigger(shFinding(imported), [GUARDDUTY_PRODUCT]), null);
+    assert.equal(deriveTrigger(shFinding(GUARDDUTY_PRODUCT)), null, 'no product is trusted unless named');
   });
 });
 
