@@ -8,6 +8,7 @@ import { type Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -26,6 +27,12 @@ export interface RemediationProps {
   readonly snapshotMachine: sfn.IStateMachine;
   /** Incident notifications, pages and workflow failure alarms. */
   readonly alarmTopic: sns.ITopic;
+  /**
+   * Encrypts the incident table and the trigger rules' dead-letter queue (findings and
+   * incident records). Its policy must let EventBridge use it (StatefulStack's data key does).
+   * @default AWS-managed keys
+   */
+  readonly key?: kms.IKey;
   /**
    * The bus the project's own events (PolicyViolation, AttestationFailed,
    * SuspiciousWrite) and audit events travel on. @default the account's default bus
@@ -85,7 +92,9 @@ export class Remediation extends Construct {
       partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       timeToLiveAttribute: 'expiresAt',
-      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      ...(props.key
+        ? { encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED, encryptionKey: props.key }
+        : { encryption: dynamodb.TableEncryption.AWS_MANAGED }),
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       removalPolicy: RemovalPolicy.RETAIN,
     });
@@ -135,6 +144,7 @@ export class Remediation extends Construct {
       incidentTable: this.incidentTable,
       dryRunParameter: this.dryRunParameter,
       notifyTopic: props.alarmTopic,
+      key: props.key,
       maxTombstonesPerMinute: props.maxTombstonesPerMinute,
       guardDutyMinSeverity: props.guardDutyMinSeverity,
       securityHubSeverities: props.securityHubSeverities,

@@ -96,6 +96,7 @@ export class ControlPlaneStack extends Stack {
       policyParameterName: this.policy.activeVersion.parameterName,
     });
     this.remediation = new Remediation(this, 'Remediation', {
+      key: props.dataKey,
       quarantineGroup: this.network.quarantineGroup,
       isolationTransitionGroup: this.network.isolationTransitionGroup,
       snapshotMachine: this.snapshot.machine.stateMachine,

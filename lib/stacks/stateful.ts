@@ -1,4 +1,5 @@
-import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import type { AppConfig } from '../config.ts';
@@ -40,6 +41,15 @@ export class StatefulStack extends Stack {
       pendingWindow: Duration.days(30),
     });
     useForLogs(this, this.dataKey);
+    // Dead-letter queues of EventBridge targets are encrypted with it: EventBridge writes into them.
+    this.dataKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+      }),
+    );
     this.audit = new AuditBucket(this, 'Audit', { retentionDays: props.config.auditRetentionDays });
     // A stable logical id: renaming the construct must never replace a bucket of locked evidence.
     this.audit.pinLogicalId('AuditBucketPinned');

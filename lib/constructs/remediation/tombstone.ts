@@ -16,6 +16,7 @@ import { Construct } from 'constructs';
 import { TOMBSTONE_MACHINE } from '../../../lambdas/remediation/names.ts';
 import { type TombstoneFunctions, tombstoneDefinition } from '../../../workflows/tombstone.ts';
 import { acknowledge, grantAcknowledged, nagResource } from '../../nag.ts';
+import { skipCheck } from '../../scanners.ts';
 import { AidopsFunction } from '../function.ts';
 import { AidopsStateMachine, acknowledgeInvokeVersions } from '../workflow.ts';
 import { ec2Arn, executionsArn, SESSION_RESOURCE_CONDITION } from './arns.ts';
@@ -201,6 +202,11 @@ export class Tombstone extends Construct {
         resources: ['*'],
       }),
       `${DESCRIBE} DisassociateAddress takes an association id, which has no ARN.`,
+    );
+    skipCheck(
+      this.role(isolate).node.findChild('DefaultPolicy'),
+      'CKV_AWS_111',
+      'Its only unscoped write is ec2:DisassociateAddress, which takes an association id (no ARN, no tags to condition on); every other write is on session-tagged interfaces or the two isolation groups.',
     );
     // The interface side of the call: session interfaces only. The group side: the two isolation groups only.
     grantAcknowledged(

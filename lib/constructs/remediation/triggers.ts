@@ -11,6 +11,7 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as ssm from 'aws-cdk-lib/aws-ssm';
@@ -30,6 +31,8 @@ export interface TombstoneTriggersProps {
   readonly eventBus: events.IEventBus;
   /** Where AWS services publish findings and execution status changes. */
   readonly findingsBus: events.IEventBus;
+  /** Encrypts the rules' dead-letter queue (its policy must let EventBridge use it). @default SQS-managed */
+  readonly key?: kms.IKey;
   readonly incidentTable: dynamodb.ITable;
   /** The automatic-path dry-run switch. */
   readonly dryRunParameter: ssm.IStringParameter;
@@ -105,7 +108,9 @@ export class TombstoneTriggers extends Construct {
     props.eventBus.grantPutEventsTo(fn);
 
     const dlq = new sqs.Queue(this, 'DeadLetters', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      ...(props.key
+        ? { encryption: sqs.QueueEncryption.KMS, encryptionMasterKey: props.key }
+        : { encryption: sqs.QueueEncryption.SQS_MANAGED }),
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
