@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDecider, engineFromBundle } from '../lambdas/policy/decide.ts';
 import type { PolicyEngine } from '../lambdas/policy/engine.ts';
-import { type NormalizedRequest, parseRequest } from '../lambdas/policy/model.ts';
+import { type NormalizedRequest, parseEvaluation } from '../lambdas/policy/model.ts';
 import { loadBundleFromDir } from '../lambdas/policy/source.ts';
 import { buildRego } from '../scripts/build-rego.ts';
 
@@ -113,7 +113,7 @@ async function benchSet(label: string, dir: string, rows: Row[]): Promise<void> 
   for (const e of ['cedar', 'rego'] as const) if (bundle[e]) engines.push(engineFromBundle(e, bundle));
   // Distinct requests so the engine path never benefits from anything cached.
   const reqs: NormalizedRequest[] = Array.from({ length: 1000 }, (_, i) =>
-    parseRequest(raw(i % 2 ? `/finance/f${i}.xlsx` : `/dept${i % 100}/x${i}`, i)),
+    parseEvaluation(raw(i % 2 ? `/finance/f${i}.xlsx` : `/dept${i % 100}/x${i}`, i)),
   );
   for (const eng of engines) {
     rows.push({
