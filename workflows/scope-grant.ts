@@ -10,8 +10,8 @@
  * Input (the guest door for an agent's request, or a person; name the execution
  * with the request id): { "sessionId", "scope": "write:/finance", "requestedBy",
  * "reason", "ttlSeconds"?, "approvalTimeoutSeconds"? }.
- * The wait writes its task token onto the request item in the scope-request table
- * (`taskToken`), where the people's door finds it and answers SendTaskSuccess with
+ * The wait parks its task token on the request item in the scope-request table
+ * (`taskToken`, through the step function), where the people's door finds it and answers SendTaskSuccess with
  * `{ "approverArn", "decision": "approve"|"reject", "reason" }`
  * (lambdas/sessions/scopes.ts `ApprovalPayload`); the answer step enforces the
  * two-person rule again (TwoPersonRuleError), and a refused answer leaves the
@@ -23,7 +23,6 @@
  * This module builds the definition only, from the function it is given; the
  * construct (lib/constructs/scopes.ts) creates it, grants it and makes the machine.
  */
-import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
@@ -33,10 +32,8 @@ import { ErrorNames } from '../lambdas/shared/errors.ts';
 import { transientRetry } from './common.ts';
 
 export interface ScopeGrantDefinitionProps {
-  /** lambdas/sessions/handlers/scope-step.ts: request, answer, refused, expire. */
+  /** lambdas/sessions/handlers/scope-step.ts: request, park, answer, refused, expire. */
   readonly step: lambda.IFunction;
-  /** The scope-request table: the wait parks its task token on the request item. */
-  readonly requestTable: dynamodb.ITable;
 }
 
 export function scopeGrantDefinition(scope: Construct, props: ScopeGrantDefinitionProps): sfn.IChainable {
@@ -78,29 +75,29 @@ export function scopeGrantDefinition(scope: Construct, props: ScopeGrantDefiniti
   const expire = (name: string, reason: Record<string, string>) =>
     step(name, { step: 'expire', 'requestId.$': requestId, ...reason }, '$.closed').next(expired);
 
-  const wait = new tasks.CallAwsService(scope, 'Wait for approval', {
-    service: 'dynamodb',
-    action: 'updateItem',
+  // The wait's timeout is what is left of the request's approval window. The number sits at
+  // `$.Payload.remainingSeconds` both in the state input (what AWS reads) and in the task's
+  // parameters (what aws-local-stepfunctions reads), as in the session workflow.
+  const approvalWindow = new sfn.Pass(scope, 'Approval window', {
+    parameters: { 'remainingSeconds.$': '$.request.remainingSeconds' },
+    resultPath: '$.Payload',
+  });
+  const wait = new tasks.LambdaInvoke(scope, 'Wait for approval', {
+    lambdaFunction: props.step,
     integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-    parameters: {
-      TableName: props.requestTable.tableName,
-      Key: { requestId: { 'S.$': requestId } },
-      // The people's door finds the token by request id.
-      UpdateExpression: 'SET taskToken = :t, executionArn = :e',
-      ConditionExpression: '#st = :pending',
-      ExpressionAttributeNames: { '#st': 'status' },
-      ExpressionAttributeValues: {
-        ':t': { 'S.$': '$$.Task.Token' },
-        ':e': { 'S.$': '$$.Execution.Id' },
-        ':pending': { S: 'pending' },
-      },
-    },
-    iamResources: [props.requestTable.tableArn],
-    iamAction: 'dynamodb:UpdateItem',
-    // What is left of the request's approval window (the deadline is on the item).
-    taskTimeout: sfn.Timeout.at('$.request.remainingSeconds'),
+    payload: sfn.TaskInput.fromObject({
+      // Parks the token on the request item, where the people's door finds it by request id.
+      step: 'park',
+      'requestId.$': requestId,
+      taskToken: sfn.JsonPath.taskToken,
+      'executionArn.$': '$$.Execution.Id',
+      'remainingSeconds.$': '$.Payload.remainingSeconds',
+    }),
+    taskTimeout: sfn.Timeout.at('$.Payload.remainingSeconds'),
     resultPath: '$.approval',
   });
+  // A failed park is retried with a fresh token; the item then holds the new one.
+  wait.addRetry(transientRetry(3));
   wait.addCatch(expire('Expire request', { reason: 'no approval before the deadline' }), {
     errors: [sfn.Errors.TIMEOUT, sfn.Errors.HEARTBEAT_TIMEOUT],
     resultPath: '$.waitError',
@@ -119,7 +116,7 @@ export function scopeGrantDefinition(scope: Construct, props: ScopeGrantDefiniti
     '$.request',
   ).next(
     new sfn.Choice(scope, 'Time left?')
-      .when(sfn.Condition.numberGreaterThanEquals('$.request.remainingSeconds', 1), wait)
+      .when(sfn.Condition.numberGreaterThanEquals('$.request.remainingSeconds', 1), approvalWindow)
       .otherwise(expire('Expire after refusal', { reason: 'no valid approval before the deadline' })),
   );
   answer.addCatch(refused, { errors: [ScopeErrorNames.TwoPersonRule, ErrorNames.Validation], resultPath: '$.refusal' });
@@ -151,7 +148,7 @@ export function scopeGrantDefinition(scope: Construct, props: ScopeGrantDefiniti
     },
   });
 
-  return record
+  approvalWindow
     .next(wait)
     .next(answer)
     .next(
@@ -159,4 +156,5 @@ export function scopeGrantDefinition(scope: Construct, props: ScopeGrantDefiniti
         .when(sfn.Condition.stringEquals('$.answer.status', 'granted'), granted)
         .otherwise(decided('Rejected')),
     );
+  return record.next(approvalWindow);
 }

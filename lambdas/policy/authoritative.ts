@@ -20,6 +20,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { type DecisionState, newEvent } from '../audit/schema.ts';
+import type { FlagEntry } from '../sessions/flags.ts';
 import { activeScopes } from '../sessions/scopes.ts';
 import type { SessionItem } from '../sessions/table.ts';
 import { ValidationError } from '../shared/errors.ts';
@@ -32,6 +33,7 @@ import {
   type PolicyViolationEvent,
 } from './decide.ts';
 import {
+  type Action,
   canonicalJson,
   type Decision,
   type EvaluationRequest,
@@ -135,6 +137,21 @@ const remapIssues = (e: ValidationError, index: readonly number[]): ValidationEr
 
 export function createAuthoritativeDecider(opts: AuthoritativeDeciderOptions): AuthoritativeDecider {
   const { decider, state } = opts;
+  // What the flags mean for a cohort, computed once per flags read (the reader returns the same array while cached).
+  const flagsMeaning = new WeakMap<readonly FlagEntry[], Map<string, { version: string; off: Action[] }>>();
+  const meaningOf = (entries: readonly FlagEntry[], cohort: string) => {
+    let byCohort = flagsMeaning.get(entries);
+    if (!byCohort) {
+      byCohort = new Map();
+      flagsMeaning.set(entries, byCohort);
+    }
+    let m = byCohort.get(cohort);
+    if (!m) {
+      m = { version: flagsVersion(entries, cohort), off: disabledActions(entries, cohort) };
+      byCohort.set(cohort, m);
+    }
+    return m;
+  };
 
   const refuse = (
     req: ParsedDecisionRequest,
@@ -215,11 +232,12 @@ export function createAuthoritativeDecider(opts: AuthoritativeDeciderOptions): A
       const item = snap.value;
       const held = item ? activeScopes(item, now).map((s) => s.scope) : [];
       const cohort = item?.cohort ?? 'default';
+      const meaning = meaningOf(flags.value, cohort);
       const st: DecisionState = {
         sessionStatus: item?.status ?? 'unknown',
         sessionReadAt: iso(snap.readAt),
         scopesHeld: held.slice(0, 64),
-        flagsVersion: flagsVersion(flags.value, cohort),
+        flagsVersion: meaning.version,
         flagsReadAt: iso(flags.readAt),
         ...(req.callerClaimIgnored.length > 0 ? { callerClaimIgnored: req.callerClaimIgnored } : {}),
       };
@@ -236,7 +254,7 @@ export function createAuthoritativeDecider(opts: AuthoritativeDeciderOptions): A
         resource: req.resource,
         context: {
           time: now.toISOString(),
-          flags: Object.fromEntries(disabledActions(flags.value, cohort).map((a) => [a, false])),
+          flags: Object.fromEntries(meaning.off.map((a) => [a, false])),
           attestation: { status: attestationOf(item.status) },
           ...(plugin ? { plugin } : {}),
         },

@@ -514,6 +514,37 @@ export async function revokeScope(
 }
 
 /**
+ * The workflow's wait parks its task token on the pending request, where the
+ * people's door reads it (with the execution, for SendTaskSuccess/Failure).
+ * ConflictError when the request is no longer pending.
+ */
+export async function parkApprovalToken(
+  deps: ScopeStoreDeps,
+  requestId: string,
+  taskToken: string,
+  executionArn: string,
+): Promise<{ parked: true }> {
+  try {
+    await awsCall('dynamodb:UpdateItem scope request', () =>
+      deps.ddb.send(
+        new UpdateItemCommand({
+          TableName: deps.requestTable,
+          Key: { requestId: S(requestId) },
+          UpdateExpression: 'SET taskToken = :t, executionArn = :e',
+          ConditionExpression: '#st = :pending',
+          ExpressionAttributeNames: { '#st': 'status' },
+          ExpressionAttributeValues: { ':t': S(taskToken), ':e': S(executionArn), ':pending': S('pending') },
+        }),
+      ),
+    );
+  } catch (e) {
+    if (!(e instanceof ConditionalCheckFailedException)) throw e;
+    throw new ConflictError(`scope request ${requestId} is not pending`, { requestId });
+  }
+  return { parked: true };
+}
+
+/**
  * The workflow's grant step: checks the approval (ValidationError when malformed)
  * and grants or rejects. TwoPersonRuleError when the approver asked for it.
  */

@@ -62,14 +62,12 @@ export class ScopeGrants extends Construct {
 
     this.machine = new AidopsStateMachine(this, 'Machine', {
       stateMachineName: SCOPE_GRANT_MACHINE,
-      definition: scopeGrantDefinition(this, { step: this.stepFn.fn, requestTable: this.requests }),
+      definition: scopeGrantDefinition(this, { step: this.stepFn.fn }),
       // The longest approval window, and an hour for the steps around it.
       timeout: Duration.seconds(MAX_APPROVAL_SECONDS).plus(Duration.hours(1)),
       comment: 'Scope grant: request, wait for a second principal, grant with an expiry, audit; expire if unanswered',
       alarmTopic: props.alarmTopic,
     });
-    // The wait writes its task token onto the request item, encrypted under the data key.
-    props.dataKey.grant(this.machine.stateMachine, 'kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey');
     acknowledgeInvokeVersions(this.machine, [this.stepFn.fn]);
     acknowledge(
       this.machine.stateMachine,

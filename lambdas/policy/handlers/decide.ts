@@ -17,7 +17,7 @@
  * If AUDIT_BUS_NAME is set the handler publishes the decision audit events and
  * PolicyViolation events itself; either way it returns them.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -52,6 +52,8 @@ function shippedBundle(): PolicyBundle | undefined {
   const name = optionalEnv('POLICY_BUNDLE_FILE');
   if (!name) return undefined;
   const file = path.resolve(path.dirname(fileURLToPath(import.meta.url)), name);
+  // Not shipped (run from source, locally): only a published bundle can decide.
+  if (!existsSync(file)) return undefined;
   return parseBundleDoc(JSON.parse(readFileSync(file, 'utf8')));
 }
 

@@ -1,6 +1,7 @@
 /**
  * The scope-grant workflow's steps (workflows/scope-grant.ts), one function:
  *   request   record the pending request (request id = the execution name)
+ *   park      put the approval wait's task token on the request item
  *   answer    the approver's answer (SendTaskSuccess output): grant or reject
  *   refused   an answer was refused; the request stays pending until its deadline
  *   expire    nobody answered in time, or the wait failed
@@ -13,6 +14,7 @@ import {
   answerScopeRequest,
   approvalRefused,
   expireScopeRequest,
+  parkApprovalToken,
   RequestId,
   requestScope,
   type ScopeRequestInput,
@@ -30,6 +32,14 @@ const deps = (): ScopeStoreDeps => ({
 export const ScopeStepInput = z.discriminatedUnion('step', [
   // The request's own fields are checked by the core (ScopeRequestInput), naming each.
   z.strictObject({ step: z.literal('request'), requestId: RequestId, input: z.record(z.string(), z.unknown()) }),
+  z.strictObject({
+    step: z.literal('park'),
+    requestId: RequestId,
+    taskToken: z.string().min(1).max(8192),
+    executionArn: z.string().min(1).max(2048),
+    /** The wait's timeout (the workflow reads it from here); not used by the step. */
+    remainingSeconds: z.number().optional(),
+  }),
   z.strictObject({ step: z.literal('answer'), requestId: RequestId, approval: z.unknown() }),
   z.strictObject({
     step: z.literal('refused'),
@@ -47,6 +57,8 @@ export const handler = makeHandler({
       case 'request':
         // The execution name is the request id (the guest door and the people's door start it so).
         return await requestScope(deps(), { ...input.input, requestId: input.requestId } as ScopeRequestInput);
+      case 'park':
+        return await parkApprovalToken(deps(), input.requestId, input.taskToken, input.executionArn);
       case 'answer':
         return await answerScopeRequest(deps(), input.requestId, input.approval);
       case 'refused':

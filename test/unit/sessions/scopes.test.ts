@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import type { AuditEvent } from '../../../lambdas/audit/schema.ts';
 import {
   activeScopes,
@@ -15,6 +15,7 @@ import {
   getScopeRequest,
   grantScope,
   MAX_SCOPE_TTL_SECONDS,
+  parkApprovalToken,
   rejectScope,
   requestScope,
   revokeScope,
@@ -80,12 +81,23 @@ describe('scope store', () => {
     await putSession(ddb, { sessionId: 'ses-sc-2' });
     await assert.rejects(ask('ses-sc-2', { requestId: 'req-1' }), ConflictError, 'another request under that id');
 
+    // The workflow parks its token on the item; the people's door reads it there.
+    await parkApprovalToken(deps, 'req-1', 'token-1', 'arn:aws:states:us-east-1:123456789012:execution:x:req-1');
+    const parked = await ddb.send(
+      new GetItemCommand({ TableName: TABLES.requests, Key: { requestId: { S: 'req-1' } } }),
+    );
+    assert.equal(parked.Item?.taskToken?.S, 'token-1');
     const g = await grantScope(deps, 'req-1', ALICE);
     assert.equal(g.status, 'granted');
     assert.equal(g.expiresAt, iso(now + 1800 * 1000));
     const stored = await getScopeRequest(deps, 'req-1');
     assert.equal(stored.decidedBy, ALICE);
     assert.equal(stored.expiresAt, g.expiresAt);
+    const answered = await ddb.send(
+      new GetItemCommand({ TableName: TABLES.requests, Key: { requestId: { S: 'req-1' } } }),
+    );
+    assert.equal(answered.Item?.taskToken, undefined, 'an answered token leaves the item');
+    await assert.rejects(parkApprovalToken(deps, 'req-1', 't', 'e'), ConflictError, 'only a pending request waits');
     const session = await deps.sessions.mustGet('ses-sc-1');
     assert.deepEqual(
       activeScopes(session, new Date(now)).map((s) => [s.scope, s.expiresAt, s.grantedBy, s.requestId]),
