@@ -1,14 +1,17 @@
 /**
- * aidops policy: decide a request locally, run a decision table through both
- * engines, validate a policy directory.
+ * aidops policy: decide a request locally (against a state document: what the
+ * decision function would decide with that control-plane state), run a decision
+ * table through both engines, validate a policy directory.
  */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createAuthoritativeDecider } from '../../lambdas/policy/authoritative.ts';
 import { validateCedar } from '../../lambdas/policy/cedar.ts';
 import { createDecider, engineFromBundle } from '../../lambdas/policy/decide.ts';
 import { ENGINES, EngineName } from '../../lambdas/policy/model.ts';
 import { loadBundleFromDir } from '../../lambdas/policy/source.ts';
+import { stateFromDocument } from '../../lambdas/policy/state-file.ts';
 import { describeRow, parseTable, runTable } from '../../lambdas/policy/table.ts';
 import { ValidationError } from '../../lambdas/shared/errors.ts';
 import { bundleIsCurrent } from '../../scripts/build-rego.ts';
@@ -39,42 +42,67 @@ function readJson(file: string, what: string): unknown {
 }
 
 const check = command({
-  summary: 'decide one request locally',
-  synopsis: '--engine cedar|rego --request FILE [options]',
+  summary: 'decide one request locally, with the session state from a file',
+  synopsis: '--engine cedar|rego --request FILE --state FILE [options]',
   options: {
     engine: { type: 'string', value: 'ENGINE', help: `the policy engine: ${ENGINES.join(', ')}` },
-    request: { type: 'string', value: 'FILE', help: 'the request (JSON file, "-" for stdin)' },
+    request: {
+      type: 'string',
+      value: 'FILE',
+      help: 'the request as the decision function takes it: {sessionId, action, resource} (JSON file, "-" for stdin)',
+    },
+    state: {
+      type: 'string',
+      value: 'FILE',
+      help: 'the control-plane state to decide with: {now?, sessions, flags?, plugins?} (docs/policy.md)',
+    },
     policies: POLICIES,
-    json: { type: 'boolean', help: 'print {decision, request, events}' },
+    json: { type: 'boolean', help: 'print {decision, request, state, refusal?, events}' },
   },
   exit: '0 allow, 1 deny, 2 bad input',
-  examples: ['aidops policy check --engine cedar --request request.json'],
+  examples: ['aidops policy check --engine cedar --request request.json --state state.json'],
   run: async ({ values }, io) => {
     const engine = EngineName.safeParse(values.engine);
     if (!engine.success) throw new UsageError(`--engine must be one of ${ENGINES.join(', ')}`);
     if (!values.request) throw new UsageError('--request FILE is required');
+    if (!values.state) throw new UsageError('--state FILE is required (the session the request names, flags, plugins)');
     const input = readJson(values.request, 'request');
-    const d = await createDecider({ engine: engine.data, policies: values.policies ?? DEFAULT_POLICIES, cacheSize: 0 });
-    let out: Awaited<ReturnType<typeof d.decide>>;
+    const stateDoc = readJson(values.state, 'state');
+    let out: Awaited<ReturnType<ReturnType<typeof createAuthoritativeDecider>['decide']>>;
     try {
-      out = await d.decide(input);
+      const state = stateFromDocument(stateDoc);
+      const evaluator = await createDecider({
+        engine: engine.data,
+        policies: values.policies ?? DEFAULT_POLICIES,
+        cacheSize: 0,
+      });
+      out = await createAuthoritativeDecider({ decider: evaluator, state }).decide(input);
     } catch (e) {
       if (!(e instanceof ValidationError)) throw e;
       if (values.json) io.out(JSON.stringify({ error: e.name, message: e.message, issues: e.issues }, null, 2));
       else {
-        io.err(`invalid request: ${e.issues.length} problem(s)`);
+        io.err(`${e.message.split(':')[0]}: ${e.issues.length} problem(s)`);
         for (const i of e.issues) io.err(`  ${i.path}: ${i.message}`);
       }
       return Exit.Usage;
     }
     const { decision } = out;
     if (values.json) {
-      io.out(JSON.stringify({ decision, request: out.request, events: out.events }, null, 2));
+      io.out(
+        JSON.stringify(
+          { decision, request: out.request, state: out.state, refusal: out.refusal, events: out.events },
+          null,
+          2,
+        ),
+      );
     } else {
       io.out(
         `${decision.effect.toUpperCase()}  (${decision.engine}, ${decision.policySet}@${decision.policyVersion}, ${decision.durationMicros} µs)`,
       );
       for (const r of decision.reasons) io.out(`  reason: ${r}`);
+      io.out(`  scopes held: ${out.state.scopesHeld.join(', ') || 'none'}`);
+      if (out.state.callerClaimIgnored)
+        io.out(`  ignored (the control plane's to say): ${out.state.callerClaimIgnored.join(', ')}`);
       if (out.events.violation) io.out('  a PolicyViolation event would be emitted');
     }
     return decision.effect === 'allow' ? Exit.Ok : Exit.Rejected;

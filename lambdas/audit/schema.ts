@@ -176,6 +176,23 @@ export const SecurityDetail = z.discriminatedUnion('type', [
   }),
 ]);
 
+/** The control-plane state a policy decision used (looked up, never taken from the caller). */
+export const DecisionState = z.strictObject({
+  /** The session table's status, or `unknown` when there is no such session. */
+  sessionStatus: Short,
+  /** When the session item was read (the decider caches it for ≤ 10 s). */
+  sessionReadAt: z.iso.datetime({ offset: false }),
+  /** Unexpired scopes the session held at decision time, sorted. */
+  scopesHeld: z.array(Short).max(64),
+  /** Digest of the flag parameters (name, value, version) that apply to the session's cohort. */
+  flagsVersion: Short.optional(),
+  /** When the flags store was read (cached for ≤ 30 s). */
+  flagsReadAt: z.iso.datetime({ offset: false }).optional(),
+  /** Fields the caller sent that only the control plane may state; ignored. */
+  callerClaimIgnored: z.array(Short).max(16).optional(),
+});
+export type DecisionState = z.output<typeof DecisionState>;
+
 export const DecisionDetail = z.strictObject({
   engine: z.enum(['cedar', 'opa', 'guard']),
   /** SHA-256 of the canonical decision input: proves what was decided on without storing it. */
@@ -185,6 +202,7 @@ export const DecisionDetail = z.strictObject({
   outcome: z.enum(['allow', 'deny']),
   reasons: z.array(Short).max(256),
   policyIds: z.array(Short).max(256).optional(),
+  state: DecisionState.optional(),
 });
 
 export const WorkflowDetail = z.strictObject({

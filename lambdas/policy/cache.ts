@@ -49,3 +49,54 @@ export class Lru<V> {
     this.#map.clear();
   }
 }
+
+/**
+ * A bounded cache whose entries live at most `ttlMs` on an injectable clock, for
+ * state the decider looks up (session items, plugin facts). Concurrent misses of
+ * one key share one load; a failed load is not cached. `undefined` (not found) is
+ * cached like any value, so a flood of unknown ids costs one read per id per TTL.
+ */
+export class TtlCache<V> {
+  readonly #ttl: number;
+  readonly #clock: () => number;
+  readonly #lru: Lru<{ at: number; value: V }>;
+  readonly #inflight = new Map<string, Promise<{ at: number; value: V }>>();
+  hits = 0;
+  misses = 0;
+
+  constructor(opts: { ttlMs: number; capacity: number; clock: () => number }) {
+    this.#ttl = Math.max(0, opts.ttlMs);
+    this.#clock = opts.clock;
+    this.#lru = new Lru(this.#ttl > 0 ? opts.capacity : 0);
+  }
+
+  /** The cached value and when it was loaded (clock ms), or a fresh load. */
+  async get(key: string, load: () => Promise<V>): Promise<{ at: number; value: V }> {
+    const hit = this.#lru.get(key);
+    if (hit && this.#clock() - hit.at < this.#ttl) {
+      this.hits++;
+      return hit;
+    }
+    this.misses++;
+    let p = this.#inflight.get(key);
+    if (!p) {
+      p = load()
+        .then((value) => {
+          const entry = { at: this.#clock(), value };
+          this.#lru.set(key, entry);
+          return entry;
+        })
+        .finally(() => this.#inflight.delete(key));
+      this.#inflight.set(key, p);
+    }
+    return await p;
+  }
+
+  get size(): number {
+    return this.#lru.size;
+  }
+
+  clear(): void {
+    this.#lru.clear();
+  }
+}

@@ -1,8 +1,15 @@
 /**
- * The decision library the decision Lambda, the workflows and the CLI use.
+ * The policy evaluator: an evaluation request (action, resource and the
+ * session's state) in, a decision and its events out.
  *
  *   const d = await createDecider({ engine: 'rego', policies: { type: 'dir', dir: 'policies' } });
- *   const { decision, events } = await d.decide(request);
+ *   const { decision, events } = await d.decide(evaluationRequest);
+ *
+ * The state in an evaluation request must be the control plane's: the decision
+ * function takes only a session id, an action and a resource from its callers
+ * and fills the rest in from the session table, the flags and the plugin
+ * registry (authoritative.ts). In-process callers that hold the state already
+ * (decision tables, the demo) evaluate here directly.
  *
  * Every request is validated and normalized once, then answered from a bounded
  * LRU keyed by (policy content, policy version, sha256 of the normalized
@@ -16,7 +23,7 @@
  * PolicyViolation event for the remediation rules. The caller publishes them.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { type AuditEventOf, newEvent } from '../audit/schema.ts';
+import { type AuditEventOf, type DecisionState, newEvent } from '../audit/schema.ts';
 import { ValidationError } from '../shared/errors.ts';
 import { Lru } from './cache.ts';
 import { loadCedarEngine } from './cedar.ts';
@@ -27,7 +34,7 @@ import {
   type Decision,
   type EngineName,
   type NormalizedRequest,
-  parseRequest,
+  parseEvaluation,
   resourceLabel,
 } from './model.ts';
 import { loadRegoEngine } from './rego.ts';
@@ -100,9 +107,13 @@ export interface DeciderInfo {
 }
 
 export interface Decider {
-  decide(request: unknown): Promise<DecisionOutcome>;
+  /** `state`: the control-plane state the request was filled from, recorded in the audit event. */
+  decide(request: unknown, state?: DecisionState): Promise<DecisionOutcome>;
   /** Validates every request first (a bad one fails the batch, naming `[i].field`), then decides. */
-  decideBatch(requests: readonly unknown[]): Promise<DecisionOutcome[]>;
+  decideBatch(
+    requests: readonly unknown[],
+    states?: readonly (DecisionState | undefined)[],
+  ): Promise<DecisionOutcome[]>;
   /** Probes the source now; true when a new bundle was loaded. */
   refresh(): Promise<boolean>;
   info(): DeciderInfo;
@@ -194,6 +205,7 @@ export async function createDecider(opts: DeciderOptions): Promise<Decider> {
     cached: boolean,
     started: number,
     loaded: Loaded,
+    state: DecisionState | undefined,
   ): DecisionOutcome => {
     const decision: Decision = {
       decisionId: randomUUID(),
@@ -220,6 +232,7 @@ export async function createDecider(opts: DeciderOptions): Promise<Decider> {
         resource: short(resource),
         outcome: decision.effect,
         reasons: decision.reasons.map(short),
+        ...(state ? { state } : {}),
       },
     });
     const events: DecisionOutcome['events'] = { audit };
@@ -241,24 +254,29 @@ export async function createDecider(opts: DeciderOptions): Promise<Decider> {
     return { decision, request: req, events };
   };
 
-  const decideNormalized = (req: NormalizedRequest, started: number, loaded: Loaded): DecisionOutcome => {
+  const decideNormalized = (
+    req: NormalizedRequest,
+    started: number,
+    loaded: Loaded,
+    state: DecisionState | undefined,
+  ): DecisionOutcome => {
     const digest = requestDigest(req);
     const key = loaded.keyPrefix + digest;
     const hit = cache.get(key);
-    if (hit) return finish(req, digest, hit, true, started, loaded);
+    if (hit) return finish(req, digest, hit, true, started, loaded, state);
     const verdict = loaded.engine.evaluate(req);
     cache.set(key, verdict);
-    return finish(req, digest, verdict, false, started, loaded);
+    return finish(req, digest, verdict, false, started, loaded, state);
   };
 
   return {
-    async decide(input) {
+    async decide(input, state) {
       const started = performance.now();
       await maybeRefresh();
-      return decideNormalized(parseRequest(input), started, current);
+      return decideNormalized(parseEvaluation(input), started, current, state);
     },
 
-    async decideBatch(inputs) {
+    async decideBatch(inputs, states) {
       const started = performance.now();
       await maybeRefresh();
       const loaded = current;
@@ -266,7 +284,7 @@ export async function createDecider(opts: DeciderOptions): Promise<Decider> {
       const issues: { path: string; message: string }[] = [];
       inputs.forEach((input, i) => {
         try {
-          reqs.push(parseRequest(input));
+          reqs.push(parseEvaluation(input));
         } catch (e) {
           if (!(e instanceof ValidationError)) throw e;
           for (const is of e.issues) issues.push({ path: `[${i}].${is.path}`, message: is.message });
@@ -292,7 +310,7 @@ export async function createDecider(opts: DeciderOptions): Promise<Decider> {
         });
       }
       const missing = new Set(missIdx);
-      return reqs.map((r, i) => finish(r, digests[i]!, verdicts[i]!, !missing.has(i), started, loaded));
+      return reqs.map((r, i) => finish(r, digests[i]!, verdicts[i]!, !missing.has(i), started, loaded, states?.[i]));
     },
 
     refresh,

@@ -1,9 +1,20 @@
 /**
  * The one decision model both engines share.
  *
- * A request is validated with zod, then normalized ONCE (paths resolved under the
- * session's path profile, hosts lower-cased, times reduced to epoch seconds, flags
- * turned into a set of disabled actions). Engines only ever see a
+ * Two requests, two trust levels:
+ *  - `DecisionRequest` is what a caller (an agent's enforcement point, through
+ *    the decision function) sends: the session id, the action and the resource.
+ *    Nothing about the session's state: its tier, scopes, attestation, flags,
+ *    principal and the time are the control plane's to know (authoritative.ts
+ *    looks them up). A caller that sends them anyway is not refused: the fields
+ *    named in CLAIM_FIELDS are ignored and recorded (`callerClaimIgnored`); any
+ *    other unknown field is a ValidationError.
+ *  - `EvaluationRequest` is what the engines are asked: the same action and
+ *    resource with the state filled in from the control plane's own stores.
+ *
+ * An evaluation request is validated with zod, then normalized ONCE (paths resolved
+ * under the session's path profile, hosts lower-cased, times reduced to epoch seconds,
+ * flags turned into a set of disabled actions). Engines only ever see a
  * `NormalizedRequest`, so Cedar and Rego cannot disagree because one of them forgot
  * to resolve `..` or fold case, and the decision cache can key on the normalized form.
  *
@@ -111,7 +122,23 @@ export const RequestContext = z.strictObject({
   plugin: PluginFacts.optional(),
 });
 
-export const DecisionRequest = z
+const resourceFitsAction = (r: { action: Action; resource: Resource }, ctx: z.RefinementCtx): void => {
+  const want = ACTION_RESOURCE[r.action];
+  if (r.resource.kind !== want) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['resource', 'kind'],
+      message: `action ${r.action} takes a ${want} resource, got ${r.resource.kind}`,
+    });
+  }
+};
+
+/**
+ * What the engines evaluate: the action and resource with the session's state.
+ * The state comes from the control plane's stores (authoritative.ts), or from a
+ * decision table or fixture when policies are tested; never from a remote caller.
+ */
+export const EvaluationRequest = z
   .strictObject({
     session: Session,
     principal: Principal,
@@ -119,18 +146,57 @@ export const DecisionRequest = z
     resource: Resource,
     context: RequestContext,
   })
-  .superRefine((r, ctx) => {
-    const want = ACTION_RESOURCE[r.action];
-    if (r.resource.kind !== want) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['resource', 'kind'],
-        message: `action ${r.action} takes a ${want} resource, got ${r.resource.kind}`,
-      });
-    }
-  });
+  .superRefine(resourceFitsAction);
+export type EvaluationRequest = z.input<typeof EvaluationRequest>;
+export type ParsedEvaluation = z.output<typeof EvaluationRequest>;
+
+/**
+ * Fields that state what only the control plane may know: a caller that sends
+ * them is decided without them, and the decision's audit event names them.
+ */
+export const CLAIM_FIELDS = [
+  'session',
+  'principal',
+  'context',
+  'tier',
+  'cohort',
+  'approvedScopes',
+  'scopes',
+  'flags',
+  'attestation',
+  'time',
+  'os',
+  'plugin',
+] as const;
+
+/** What a caller sends: the session, the action and the resource; the rest is looked up. */
+export const DecisionRequest = z
+  .strictObject({
+    sessionId: SessionId,
+    action: Action,
+    resource: Resource,
+    ...(Object.fromEntries(CLAIM_FIELDS.map((k) => [k, z.unknown().optional()])) as Record<
+      (typeof CLAIM_FIELDS)[number],
+      z.ZodOptional<z.ZodUnknown>
+    >),
+  })
+  .superRefine(resourceFitsAction);
 export type DecisionRequest = z.input<typeof DecisionRequest>;
-export type ParsedRequest = z.output<typeof DecisionRequest>;
+
+export interface ParsedDecisionRequest {
+  readonly sessionId: string;
+  readonly action: Action;
+  readonly resource: Resource;
+  /** The CLAIM_FIELDS the caller sent, sorted: ignored, and recorded in the audit event. */
+  readonly callerClaimIgnored: string[];
+}
+
+/** Validates a caller's request; throws ValidationError naming the failing field. */
+export function parseDecisionRequest(input: unknown): ParsedDecisionRequest {
+  const r = parseOrThrow(DecisionRequest, input, 'decision request');
+  const claims = CLAIM_FIELDS.filter((k) => (r as Record<string, unknown>)[k] !== undefined);
+  return { sessionId: r.sessionId, action: r.action, resource: r.resource, callerClaimIgnored: [...claims].sort() };
+}
 
 export const ENGINES = ['cedar', 'rego'] as const;
 export const EngineName = z.enum(ENGINES);
@@ -221,8 +287,8 @@ const NO_PLUGIN: NormalizedPluginFacts = {
   expiresAtEpochS: 0,
 };
 
-/** Normalizes an already-parsed request. */
-export function normalizeParsed(r: ParsedRequest): NormalizedRequest {
+/** Normalizes an already-parsed evaluation request. */
+export function normalizeParsed(r: ParsedEvaluation): NormalizedRequest {
   const disabled = ACTIONS.filter((a) => r.context.flags[a] === false);
   const p = r.context.plugin;
   return {
@@ -254,9 +320,9 @@ export function normalizeParsed(r: ParsedRequest): NormalizedRequest {
   };
 }
 
-/** Validates and normalizes; throws ValidationError naming the failing field. */
-export function parseRequest(input: unknown): NormalizedRequest {
-  return normalizeParsed(parseOrThrow(DecisionRequest, input, 'decision request'));
+/** Validates and normalizes an evaluation request; throws ValidationError naming the failing field. */
+export function parseEvaluation(input: unknown): NormalizedRequest {
+  return normalizeParsed(parseOrThrow(EvaluationRequest, input, 'evaluation request'));
 }
 
 // ---------------------------------------------------------------- canonical JSON

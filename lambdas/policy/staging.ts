@@ -23,7 +23,8 @@ import { type AuditEventOf, newEvent } from '../audit/schema.ts';
 import { awsCall } from '../shared/aws-errors.ts';
 import { ConflictError, NotFoundError } from '../shared/errors.ts';
 import { parseOrThrow } from '../shared/validation.ts';
-import { type Decider, type DecisionOutcome, POLICY_EVENT_SOURCE } from './decide.ts';
+import type { AuthoritativeDecider, AuthoritativeOutcome } from './authoritative.ts';
+import { POLICY_EVENT_SOURCE } from './decide.ts';
 import { DecisionRequest } from './model.ts';
 
 export const MAX_WRITE_BYTES = 5 * 1024 * 1024;
@@ -38,12 +39,13 @@ export interface StagingConfig {
 
 export interface StagingDeps {
   readonly s3: S3Client;
-  readonly decider: Decider;
+  /** Decides each write on the session's own state (the caller names only session, action, path). */
+  readonly decider: AuthoritativeDecider;
   readonly config: StagingConfig;
 }
 
 export const ProposedWrite = z.strictObject({
-  /** An fs_write or fs_delete decision request. */
+  /** An fs_write or fs_delete decision request: `{ sessionId, action, resource }`. */
   request: DecisionRequest.refine((r) => r.action === 'fs_write' || r.action === 'fs_delete', {
     message: 'staged writes must be fs_write or fs_delete',
     path: ['action'],
@@ -73,9 +75,10 @@ export type HoldRecord = z.infer<typeof HoldRecord>;
 export interface StagedResult {
   writeId: string;
   path: string;
-  status: 'promoted' | 'held';
+  /** `refused`: the session is unknown or no longer live; the staged content is dropped, nothing is held. */
+  status: 'promoted' | 'held' | 'refused';
   targetKey?: string;
-  outcome: DecisionOutcome;
+  outcome: AuthoritativeOutcome;
 }
 
 const join = (prefix: string, rest: string): string =>
@@ -115,7 +118,7 @@ async function promote(
   return target;
 }
 
-/** Stages, decides (one batch) and promotes or holds each proposed write. */
+/** Stages, decides (one batch) and promotes, holds or (no live session) drops each proposed write. */
 export async function stageWrites(deps: StagingDeps, input: readonly unknown[]): Promise<StagedResult[]> {
   const writes = input.map((w, i) => parseOrThrow(ProposedWrite, w, `proposed write [${i}]`));
   const { s3, config: c } = deps;
@@ -128,7 +131,7 @@ export async function stageWrites(deps: StagingDeps, input: readonly unknown[]):
             s3.send(
               new PutObjectCommand({
                 Bucket: c.bucket,
-                Key: stagedKey(c, w.request.session.id, ids[i]!),
+                Key: stagedKey(c, w.request.sessionId, ids[i]!),
                 Body: Buffer.from(w.contentBase64 ?? '', 'base64'),
               }),
             ),
@@ -140,8 +143,16 @@ export async function stageWrites(deps: StagingDeps, input: readonly unknown[]):
   const results: StagedResult[] = [];
   for (const [i, o] of outcomes.entries()) {
     const writeId = ids[i]!;
-    const sessionId = o.request.session.id;
-    const action = o.request.action as 'fs_write' | 'fs_delete';
+    const { sessionId, resource } = writes[i]!.request;
+    const action = writes[i]!.request.action as 'fs_write' | 'fs_delete';
+    if (!o.request) {
+      if (action === 'fs_write')
+        await awsCall('s3:DeleteObject', () =>
+          s3.send(new DeleteObjectCommand({ Bucket: c.bucket, Key: stagedKey(c, sessionId, writeId) })),
+        );
+      results.push({ writeId, path: resource.kind === 'file' ? resource.path : '', status: 'refused', outcome: o });
+      continue;
+    }
     const path = o.request.resource.kind === 'file' ? o.request.resource.path : '';
     if (o.decision.effect === 'allow') {
       const target = await promote(deps, sessionId, writeId, action, path);

@@ -8,7 +8,7 @@ import * as z from 'zod';
 import { ValidationError } from '../shared/errors.ts';
 import { parseOrThrow } from '../shared/validation.ts';
 import type { EngineVerdict, PolicyEngine } from './engine.ts';
-import { type NormalizedRequest, parseRequest } from './model.ts';
+import { type NormalizedRequest, parseEvaluation } from './model.ts';
 
 const Expect = z.union([
   z.strictObject({ effect: z.enum(['allow', 'deny']), reasons: z.array(z.string()).optional() }),
@@ -88,7 +88,7 @@ export function runTable(table: DecisionTable, engines: readonly PolicyEngine[])
     let req: NormalizedRequest | undefined;
     let error: RowOutcome | undefined;
     try {
-      req = parseRequest(input);
+      req = parseEvaluation(input);
     } catch (e) {
       if (!(e instanceof ValidationError)) throw e;
       error = { kind: 'error', fields: e.issues.map((i) => i.path), message: e.message };

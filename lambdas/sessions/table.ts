@@ -56,17 +56,45 @@ export interface SessionItem {
   /** The tombstone (incident id) that contained the session; once set, only the teardown moves the status. */
   tombstonedBy?: string;
   tombstonedAt?: string;
+  /** The desktop's OS, how the policy normalizes its paths (`linux` | `windows`). Absent: `linux`. */
+  os?: string;
+  /** Scopes granted through the scope-grant workflow (lambdas/sessions/scopes.ts), by scope. */
+  scopes?: Record<string, ScopeGrant>;
 }
 
-type Av = { S?: string; N?: string; BOOL?: boolean; NULL?: boolean };
+/** One granted scope on the session item; held until `expiresAt` or a revocation. */
+export interface ScopeGrant {
+  readonly requestId: string;
+  readonly expiresAt: string;
+  readonly grantedBy: string;
+  readonly grantedAt: string;
+}
+
+type Av = { S?: string; N?: string; BOOL?: boolean; NULL?: boolean; M?: Record<string, Av> };
+
+function toGrants(m: Record<string, Av>): Record<string, ScopeGrant> {
+  const out: Record<string, ScopeGrant> = {};
+  for (const [scope, v] of Object.entries(m)) {
+    const g = v.M;
+    if (!g?.expiresAt?.S) continue; // not a grant: never held
+    out[scope] = {
+      requestId: g.requestId?.S ?? '',
+      expiresAt: g.expiresAt.S,
+      grantedBy: g.grantedBy?.S ?? '',
+      grantedAt: g.grantedAt?.S ?? '',
+    };
+  }
+  return out;
+}
 
 const isConditional = (e: unknown) =>
   e instanceof ConditionalCheckFailedException || (e as Error).name === 'ConditionalCheckFailedException';
 
 function toItem(raw: Record<string, Av> | undefined): SessionItem | undefined {
   if (!raw) return undefined;
-  const o: Record<string, string> = {};
+  const o: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(raw)) if (v.S !== undefined) o[k] = v.S;
+  if (raw.scopes?.M) o.scopes = toGrants(raw.scopes.M);
   return o as unknown as SessionItem;
 }
 

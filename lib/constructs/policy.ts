@@ -1,17 +1,19 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as events from 'aws-cdk-lib/aws-events';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { validateCedar } from '../../lambdas/policy/cedar.ts';
 import type { EngineName } from '../../lambdas/policy/model.ts';
 import { packBundle } from '../../lambdas/policy/source.ts';
+import { MAX_SESSION_TTL_MS } from '../../lambdas/policy/state.ts';
 import { bundleIsCurrent } from '../../scripts/build-rego.ts';
-import { acknowledgeStatement } from '../nag.ts';
+import { acknowledgeStatement, grantAcknowledged } from '../nag.ts';
 import { AidopsFunction, PROJECT_ROOT } from './function.ts';
 
 /**
@@ -41,11 +43,27 @@ export interface PolicyEngineProps {
   readonly removalPolicy?: RemovalPolicy;
 }
 
+/** Where the decision function reads the state its callers may not state (PolicyEngine.readStateFrom). */
+export interface DecisionStateSources {
+  /** The session table (status, tier, cohort, path profile, user, expiry, granted scopes). */
+  readonly sessionTable: dynamodb.ITable;
+  /** The fleet flags' SSM prefix, e.g. `/aidops/flags`. */
+  readonly flagPrefix: string;
+  /** ≤ 30. @default 30 */
+  readonly flagCacheSeconds?: number;
+  /** The plugin registry table. */
+  readonly registryTable: dynamodb.ITable;
+  /** How long a warm function keeps a session item, ≤ 10 s. @default Duration.seconds(10) */
+  readonly sessionCache?: Duration;
+}
+
 /**
  * Policy-as-code for agent actions: a versioned policy bucket, an SSM parameter
  * naming the active bundle (repoint it to change policy without a redeploy),
  * and the batch decision function. The policies are validated at synth time:
- * Cedar against its schema, the Rego bundle against its sources.
+ * Cedar against its schema, the Rego bundle against its sources. The decision
+ * function reads each session's state from the control plane's stores, wired
+ * with `readStateFrom` once they exist.
  */
 export class PolicyEngine extends Construct {
   readonly bucket: s3.Bucket;
@@ -123,6 +141,40 @@ export class PolicyEngine extends Construct {
     }
     this.activeVersion.grantRead(this.decide.fn);
     props.auditBus?.grantPutEventsTo(this.decide.fn);
+  }
+
+  /**
+   * Points the decision function at the stores it looks the session's state up in,
+   * with read-only grants on exactly those: GetItem on the session table, the flag
+   * parameters under the prefix, GetItem/Query/BatchGetItem on the registry, and
+   * Decrypt with the tables' keys.
+   */
+  readStateFrom(src: DecisionStateSources): void {
+    const sessionCache = src.sessionCache ?? Duration.millis(MAX_SESSION_TTL_MS);
+    if (sessionCache.toMilliseconds() > MAX_SESSION_TTL_MS)
+      throw new Error(`PolicyEngine: the session cache must be at most ${MAX_SESSION_TTL_MS / 1000} seconds`);
+    const flagCacheSeconds = src.flagCacheSeconds ?? 30;
+    if (flagCacheSeconds > 30) throw new Error('PolicyEngine: the flag cache must be at most 30 seconds');
+    const fn = this.decide.fn;
+    fn.addEnvironment('SESSION_TABLE', src.sessionTable.tableName);
+    fn.addEnvironment('SESSION_STATE_CACHE_SECONDS', String(sessionCache.toSeconds()));
+    fn.addEnvironment('FLAG_PREFIX', src.flagPrefix);
+    fn.addEnvironment('FLAG_CACHE_SECONDS', String(flagCacheSeconds));
+    fn.addEnvironment('REGISTRY_TABLE', src.registryTable.tableName);
+    src.sessionTable.grant(fn, 'dynamodb:GetItem');
+    src.sessionTable.encryptionKey?.grantDecrypt(fn);
+    src.registryTable.grant(fn, 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:BatchGetItem');
+    src.registryTable.encryptionKey?.grantDecrypt(fn);
+    const parameter = (name: string) =>
+      Stack.of(this).formatArn({ service: 'ssm', resource: `parameter${name}`, arnFormat: ArnFormat.NO_RESOURCE_NAME });
+    grantAcknowledged(
+      fn.role!,
+      new iam.PolicyStatement({
+        actions: ['ssm:GetParametersByPath'],
+        resources: [parameter(src.flagPrefix), parameter(`${src.flagPrefix}/*`)],
+      }),
+      'Flags are parameters under the flag prefix, one per cohort and capability.',
+    );
   }
 
   /** Lets a principal (an approval workflow, CI) publish bundles and repoint the active version. */

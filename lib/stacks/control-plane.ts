@@ -19,6 +19,7 @@ import { PluginAdmissionWorkflow } from '../constructs/plugins-workflow.ts';
 import { PolicyEngine } from '../constructs/policy.ts';
 import { Snapshot } from '../constructs/remediation/snapshot.ts';
 import { Remediation } from '../constructs/remediation.ts';
+import { ScopeGrants } from '../constructs/scopes.ts';
 import { SessionPlatform } from '../constructs/session-platform.ts';
 import { sessionMachineArn } from '../constructs/sessions/arns.ts';
 
@@ -43,6 +44,7 @@ export class ControlPlaneStack extends Stack {
   readonly plugins: PluginAdmission;
   readonly pluginAdmission: PluginAdmissionWorkflow;
   readonly sessions: SessionPlatform;
+  readonly scopes: ScopeGrants;
 
   constructor(scope: Construct, id: string, props: ControlPlaneStackProps) {
     super(scope, id, props);
@@ -94,6 +96,19 @@ export class ControlPlaneStack extends Stack {
       auditBus: this.auditIngest.bus,
       attestation: this.attestation,
       policyParameterName: this.policy.activeVersion.parameterName,
+    });
+    // Decisions read the session, flags and registry themselves; scopes are granted by a workflow.
+    this.policy.readStateFrom({
+      sessionTable: this.sessions.table,
+      flagPrefix: props.config.sessions.flagPrefix,
+      flagCacheSeconds: props.config.sessions.flagCacheSeconds,
+      registryTable: this.plugins.table,
+    });
+    this.scopes = new ScopeGrants(this, 'Scopes', {
+      sessionTable: this.sessions.table,
+      dataKey: props.dataKey,
+      auditBus: this.auditIngest.bus,
+      alarmTopic: this.alarmTopic,
     });
     this.remediation = new Remediation(this, 'Remediation', {
       key: props.dataKey,

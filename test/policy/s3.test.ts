@@ -18,9 +18,11 @@ import {
 } from '@aws-sdk/client-s3';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { parseAuditEvent } from '../../lambdas/audit/schema.ts';
+import { createAuthoritativeDecider } from '../../lambdas/policy/authoritative.ts';
 import { createDecider } from '../../lambdas/policy/decide.ts';
 import { packBundle, parseBundleDoc } from '../../lambdas/policy/source.ts';
 import { approveHeld, listHeld, rejectHeld, stageWrites } from '../../lambdas/policy/staging.ts';
+import { stateFromDocument } from '../../lambdas/policy/state-file.ts';
 import { awsClientConfig } from '../../lambdas/shared/clients.ts';
 import { NotFoundError } from '../../lambdas/shared/errors.ts';
 import { type MotoServer, startMoto } from '../../local/emulator/moto.ts';
@@ -55,16 +57,19 @@ const egress = (host: string) => ({
   resource: { kind: 'host', host, port: 443 },
   context: { time: '2025-06-01T12:00:00Z', attestation: { status: 'verified' } },
 });
-const write = (p: string, content: string, action = 'fs_write') => ({
-  request: {
-    session: { id: 'sess-stage', tier: 'standard', cohort: 'pilot', approvedScopes: [] },
-    principal: { id: 'bob@example.com' },
-    action,
-    resource: { kind: 'file', path: p },
-    context: { time: '2025-06-01T12:00:00Z', attestation: { status: 'verified' } },
-  },
+const write = (p: string, content: string, action = 'fs_write', sessionId = 'sess-stage') => ({
+  request: { sessionId, action, resource: { kind: 'file', path: p } },
   contentBase64: Buffer.from(content).toString('base64'),
 });
+/** Staging decides on the session's own state: here a live session in a state document. */
+const staged = async (engine: 'cedar' | 'rego') =>
+  createAuthoritativeDecider({
+    decider: await createDecider({ engine, policies: POLICIES }),
+    state: stateFromDocument({
+      now: '2025-06-01T12:00:00Z',
+      sessions: [{ sessionId: 'sess-stage', status: 'active', cohort: 'pilot', user: 'bob@example.com' }],
+    }),
+  });
 
 async function putBundle(key: string, version: string, allow: string[]): Promise<string | undefined> {
   const doc = { ...packBundle(POLICIES), version, data: { egress_allowlist: allow } };
@@ -176,8 +181,7 @@ describe('write staging', () => {
     );
 
   it('promotes allowed writes, holds denied ones with the policy reason; approve promotes, reject discards', async () => {
-    const decider = await createDecider({ engine: 'cedar', policies: POLICIES });
-    const deps = { s3, decider, config };
+    const deps = { s3, decider: await staged('cedar'), config };
     const res = await stageWrites(deps, [
       write('/home/agent/notes.txt', 'hello'),
       write('/finance/../finance/q3.xlsx', 'numbers'),
@@ -227,8 +231,7 @@ describe('write staging', () => {
   });
 
   it('an allowed delete removes the target; a protected delete is held', async () => {
-    const decider = await createDecider({ engine: 'rego', policies: POLICIES });
-    const deps = { s3, decider, config };
+    const deps = { s3, decider: await staged('rego'), config };
     await s3.send(new PutObjectCommand({ Bucket: WORK, Key: 'workspace/sess-stage/home/old.txt', Body: 'x' }));
     const res = await stageWrites(deps, [
       write('/home/old.txt', '', 'fs_delete'),
@@ -239,5 +242,15 @@ describe('write staging', () => {
       ['promoted', 'held'],
     );
     assert.equal(await exists('workspace/sess-stage/home/old.txt'), false);
+  });
+
+  it('a write for a session the control plane does not know is refused: not promoted, not held, content dropped', async () => {
+    const deps = { s3, decider: await staged('cedar'), config };
+    const [r] = await stageWrites(deps, [write('/home/agent/x.txt', 'hi', 'fs_write', 'sess-ghost')]);
+    assert.equal(r!.status, 'refused');
+    assert.equal(r!.outcome.refusal?.error, 'NotFoundError');
+    assert.equal(await exists('workspace/sess-ghost/home/agent/x.txt'), false);
+    const left = await s3.send(new ListObjectsV2Command({ Bucket: WORK, Prefix: 'staging/sess-ghost/' }));
+    assert.equal(left.KeyCount ?? 0, 0);
   });
 });

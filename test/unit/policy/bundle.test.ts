@@ -1,23 +1,48 @@
 /**
  * The decide handler as Lambda will run it: bundled by esbuild with the options
  * AidopsFunction uses (imported from the construct), cedar-wasm left as a node
- * module, the policy bundle file next to it. Then invoked, with both engines.
+ * module, the policy bundle file next to it. Then invoked, with both engines,
+ * reading the session, the flags and the registry from moto.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { build } from 'esbuild';
 import { packBundle } from '../../../lambdas/policy/source.ts';
 import { esbuildOptions } from '../../../lib/constructs/function.ts';
 import { POLICY_BUNDLE_FILE, POLICY_NODE_MODULES } from '../../../lib/constructs/policy.ts';
+import { type MotoServer, startMoto } from '../../../local/emulator/moto.ts';
 import { localContext } from '../../../local/lambda-context.ts';
+import { createStateTables, putSession, TABLES } from '../../helpers/policy-state.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 // Inside the project so the left-out node modules resolve as they would from the asset's node_modules.
 const OUT = path.join(ROOT, '.tmp', `policy-bundle-test-${process.pid}`);
-after(() => rmSync(OUT, { recursive: true, force: true }));
+let moto: MotoServer | undefined;
+before(async () => {
+  moto = await startMoto();
+  // The bundled handler makes its clients at import: point them at moto first.
+  Object.assign(process.env, {
+    AWS_ENDPOINT_URL: moto.endpoint,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+    SESSION_TABLE: TABLES.sessions,
+    REGISTRY_TABLE: TABLES.registry,
+    FLAG_PREFIX: '/aidops/flags',
+  });
+  const ddb = new DynamoDBClient({ endpoint: moto.endpoint, region: 'us-east-1' });
+  await createStateTables(ddb);
+  await putSession(ddb, { sessionId: 'sess-bundle' });
+  ddb.destroy();
+});
+after(async () => {
+  rmSync(OUT, { recursive: true, force: true });
+  await moto?.stop();
+});
 
 describe('decide handler bundle', () => {
   it('bundles, ships what it needs and decides with both engines', async () => {
@@ -41,11 +66,9 @@ describe('decide handler bundle', () => {
     process.env.POWERTOOLS_TRACE_ENABLED = 'false';
     process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
     const request = {
-      session: { id: 'sess-bundle', tier: 'standard', cohort: 'pilot', approvedScopes: [] },
-      principal: { id: 'alice' },
+      sessionId: 'sess-bundle',
       action: 'fs_write',
       resource: { kind: 'file', path: '/finance/../secrets/x' },
-      context: { time: '2025-06-01T12:00:00Z', attestation: { status: 'verified' } },
     };
     for (const engine of ['rego', 'cedar']) {
       process.env.POLICY_ENGINE = engine;

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { parseAuditEvent } from '../../../lambdas/audit/schema.ts';
 import { Lru } from '../../../lambdas/policy/cache.ts';
 import { createDecider, requestDigest } from '../../../lambdas/policy/decide.ts';
-import { ENGINES, parseRequest } from '../../../lambdas/policy/model.ts';
+import { ENGINES, parseEvaluation } from '../../../lambdas/policy/model.ts';
 import { ValidationError } from '../../../lambdas/shared/errors.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -59,7 +59,7 @@ for (const engine of ENGINES) {
         outcome: 'deny',
         reasons: ['write to protected path: /finance/q3.xlsx'],
       });
-      assert.equal(decision.inputDigest, requestDigest(parseRequest(req('/finance/q3.xlsx'))));
+      assert.equal(decision.inputDigest, requestDigest(parseEvaluation(req('/finance/q3.xlsx'))));
       assert.deepEqual(events.violation, {
         source: 'aidops.policy',
         detailType: 'PolicyViolation',

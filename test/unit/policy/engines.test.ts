@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { fillReason, loadCedarEngine, validateCedar } from '../../../lambdas/policy/cedar.ts';
 import { engineFromBundle } from '../../../lambdas/policy/decide.ts';
 import { PolicyLoadError } from '../../../lambdas/policy/engine.ts';
-import { parseRequest } from '../../../lambdas/policy/model.ts';
+import { parseEvaluation } from '../../../lambdas/policy/model.ts';
 import { loadBundleFromDir } from '../../../lambdas/policy/source.ts';
 import { describeRow, parseTable, runTable } from '../../../lambdas/policy/table.ts';
 import { buildRego, bundleIsCurrent, RegoBuildError } from '../../../scripts/build-rego.ts';
@@ -86,7 +86,7 @@ describe('decision table through both engines', () => {
 });
 
 describe('seed rule reason is exact in both engines', () => {
-  const req = parseRequest({
+  const req = parseEvaluation({
     ...(table.defaults as object),
     action: 'fs_delete',
     resource: { kind: 'file', path: '/secrets//prod/../db.env/' },
@@ -99,7 +99,7 @@ describe('seed rule reason is exact in both engines', () => {
   it('batch equals one-by-one', () => {
     const reqs = table.rows.flatMap((r) => {
       try {
-        return [parseRequest({ ...(table.defaults as object), ...r.request })];
+        return [parseEvaluation({ ...(table.defaults as object), ...r.request })];
       } catch {
         return [];
       }
@@ -142,7 +142,7 @@ describe('cedar validation', () => {
     );
   });
   it('fillReason substitutes request fields and leaves unknown placeholders', () => {
-    const req = parseRequest({
+    const req = parseEvaluation({
       ...(table.defaults as object),
       action: 'fs_write',
       resource: { kind: 'file', path: '/a' },

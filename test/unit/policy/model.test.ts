@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import * as fc from 'fast-check';
-import { canonicalJson, normalizeHost, PathError, parseRequest, resourceLabel } from '../../../lambdas/policy/model.ts';
+import {
+  canonicalJson,
+  normalizeHost,
+  PathError,
+  parseEvaluation,
+  resourceLabel,
+} from '../../../lambdas/policy/model.ts';
 import { normalizeLinuxPath as normalizePath } from '../../../lambdas/policy/paths.ts';
 import { ValidationError } from '../../../lambdas/shared/errors.ts';
 
@@ -99,14 +105,14 @@ describe('normalizePath (linux profile)', () => {
   });
 });
 
-describe('parseRequest', () => {
+describe('parseEvaluation', () => {
   it('normalizes once: path, host case and trailing dot, time, flags, plugin facts', () => {
-    const r = parseRequest(withPath('//finance/../hr/x/'));
+    const r = parseEvaluation(withPath('//finance/../hr/x/'));
     assert.deepEqual(r.resource, { kind: 'file', path: '/hr/x' });
     assert.equal(r.context.nowEpochS, Date.parse('2025-06-01T12:00:00Z') / 1000);
     assert.deepEqual(r.context.disabled, []);
     assert.equal(r.context.plugin.known, false);
-    const h = parseRequest({
+    const h = parseEvaluation({
       ...base,
       action: 'net_connect',
       resource: { kind: 'host', host: 'API.GitHub.com.', port: 443 },
@@ -117,10 +123,10 @@ describe('parseRequest', () => {
   });
 
   it('normalizes file paths under the session OS (linux by default)', () => {
-    const l = parseRequest(withPath('/ﬁnance/x'));
+    const l = parseEvaluation(withPath('/ﬁnance/x'));
     assert.equal(l.session.os, 'linux');
     assert.deepEqual(l.resource, { kind: 'file', path: '/finance/x' });
-    const w = parseRequest({
+    const w = parseEvaluation({
       ...withPath('C:\\Users\\a\\..\\..\\Finance.\\Q3.xlsx'),
       session: { ...base.session, os: 'windows' },
     });
@@ -128,36 +134,36 @@ describe('parseRequest', () => {
     assert.deepEqual(w.resource, { kind: 'file', volume: 'c:', path: '/finance/q3.xlsx' });
     assert.equal(resourceLabel(w.resource), 'c:/finance/q3.xlsx');
     // The same spelling means different things under the two profiles.
-    assert.deepEqual(parseRequest(withPath('/Finance/x')).resource, { kind: 'file', path: '/Finance/x' });
+    assert.deepEqual(parseEvaluation(withPath('/Finance/x')).resource, { kind: 'file', path: '/Finance/x' });
   });
 
   it('refuses paths its profile refuses, and an unknown OS, naming the field', () => {
     for (const p of ['/proc/self/root/finance/x', '/proc/1/cwd/../../finance/x', '/fin\u200bance/x']) {
       assert.deepEqual(
-        fieldsOf(() => parseRequest(withPath(p))),
+        fieldsOf(() => parseEvaluation(withPath(p))),
         ['resource.path'],
       );
     }
     for (const p of ['\\\\server\\finance\\x', 'C:\\finance\\x:ads', 'C:\\FINANC~1\\x', '/finance/x']) {
       assert.deepEqual(
-        fieldsOf(() => parseRequest({ ...withPath(p), session: { ...base.session, os: 'windows' } })),
+        fieldsOf(() => parseEvaluation({ ...withPath(p), session: { ...base.session, os: 'windows' } })),
         ['resource.path'],
       );
     }
     assert.deepEqual(
-      fieldsOf(() => parseRequest({ ...base, session: { ...base.session, os: 'macos' } })),
+      fieldsOf(() => parseEvaluation({ ...base, session: { ...base.session, os: 'macos' } })),
       ['session.os'],
     );
   });
 
   it('sub-second times normalize to the same second', () => {
-    const a = parseRequest({ ...base, context: { ...base.context, time: '2025-06-01T12:00:00.100Z' } });
-    const b = parseRequest({ ...base, context: { ...base.context, time: '2025-06-01T14:00:00.900+02:00' } });
+    const a = parseEvaluation({ ...base, context: { ...base.context, time: '2025-06-01T12:00:00.100Z' } });
+    const b = parseEvaluation({ ...base, context: { ...base.context, time: '2025-06-01T14:00:00.900+02:00' } });
     assert.equal(canonicalJson(a), canonicalJson(b));
   });
 
   it('dedupes and sorts approved scopes so equal sessions hash equally', () => {
-    const r = parseRequest({
+    const r = parseEvaluation({
       ...base,
       session: { ...base.session, approvedScopes: ['write:/hr', 'write:/finance', 'write:/hr'] },
     });
@@ -166,38 +172,38 @@ describe('parseRequest', () => {
 
   it('refuses malformed requests naming the failing field', () => {
     assert.deepEqual(
-      fieldsOf(() => parseRequest(withPath(''))),
+      fieldsOf(() => parseEvaluation(withPath(''))),
       ['resource.path'],
     );
     assert.deepEqual(
-      fieldsOf(() => parseRequest({ ...base, action: 'fs_chmod' })),
+      fieldsOf(() => parseEvaluation({ ...base, action: 'fs_chmod' })),
       ['action'],
     );
     assert.deepEqual(
-      fieldsOf(() => parseRequest({ ...base, session: { ...base.session, id: '' } })),
+      fieldsOf(() => parseEvaluation({ ...base, session: { ...base.session, id: '' } })),
       ['session.id'],
     );
     assert.deepEqual(
-      fieldsOf(() => parseRequest({ ...base, context: { ...base.context, time: 'yesterday' } })),
+      fieldsOf(() => parseEvaluation({ ...base, context: { ...base.context, time: 'yesterday' } })),
       ['context.time'],
     );
     assert.deepEqual(
       fieldsOf(() =>
-        parseRequest({ ...base, action: 'net_connect', resource: { kind: 'host', host: 'a', port: 70000 } }),
+        parseEvaluation({ ...base, action: 'net_connect', resource: { kind: 'host', host: 'a', port: 70000 } }),
       ),
       ['resource.port'],
     );
     assert.deepEqual(
-      fieldsOf(() => parseRequest({ ...base, action: 'credential_use', resource: { kind: 'file', path: '/x' } })),
+      fieldsOf(() => parseEvaluation({ ...base, action: 'credential_use', resource: { kind: 'file', path: '/x' } })),
       ['resource.kind'],
     );
     assert.deepEqual(
-      fieldsOf(() => parseRequest({ ...base, extra: 1 })),
+      fieldsOf(() => parseEvaluation({ ...base, extra: 1 })),
       ['(root)'],
     );
     assert.deepEqual(
       fieldsOf(() =>
-        parseRequest({
+        parseEvaluation({
           ...base,
           action: 'plugin_exec',
           resource: { kind: 'plugin', pluginId: 'p', digest: 'sha256:xyz' },
