@@ -1,8 +1,10 @@
 /**
  * The session table: one item per session, keyed by `sessionId`, holding its
  * status, what it runs, and the task tokens of the two callbacks (attestation,
- * session end) so the evidence function and `aidops session end` can answer
- * them by session id. Ended items are purged by DynamoDB TTL (`purgeAt`).
+ * session end) so the guests' door and `aidops session end` can answer them
+ * by session id. The `byInstance` index (keys only) finds the session of the
+ * instance that calls the guests' door. Ended items are purged by DynamoDB TTL
+ * (`purgeAt`).
  */
 import {
   type AttributeValue,
@@ -10,12 +12,16 @@ import {
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
+  QueryCommand,
   ScanCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { awsCall } from '../shared/aws-errors.ts';
 import { ConflictError, NotFoundError } from '../shared/errors.ts';
-import { IN_FLIGHT, type SessionContext, type SessionStatus } from './model.ts';
+import { IN_FLIGHT, LIVE, type SessionContext, type SessionStatus } from './model.ts';
+
+/** The global secondary index on `instanceId` (keys only): which session an instance runs. */
+export const INSTANCE_INDEX = 'byInstance';
 
 export interface SessionItem {
   sessionId: string;
@@ -42,6 +48,12 @@ export interface SessionItem {
   attestationUnpinned?: string;
   policyVersion?: string;
   updatedAt?: string;
+  /** Written by the guests' door (lambdas/doors/guest/marks.ts): its attestation verdict and when. */
+  attestation?: 'verified' | 'rejected';
+  attestedAt?: string;
+  /** Written by the guests' door: when the agent last called, and the state it last reported. */
+  lastSeenAt?: string;
+  agentState?: string;
 }
 
 type Av = { S?: string; N?: string; BOOL?: boolean; NULL?: boolean };
@@ -170,6 +182,33 @@ export class SessionTable {
         }),
       ),
     );
+  }
+
+  /**
+   * The session an instance runs: its live session, else its most recent one. The index is
+   * eventually consistent, so each candidate is read back consistently and must still name
+   * the instance.
+   */
+  async byInstance(instanceId: string): Promise<SessionItem | undefined> {
+    const r = await awsCall('Query sessions by instance', () =>
+      this.#ddb.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: INSTANCE_INDEX,
+          KeyConditionExpression: 'instanceId = :i',
+          ExpressionAttributeValues: { ':i': { S: instanceId } },
+          Limit: 20,
+        }),
+      ),
+    );
+    const ids = [...new Set((r.Items ?? []).map((i) => i.sessionId?.S).filter((s): s is string => !!s))];
+    const found = (await Promise.all(ids.map((id) => this.get(id)))).filter(
+      (s): s is SessionItem => s?.instanceId === instanceId,
+    );
+    const live = (s: SessionItem) => (LIVE as readonly string[]).includes(s.status);
+    return found.sort(
+      (a, b) => Number(live(b)) - Number(live(a)) || (b.requestedAt ?? '').localeCompare(a.requestedAt ?? ''),
+    )[0];
   }
 
   async list(limit = 1000): Promise<SessionItem[]> {
