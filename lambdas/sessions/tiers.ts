@@ -131,7 +131,7 @@ export const SessionsConfig = z
     attestation: z.strictObject({
       /** How long a launched session may take to boot and attest. */
       timeoutSeconds: z.number().int().min(30).max(3600),
-      /** The guest (through the evidence function) must report progress this often while booting. */
+      /** The guest (through the guests' door, POST /v1/heartbeat) must report progress this often while booting. */
       heartbeatSeconds: z.number().int().min(10).max(3600),
     }),
     /** What an attestation failure or timeout ends in. `tombstone` starts `aidops-tombstone` (falls back to teardown). */

@@ -37,6 +37,8 @@ export const EvidenceBody = z.strictObject({
   publicKey: z.string().max(8192).optional(),
 });
 export type EvidenceBody = z.output<typeof EvidenceBody>;
+/** The evidence body's fields at their limits, with room for JSON. */
+export const MAX_EVIDENCE_BYTES = 300_000;
 
 export interface HeartbeatSender {
   heartbeat(taskToken: string): Promise<void>;

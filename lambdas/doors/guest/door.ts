@@ -14,7 +14,7 @@ import type { SessionTable } from '../../sessions/table.ts';
 import { ForbiddenError, NotFoundError } from '../../shared/errors.ts';
 import { SessionId } from '../../shared/ids.ts';
 import { parseOrThrow } from '../../shared/validation.ts';
-import { type AttestDeps, EvidenceBody, issueNonce, presentEvidence } from './attest.ts';
+import { type AttestDeps, EvidenceBody, issueNonce, MAX_EVIDENCE_BYTES, presentEvidence } from './attest.ts';
 import { type Binding, bindCaller, instanceOf } from './binding.ts';
 import { HeartbeatBody, heartbeat } from './heartbeat.ts';
 import { type DoorEvent, type DoorReply, jsonBody, ok, refusal, TooManyRequestsError } from './http.ts';
@@ -39,7 +39,12 @@ export interface GuestDoorDeps extends Omit<AttestDeps, 'now'>, Omit<StateDeps, 
   readonly attestationNow?: () => Date;
 }
 
-type Route = (event: DoorEvent, b: Binding, deps: GuestDoorDeps) => Promise<unknown>;
+/** The two clocks a route may read: the server's, and the one evidence is verified by. */
+interface Clocks {
+  readonly now: () => Date;
+  readonly attestationNow: () => Date;
+}
+type Route = (event: DoorEvent, b: Binding, deps: GuestDoorDeps, clocks: Clocks) => Promise<unknown>;
 
 /** A door decision: who asked for what on which session, allowed or refused, and why. */
 function doorEvent(
@@ -74,28 +79,24 @@ const about = (b: Binding) => ({
 });
 
 const ROUTES: Readonly<Record<string, Route>> = {
-  'POST /v1/nonce': async (_e, b, deps) => {
-    const now = deps.attestationNow ?? deps.now ?? (() => new Date());
-    const r = await issueNonce(b, { ...deps, now });
+  'POST /v1/nonce': async (_e, b, deps, clocks) => {
+    const r = await issueNonce(b, { ...deps, now: clocks.attestationNow });
     await deps.audit([
       doorEvent('POST /v1/nonce', about(b), { route: 'nonce' }, 'allow', [`nonce issued until ${r.expiresAt}`]),
     ]);
     return r;
   },
-  'POST /v1/evidence': async (e, b, deps) =>
-    await presentEvidence(b, jsonBody(e, EvidenceBody, 'evidence'), {
+  'POST /v1/evidence': async (e, b, deps, clocks) =>
+    await presentEvidence(b, jsonBody(e, EvidenceBody, 'evidence', MAX_EVIDENCE_BYTES), {
       ...deps,
-      now: deps.attestationNow ?? deps.now ?? (() => new Date()),
+      now: clocks.attestationNow,
     }),
-  'GET /v1/session': async (_e, b, deps) => await sessionState(b, { ...deps, now: deps.now ?? (() => new Date()) }),
-  'POST /v1/telemetry': async (e, b, deps) =>
-    await acceptTelemetry(b, jsonBody(e, TelemetryBatch, 'telemetry batch'), {
-      audit: deps.audit,
-      now: deps.now ?? (() => new Date()),
-    }),
-  'POST /v1/requests': async (e, b, deps) => {
+  'GET /v1/session': async (_e, b, deps, clocks) => await sessionState(b, { ...deps, now: clocks.now }),
+  'POST /v1/telemetry': async (e, b, deps, clocks) =>
+    await acceptTelemetry(b, jsonBody(e, TelemetryBatch, 'telemetry batch'), { audit: deps.audit, now: clocks.now }),
+  'POST /v1/requests': async (e, b, deps, clocks) => {
     const body = jsonBody(e, ApprovalRequest, 'approval request');
-    const r = await deps.requests.record(b, body, (deps.now ?? (() => new Date()))());
+    const r = await deps.requests.record(b, body, clocks.now());
     if (!r.alreadyPending)
       await deps.audit([
         doorEvent('POST /v1/requests', about(b), body, 'allow', [
@@ -104,12 +105,12 @@ const ROUTES: Readonly<Record<string, Route>> = {
       ]);
     return r;
   },
-  'POST /v1/heartbeat': async (e, b, deps) =>
+  'POST /v1/heartbeat': async (e, b, deps, clocks) =>
     await heartbeat(b, jsonBody(e, HeartbeatBody, 'heartbeat'), {
       marks: deps.marks,
       callbacks: deps.callbacks,
       audit: deps.audit,
-      now: deps.now ?? (() => new Date()),
+      now: clocks.now,
     }),
 };
 
@@ -121,18 +122,19 @@ function assertedSession(event: DoorEvent): string | undefined {
 
 export async function serveGuestDoor(event: DoorEvent, deps: GuestDoorDeps): Promise<DoorReply> {
   const name = `${event.httpMethod} ${event.resource}`;
+  const now = deps.now ?? (() => new Date());
+  const clocks: Clocks = { now, attestationNow: deps.attestationNow ?? now };
   let caller: { instanceId: string; callerArn: string } | undefined;
   try {
     const route = ROUTES[name];
     if (!route) throw new NotFoundError(`the guests' door has no route ${name}`);
     caller = instanceOf(event.requestContext.identity, deps.roleNames, event.requestContext.accountId);
     const binding = await bindCaller(caller, deps.table, assertedSession(event));
-    const now = (deps.now ?? (() => new Date()))();
-    if (!(await deps.marks.countRequest(binding.session.sessionId, deps.callerLimit, now)))
+    if (!(await deps.marks.countRequest(binding.session.sessionId, deps.callerLimit, now())))
       throw new TooManyRequestsError(
         `instance ${binding.instanceId} sent more than ${deps.callerLimit.requests} requests in ${deps.callerLimit.windowSeconds} s`,
       );
-    return ok(await route(event, binding, deps));
+    return ok(await route(event, binding, deps, clocks));
   } catch (e) {
     if (e instanceof ForbiddenError) {
       // Someone the platform let through is refused: audited, in the chain of the caller's own session if it has one.

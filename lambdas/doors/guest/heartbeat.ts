@@ -19,6 +19,9 @@ export const AGENT_STATES = ['provisioning', 'attesting', 'running', 'stopping']
 export const HeartbeatBody = z.strictObject({ state: z.enum(AGENT_STATES).optional() });
 export type HeartbeatBody = z.output<typeof HeartbeatBody>;
 
+/** Step Functions' answers to a heartbeat for a task that is no longer waiting. */
+const STALE_TOKEN = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
+
 export interface HeartbeatDeps {
   readonly marks: Pick<SessionMarks, 'seen'>;
   readonly callbacks: HeartbeatSender;
@@ -36,7 +39,15 @@ export async function heartbeat(
     throw new ConflictError(`session ${s.sessionId} is ${s.status}`, { status: s.status });
   const now = deps.now();
   const { previous } = await deps.marks.seen(s.sessionId, body.state, now);
-  if (s.status === 'attesting' && s.attestToken) await deps.callbacks.heartbeat(s.attestToken);
+  if (s.status === 'attesting' && s.attestToken)
+    await deps.callbacks.heartbeat(s.attestToken).catch((e: unknown) => {
+      // The workflow moved on (timed out, answered) between the read and the heartbeat.
+      if (STALE_TOKEN.has((e as Error).name))
+        throw new ConflictError(`session ${s.sessionId} no longer waits for attestation`, {
+          reason: (e as Error).name,
+        });
+      throw e;
+    });
   const stateChanged = body.state !== undefined && body.state !== previous;
   if (stateChanged)
     await deps.audit([

@@ -300,16 +300,6 @@ export class GuestDoor extends Construct {
       'CKV_AWS_120',
       'No cache: every answer is per caller and of the moment (nonces, sealed secrets, session state).',
     );
-    skipCheck(
-      stage,
-      'CKV2_AWS_51',
-      'Callers authenticate with SigV4 (AWS_IAM) from their instance profile, not client certificates.',
-    );
-    skipCheck(
-      stage,
-      'CKV2_AWS_29',
-      'PRIVATE API behind the session VPC endpoint and an IAM-only resource policy: no internet-facing surface for WAF.',
-    );
     return api;
   }
 }

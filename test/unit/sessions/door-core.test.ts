@@ -191,6 +191,17 @@ describe('the order of checks', () => {
     assert.equal(JSON.parse(hb.body).stateChanged, true);
   });
 
+  it('a heartbeat for a task the workflow no longer waits on is a 409, not a crash', async () => {
+    const attesting = { ...session, status: 'attesting' as const, attestToken: 'tok' };
+    const { d } = deps({ sessions: [attesting] });
+    (d.callbacks as unknown as { heartbeat: () => Promise<void> }).heartbeat = async () => {
+      throw Object.assign(new Error('Task Timed Out'), { name: 'TaskTimedOut' });
+    };
+    const r = await serveGuestDoor(event(), d);
+    assert.equal(r.statusCode, 409, r.body);
+    assert.equal(JSON.parse(r.body).error, 'ConflictError');
+  });
+
   it('an error the door does not expect is thrown (API Gateway answers 502), not dressed as a refusal', async () => {
     const { d } = deps();
     (d.marks as unknown as { countRequest: () => Promise<boolean> }).countRequest = async () => {
