@@ -6,7 +6,9 @@
  * against profiles that pin those documents' images (`demoSessionsConfig`).
  * A document names the instance it was made on, which moto cannot launch: the
  * demo shows the document refused for the emulated instance, then records the
- * document's instance as the session's and attests for real.
+ * document's instance as the session's and attests for real, as that instance
+ * would: a SigV4-signed request to the guests' door (the private REST API,
+ * served by the local API Gateway stand-in) with its instance-profile session.
  * No public SEV-SNP report binds a nonce this control plane issued, so the high
  * session's attestation callback is answered by the demo itself (said so in the output).
  */
@@ -14,20 +16,17 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { decodeEvidence, verdictOf } from '../lambdas/attestation/evidence.ts';
 import { instanceOfModuleId, parseNitroDocument } from '../lambdas/attestation/nitro.ts';
 import { DynamoNonceStore } from '../lambdas/attestation/nonce-store.ts';
-import { eventBridgeSink } from '../lambdas/sessions/audit.ts';
-import { handleEvidence } from '../lambdas/sessions/evidence.ts';
-import { SfnCallbacksWithHeartbeat } from '../lambdas/sessions/handlers/deps.ts';
+import { attestationClock } from '../lambdas/doors/guest/handlers/deps.ts';
 import { SESSION_MACHINE } from '../lambdas/sessions/model.ts';
 import { SessionTable } from '../lambdas/sessions/table.ts';
 import { Tags, tagValue } from '../lambdas/shared/tags.ts';
 import { ATTESTATION_VECTORS } from './fixtures.ts';
 import type { LocalRuntime } from './runtime.ts';
+import { callApi } from './standins/api-gateway/client.ts';
 
 const TESTDATA = ATTESTATION_VECTORS;
 
@@ -132,20 +131,26 @@ export async function runSessionDemo(rt: LocalRuntime, opts: { runId?: string } 
       // moto cannot launch the instance the real document comes from: the session record names it instead.
       await sessions.update(sessionId, { instanceId: madeOn });
       out(`       the session record now names ${madeOn} as its instance (the emulator cannot launch it)`);
-      const r = await handleEvidence(
-        { op: 'evidence', sessionId, evidenceType: doc.evidenceType, evidence: bytes.toString('base64') },
-        {
-          table: sessions,
-          nonceStore: new DynamoNonceStore(ddb, { tableName: nonceTable, now: () => doc.at.getTime() }),
-          secrets: new SecretsManagerClient(cfg),
-          callbacks: new SfnCallbacksWithHeartbeat(sfn),
-          audit: eventBridgeSink(new EventBridgeClient(cfg), 'aidops-audit'),
-          secretPrefix: 'aidops/session/',
-          now: () => doc.at,
-        },
-      );
+      // The guest's own request: signed with the instance-profile role session EC2 gives that instance.
+      const credentials = await rt.assumeRole('SessionsInstanceRole', madeOn);
+      // The door's verification clock inside the document's certificate window (it expired hours later).
+      attestationClock.now = () => doc.at;
+      let r: { verdict?: string; reason?: string | null; sealedSecrets?: unknown };
+      let status: number;
+      try {
+        const res = await callApi(`${rt.apiEndpoint('SessionsGuestDoor')}v1/evidence`, {
+          method: 'POST',
+          credentials,
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ evidenceType: doc.evidenceType, evidence: bytes.toString('base64') }),
+        });
+        status = res.status;
+        r = res.json() as typeof r;
+      } finally {
+        attestationClock.now = () => new Date();
+      }
       out(
-        `       attestation: real ${doc.evidenceType} document ${doc.file}: ${r.op === 'evidence' ? `${r.verdict}${r.reason ? ` (${r.reason})` : ''}` : r.op}`,
+        `       attestation through the guests' door (POST /v1/evidence, SigV4 as ${madeOn}, HTTP ${status}): real ${doc.evidenceType} document ${doc.file}: ${r.verdict ?? 'refused'}${r.reason ? ` (${r.reason})` : ''}${r.sealedSecrets ? ', secrets sealed to the attested key' : ''}`,
       );
     } else {
       rt.sfn.sendTaskSuccess(parked.token, { verdict: 'verified', note: 'answered by the demo' });

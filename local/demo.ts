@@ -24,6 +24,8 @@ out(bold('ai-desktop-ops demo: the control plane on a local AWS emulator (moto),
 // The session profiles pin the images of the real documents the demo attests with.
 const rt = await LocalRuntime.start({
   logLevel: values.verbose ? 'INFO' : 'SILENT',
+  // API Gateway's stage limits, as in AWS: one bucket shared by every caller (the door keeps per-caller limits).
+  apiThrottleScope: 'method',
   config: { sessions: demoSessionsConfig() } as never,
 });
 out(`emulator: moto (pid ${rt.moto.pid}) behind the local gateway at ${rt.endpoint}; ready in ${Date.now() - t0} ms`);

@@ -10,7 +10,7 @@
  * Used by tests, `npm run demo` and the benchmarks; one instance per test file.
  */
 import { pathToFileURL } from 'node:url';
-import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, DescribeLaunchTemplateVersionsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { GetInstanceProfileCommand, IAMClient } from '@aws-sdk/client-iam';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
@@ -194,11 +194,29 @@ export class LocalRuntime {
     };
   }
 
-  /** What an instance's role credentials are in EC2: its instance profile's role, assumed with the instance id as the session name. */
+  /**
+   * What an instance's role credentials are in EC2: its instance profile's role, assumed with
+   * the instance id as the session name. The profile is the instance's, else its launch
+   * template's (moto does not apply a template's IamInstanceProfile; EC2 does).
+   */
   async instanceCredentials(instanceId: string): Promise<LocalCredentials> {
     const cfg = this.clientConfig();
-    const d = await new EC2Client(cfg).send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
-    const profileArn = d.Reservations?.[0]?.Instances?.[0]?.IamInstanceProfile?.Arn;
+    const ec2 = new EC2Client(cfg);
+    const d = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+    const inst = d.Reservations?.[0]?.Instances?.[0];
+    let profileArn = inst?.IamInstanceProfile?.Arn;
+    const template = inst?.Tags?.find((t) => t.Key === 'aws:ec2launchtemplate:id')?.Value;
+    if (!profileArn && template) {
+      const version = inst?.Tags?.find((t) => t.Key === 'aws:ec2launchtemplate:version')?.Value;
+      const v = await ec2.send(
+        new DescribeLaunchTemplateVersionsCommand({
+          LaunchTemplateId: template,
+          ...(version ? { Versions: [version] } : {}),
+        }),
+      );
+      const p = v.LaunchTemplateVersions?.[0]?.LaunchTemplateData?.IamInstanceProfile;
+      profileArn = p?.Arn ?? (p?.Name ? `instance-profile/${p.Name}` : undefined);
+    }
     if (!profileArn) throw new Error(`instance ${instanceId} has no instance profile`);
     const ip = await new IAMClient(cfg).send(
       new GetInstanceProfileCommand({ InstanceProfileName: profileArn.split('/').pop()! }),

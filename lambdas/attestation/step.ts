@@ -1,6 +1,6 @@
 /**
  * The session workflow's attestation step (a `.waitForTaskToken` task), run by the
- * guests' evidence door (lambdas/sessions/evidence.ts).
+ * guests' door (POST /v1/evidence, lambdas/doors/guest/attest.ts).
  *
  * verify evidence (against the session's policy, bound to the session's instance) →
  * consume the session's nonce → read the session's secrets and seal them to the

@@ -1,9 +1,11 @@
 /**
  * The session table: one item per session, keyed by `sessionId`, holding its
  * status, what it runs, and the task tokens of the two callbacks (attestation,
- * session end) so the evidence function and `aidops session end` can answer
- * them by session id. Ended items are purged by DynamoDB TTL (`purgeAt`). A
- * tombstone marks the item (`tombstonedBy`); from then on only the teardown moves it.
+ * session end) so the guests' door and `aidops session end` can answer them
+ * by session id. The `byInstance` index (keys only) finds the session of the
+ * instance that calls the guests' door. Ended items are purged by DynamoDB TTL
+ * (`purgeAt`). A tombstone marks the item (`tombstonedBy`); from then on only the
+ * teardown moves it.
  */
 import {
   type AttributeValue,
@@ -11,12 +13,16 @@ import {
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
+  QueryCommand,
   ScanCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { awsCall } from '../shared/aws-errors.ts';
 import { AidopsError, ConflictError, NotFoundError } from '../shared/errors.ts';
 import { IN_FLIGHT, LIVE, type SessionContext, type SessionStatus } from './model.ts';
+
+/** The global secondary index on `instanceId` (keys only): which session an instance runs. */
+export const INSTANCE_INDEX = 'byInstance';
 
 /**
  * The session was tombstoned: no step of its workflow may move its status any
@@ -60,6 +66,12 @@ export interface SessionItem {
   os?: string;
   /** Scopes granted through the scope-grant workflow (lambdas/sessions/scopes.ts), by scope. */
   scopes?: Record<string, ScopeGrant>;
+  /** Written by the guests' door (lambdas/doors/guest/marks.ts): its attestation verdict and when. */
+  attestation?: 'verified' | 'rejected';
+  attestedAt?: string;
+  /** Written by the guests' door: when the agent last called, and the state it last reported. */
+  lastSeenAt?: string;
+  agentState?: string;
 }
 
 /** One granted scope on the session item; held until `expiresAt` or a revocation. */
@@ -275,6 +287,33 @@ export class SessionTable {
       if (!isConditional(e)) throw e;
       return { before: await this.get(sessionId), marked: false };
     }
+  }
+
+  /**
+   * The session an instance runs: its live session, else its most recent one. The index is
+   * eventually consistent, so each candidate is read back consistently and must still name
+   * the instance.
+   */
+  async byInstance(instanceId: string): Promise<SessionItem | undefined> {
+    const r = await awsCall('Query sessions by instance', () =>
+      this.#ddb.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: INSTANCE_INDEX,
+          KeyConditionExpression: 'instanceId = :i',
+          ExpressionAttributeValues: { ':i': { S: instanceId } },
+          Limit: 20,
+        }),
+      ),
+    );
+    const ids = [...new Set((r.Items ?? []).map((i) => i.sessionId?.S).filter((s): s is string => !!s))];
+    const found = (await Promise.all(ids.map((id) => this.get(id)))).filter(
+      (s): s is SessionItem => s?.instanceId === instanceId,
+    );
+    const live = (s: SessionItem) => (LIVE as readonly string[]).includes(s.status);
+    return found.sort(
+      (a, b) => Number(live(b)) - Number(live(a)) || (b.requestedAt ?? '').localeCompare(a.requestedAt ?? ''),
+    )[0];
   }
 
   async list(limit = 1000): Promise<SessionItem[]> {

@@ -131,7 +131,7 @@ export const SessionsConfig = z
     attestation: z.strictObject({
       /** How long a launched session may take to boot and attest. */
       timeoutSeconds: z.number().int().min(30).max(3600),
-      /** The guest (through the evidence function) must report progress this often while booting. */
+      /** The guest (through the guests' door, POST /v1/heartbeat) must report progress this often while booting. */
       heartbeatSeconds: z.number().int().min(10).max(3600),
     }),
     /** What an attestation failure or timeout ends in. `tombstone` starts `aidops-tombstone` (falls back to teardown). */
@@ -150,6 +150,17 @@ export const SessionsConfig = z
     flagPrefix: z.string().regex(/^(\/[A-Za-z0-9_.-]+)+$/),
     /** How long admission caches the flags: at most 30 s, so a flip reaches the fleet within a minute. */
     flagCacheSeconds: z.number().int().min(0).max(30),
+    /**
+     * The guests' door (lib/constructs/sessions/guest-door.ts). API Gateway's stage limit is one
+     * bucket shared by every caller (a backstop for the fleet); each instance's own limit is kept
+     * by the door's handler, a counter per fixed window on its session item.
+     */
+    door: z.strictObject({
+      stageRateLimit: z.number().int().min(1).max(10_000),
+      stageBurstLimit: z.number().int().min(1).max(5_000),
+      callerRequests: z.number().int().min(1).max(100_000),
+      callerWindowSeconds: z.number().int().min(1).max(3600),
+    }),
   })
   .superRefine((c, ctx) => {
     for (const [name, p] of Object.entries(c.profiles)) {
@@ -299,6 +310,7 @@ export const DEFAULT_SESSIONS_CONFIG: z.input<typeof SessionsConfig> = {
   dnsFirewall: { enabled: false },
   flagPrefix: '/aidops/flags',
   flagCacheSeconds: 30,
+  door: { stageRateLimit: 100, stageBurstLimit: 200, callerRequests: 120, callerWindowSeconds: 60 },
 };
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

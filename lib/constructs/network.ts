@@ -11,19 +11,34 @@ export interface SessionNetworkProps {
   /** @default '10.42.0.0/16' */
   readonly cidr?: string;
   /**
-   * Interface endpoints sessions need with no route to the internet.
+   * Interface endpoints in the VPC with no route to the internet (the guests' door's
+   * execute-api endpoint is always made). Sessions reach only the SSM agent's channels
+   * (SSM, SSM Messages, EC2 Messages) among them.
    * @default SSM, SSM Messages, EC2 Messages, KMS, Secrets Manager, CloudWatch Logs, STS
    */
   readonly interfaceEndpoints?: readonly ec2.InterfaceVpcEndpointAwsService[];
 }
 
+/** The endpoints a session's SSM agent talks to: Session Manager (how people reach a desktop) and the freeze's stop-agent. */
+const AGENT_CHANNELS: readonly ec2.InterfaceVpcEndpointAwsService[] = [
+  ec2.InterfaceVpcEndpointAwsService.SSM,
+  ec2.InterfaceVpcEndpointAwsService.SSM_MESSAGES,
+  ec2.InterfaceVpcEndpointAwsService.EC2_MESSAGES,
+];
+
 /**
  * Where sessions run: private isolated subnets (no NAT, no internet gateway),
- * VPC endpoints for what sessions need, flow logs, and the two security groups
- * that isolation uses.
+ * VPC endpoints (the guests' door's execute-api endpoint among them), flow
+ * logs, and the two security groups that isolation uses. Sessions may reach
+ * two endpoint groups and nothing else in the VPC: the door's, and the SSM
+ * agent's channels.
  */
 export class SessionNetwork extends Construct {
   readonly vpc: ec2.Vpc;
+  /** The `execute-api` interface endpoint: the only way to the guests' door (a PRIVATE REST API). */
+  readonly doorEndpoint: ec2.InterfaceVpcEndpoint;
+  /** The security groups of the endpoints sessions may reach on 443: the door's, then the SSM agent channels'. */
+  readonly sessionEndpointGroups: readonly ec2.SecurityGroup[];
   /**
    * No rules at all (CDK's placeholder egress matches no traffic). The last
    * group a quarantined instance's interfaces carry.
@@ -70,21 +85,32 @@ export class SessionNetwork extends Construct {
       ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
       ec2.InterfaceVpcEndpointAwsService.STS,
     ];
-    const endpointSg = new ec2.SecurityGroup(this, 'EndpointGroup', {
-      vpc: this.vpc,
-      description: 'VPC interface endpoints: HTTPS from inside the VPC only',
-      allowAllOutbound: false,
-    });
-    // The literal CIDR (not the VPC's token) so rules and reviewers can read it.
-    endpointSg.addIngressRule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(443), 'HTTPS from the session VPC');
+    const endpointGroup = (id: string, description: string) => {
+      const g = new ec2.SecurityGroup(this, id, { vpc: this.vpc, description, allowAllOutbound: false });
+      // The literal CIDR (not the VPC's token) so rules and reviewers can read it.
+      g.addIngressRule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(443), 'HTTPS from the session VPC');
+      return g;
+    };
+    const endpointSg = endpointGroup('EndpointGroup', 'VPC interface endpoints: HTTPS from inside the VPC only');
+    const agentSg = endpointGroup('AgentChannelGroup', 'SSM agent channel endpoints: HTTPS from inside the VPC only');
+    const doorSg = endpointGroup('DoorEndpointGroup', 'execute-api endpoint (guests door): HTTPS from inside the VPC');
     endpoints.forEach((service, i) => {
+      const agent = AGENT_CHANNELS.some((a) => a.name === service.name);
       this.vpc.addInterfaceEndpoint(`Endpoint${i}`, {
         service,
-        securityGroups: [endpointSg],
+        securityGroups: [agent ? agentSg : endpointSg],
         privateDnsEnabled: true,
         open: false,
       });
     });
+    // Private DNS: guests call https://API_ID.execute-api.REGION.amazonaws.com/STAGE/… as usual.
+    this.doorEndpoint = this.vpc.addInterfaceEndpoint('ExecuteApi', {
+      service: ec2.InterfaceVpcEndpointAwsService.APIGATEWAY,
+      securityGroups: [doorSg],
+      privateDnsEnabled: true,
+      open: false,
+    });
+    this.sessionEndpointGroups = [doorSg, agentSg];
 
     this.quarantineGroup = new ec2.SecurityGroup(this, 'QuarantineGroup', {
       vpc: this.vpc,

@@ -1,7 +1,7 @@
 /**
  * Confidential desktop sessions, composed: the session table, the profiles
  * (instance role, egress groups, launch templates), the workflow's functions and
- * state machine, the guests' evidence door, the flag-change auditor, the orphan
+ * state machine, the guests' door (a private REST API), the flag-change auditor, the orphan
  * sweeper, and (optionally) a Route 53 Resolver DNS Firewall domain allowlist.
  */
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
@@ -17,7 +17,7 @@ import type { SessionNetwork } from './network.ts';
 import { addDnsFirewall } from './sessions/dns-firewall.ts';
 import { addFlagAudit, type FlagAudit } from './sessions/flag-audit.ts';
 import { addSessionFunctions, type SessionFunctions } from './sessions/functions.ts';
-import { addGuestDoor, type GuestDoor } from './sessions/guest-door.ts';
+import { GuestDoor } from './sessions/guest-door.ts';
 import { addSessionProfiles, type SessionProfiles } from './sessions/profiles.ts';
 import { OrphanSweeper } from './sessions/sweeper.ts';
 import { SessionWorkflow } from './sessions/workflow.ts';
@@ -48,7 +48,7 @@ export class SessionPlatform extends Construct {
   readonly profiles: SessionProfiles;
   readonly functions: SessionFunctions;
   readonly workflow: SessionWorkflow;
-  /** The guests' door: IAM-authenticated, callable by the session instance role only. */
+  /** The guests' door: a private REST API, SigV4 from the session instance role through the session VPC's endpoint only. */
   readonly guestDoor: GuestDoor;
   readonly flagAudit: FlagAudit;
   readonly sweeper: OrphanSweeper;
@@ -79,17 +79,26 @@ export class SessionPlatform extends Construct {
     });
 
     const common = { table: this.table, auditBus: this.auditBus, dataKey: props.dataKey, nonceTable, secretPrefix };
-    this.profiles = addSessionProfiles(this, { vpc, dataKey: props.dataKey, config: cfg });
+    this.profiles = addSessionProfiles(this, {
+      vpc,
+      endpointGroups: props.network.sessionEndpointGroups,
+      dataKey: props.dataKey,
+      config: cfg,
+    });
+    const policyParameterName = props.policyParameterName ?? '/aidops/policy/active';
     this.functions = addSessionFunctions(this, {
       ...common,
       config: cfg,
       profiles: this.profiles,
       vpc,
-      policyParameterName: props.policyParameterName ?? '/aidops/policy/active',
+      policyParameterName,
     });
-    this.guestDoor = addGuestDoor(this, {
+    this.guestDoor = new GuestDoor(this, 'GuestDoor', {
       ...common,
-      instanceRole: this.profiles.instanceRole,
+      instanceRoles: [this.profiles.instanceRole],
+      endpoint: props.network.doorEndpoint,
+      config: cfg,
+      policyParameterName,
       amdCertCache: attestation,
     });
     this.flagAudit = addFlagAudit(this, { auditBus: this.auditBus, flagPrefix: cfg.flagPrefix });

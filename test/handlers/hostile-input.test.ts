@@ -61,7 +61,7 @@ describe('every handler rejects hostile input with a typed error', () => {
         try {
           const out = (await rt().invoke(fn, payload as never)) as Record<string, unknown> | null;
           // A few entry points answer garbage without throwing, by design: an SQS batch handler reports
-          // every record as failed, a Function URL door answers 4xx. Anything else is accepting garbage.
+          // every record as failed, an API Gateway door answers 4xx. Anything else is accepting garbage.
           const failedBatch = Array.isArray(out?.batchItemFailures);
           const httpRefusal = typeof out?.statusCode === 'number' && (out.statusCode as number) >= 400;
           if (!failedBatch && !httpRefusal && !explicitNoOp(out) && !accepted(fn, what))

@@ -1,14 +1,15 @@
 /**
  * The session workflow, synthesized and run against moto with the real handlers.
- * Attestation is answered through the shipped path: the evidence core
- * (lambdas/sessions/evidence.ts) runs the attestation helper's step
- * (lambdas/attestation/step.ts) on REAL documents from test/fixtures; the
- * test issues each document's own nonce to the session and sets the verification
+ * Attestation is answered through the shipped path: the guest's signed request to
+ * the guests' door (the private REST API, served by the local API Gateway stand-in
+ * as synthesized), whose handler runs the attestation step
+ * (lambdas/attestation/step.ts) on REAL documents from test/fixtures; the test
+ * issues each document's own nonce to the session and sets the door's verification
  * clock inside the document's certificate window. The profiles pin the documents'
  * real measurements. Each document names the instance it was made on (module_id);
  * moto cannot launch that instance, so an accept-path session's record is pointed
- * at it (as if RunInstances had returned it), and a session left on its emulated
- * instance shows the refusal.
+ * at it (as if RunInstances had returned it) and the guest signs as that instance,
+ * and a session left on its emulated instance shows the refusal.
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
@@ -22,15 +23,15 @@ import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoNonceStore } from '../../lambdas/attestation/nonce-store.ts';
-import { eventBridgeSink } from '../../lambdas/sessions/audit.ts';
-import { type EvidenceRequest, handleEvidence } from '../../lambdas/sessions/evidence.ts';
+import { attestationClock } from '../../lambdas/doors/guest/handlers/deps.ts';
 import { SsmFlags } from '../../lambdas/sessions/flags.ts';
-import { ec2 as handlerEc2, SfnCallbacksWithHeartbeat } from '../../lambdas/sessions/handlers/deps.ts';
+import { ec2 as handlerEc2 } from '../../lambdas/sessions/handlers/deps.ts';
 import { SessionTable } from '../../lambdas/sessions/table.ts';
 import { Tags, tagValue } from '../../lambdas/shared/tags.ts';
 import type { LocalRuntime } from '../../local/runtime.ts';
 import { installStandins } from '../../local/standins/index.ts';
 import { runCli } from '../helpers/cli.ts';
+import { guest, guestCredentials } from '../helpers/guest-door.ts';
 import { useRuntime } from '../helpers/runtime.ts';
 import { file, load, PINNED, PINNED_PROFILES } from '../unit/attestation/vectors.ts';
 
@@ -61,7 +62,7 @@ export const TEST_SESSIONS_CONFIG = {
 };
 
 describe('session workflow (synthesized ASL against moto)', () => {
-  const rt = useRuntime({ config: { sessions: TEST_SESSIONS_CONFIG } as never });
+  const rt = useRuntime({ apiThrottleScope: 'method', config: { sessions: TEST_SESSIONS_CONFIG } as never });
   const cfg = () => rt().clientConfig();
   const sessions = () => new SessionTable(new DynamoDBClient(cfg()), 'aidops-sessions');
   const nonceTable = () => rt().ref('AttestationNonces');
@@ -118,17 +119,20 @@ describe('session workflow (synthesized ASL against moto)', () => {
     return (r.Reservations ?? []).flatMap((x) => x.Instances ?? []);
   }
 
-  function evidenceDeps(at: Date) {
-    const ddb = new DynamoDBClient(cfg());
-    return {
-      table: sessions(),
-      nonceStore: new DynamoNonceStore(ddb, { tableName: nonceTable(), now: () => at.getTime() }),
-      secrets: new SecretsManagerClient(cfg()),
-      callbacks: new SfnCallbacksWithHeartbeat(new SFNClient(cfg())),
-      audit: eventBridgeSink(new EventBridgeClient(cfg()), BUS),
-      secretPrefix: PREFIX,
-      now: () => at,
-    };
+  /**
+   * The guest's attestation request through the door, signed as `instanceId` (the session's
+   * instance), with the door's verification clock at `at`. Answers the door's JSON.
+   */
+  async function attestThroughDoor(instanceId: string, at: Date, body: Record<string, unknown>): Promise<any> {
+    const me = guest(rt(), await guestCredentials(rt(), instanceId));
+    attestationClock.now = () => at;
+    try {
+      const res = await me.post('evidence', body);
+      assert.equal(res.status, 200, res.text);
+      return res.json();
+    } finally {
+      attestationClock.now = () => new Date();
+    }
   }
 
   /** Issues the document's own nonce to the session, as of the document's time. */
@@ -198,17 +202,21 @@ describe('session workflow (synthesized ASL against moto)', () => {
     assert.ok(tagValue(inst?.Tags, Tags.PolicyVersion));
     assert.equal(inst?.PublicIpAddress, undefined);
 
-    await issueDocumentNonce(sid, NITRO_ENCLAVE.nonce, NITRO_ENCLAVE.at);
     await runsOn(sid, PINNED.enclave.instanceId);
-    const req: EvidenceRequest = {
-      op: 'evidence',
-      sessionId: sid,
+    // The guest asks the door for a nonce (what a live guest puts in its document); a recorded
+    // document carries its own, which the test issues to the session as of the document's time.
+    const asked = await guest(rt(), await guestCredentials(rt(), PINNED.enclave.instanceId)).post('nonce');
+    assert.equal(asked.status, 200, asked.text);
+    assert.match((asked.json() as any).nonce, /^[0-9a-f]{64}$/);
+    await issueDocumentNonce(sid, NITRO_ENCLAVE.nonce, NITRO_ENCLAVE.at);
+    const r = await attestThroughDoor(PINNED.enclave.instanceId, NITRO_ENCLAVE.at, {
       evidenceType: 'nitro-enclave',
       evidence: NITRO_ENCLAVE.doc.toString('base64'),
-    };
-    const r = await handleEvidence(req, evidenceDeps(NITRO_ENCLAVE.at));
-    assert.equal(r.op === 'evidence' && r.verdict, 'verified', JSON.stringify(r));
-    assert.ok(r.op === 'evidence' && !JSON.stringify(r.sealedSecrets).includes('tok-internal-docs'), 'sealed');
+    });
+    assert.equal(r.verdict, 'verified', JSON.stringify(r));
+    assert.equal(r.sessionId, sid);
+    assert.ok(r.sealedSecrets, 'the session’s secrets, released');
+    assert.ok(!JSON.stringify(r.sealedSecrets).includes('tok-internal-docs'), 'sealed to the attested key');
 
     await waitFor(rt(), sid, 'Active: wait for end or TTL');
     assert.equal((await sessions().get(sid))?.status, 'active');
@@ -252,11 +260,11 @@ describe('session workflow (synthesized ASL against moto)', () => {
     assert.equal(runCalls.find((c) => c.sessionId === sid)?.input.EnclaveOptions, undefined);
     await issueDocumentNonce(sid, NITRO_TPM.nonce, NITRO_TPM.at);
     await runsOn(sid, PINNED.tpm.instanceId);
-    const r = await handleEvidence(
-      { op: 'evidence', sessionId: sid, evidenceType: 'nitrotpm', evidence: NITRO_TPM.doc.toString('base64') },
-      evidenceDeps(NITRO_TPM.at),
-    );
-    assert.equal(r.op === 'evidence' && r.verdict, 'verified', JSON.stringify(r));
+    const r = await attestThroughDoor(PINNED.tpm.instanceId, NITRO_TPM.at, {
+      evidenceType: 'nitrotpm',
+      evidence: NITRO_TPM.doc.toString('base64'),
+    });
+    assert.equal(r.verdict, 'verified', JSON.stringify(r));
     const fin = await exec.done;
     assert.equal(fin.status, 'SUCCEEDED', `${fin.error}: ${fin.cause}`);
     assert.ok(
@@ -273,21 +281,13 @@ describe('session workflow (synthesized ASL against moto)', () => {
     await waitFor(rt(), sid, 'Wait for attestation');
     const item = await sessions().get(sid);
     assert.notEqual(item?.instanceId, PINNED.enclave.instanceId, 'the session runs on its own (emulated) instance');
-    const r = await handleEvidence(
-      {
-        op: 'evidence',
-        sessionId: sid,
-        evidenceType: 'nitro-enclave',
-        evidence: NITRO_ENCLAVE.doc.toString('base64'),
-      },
-      evidenceDeps(NITRO_ENCLAVE.at),
-    );
-    assert.equal(r.op === 'evidence' && r.reason, 'INSTANCE_MISMATCH', JSON.stringify(r));
-    assert.equal(r.op === 'evidence' && r.sealedSecrets, null);
-    assert.match(
-      r.op === 'evidence' ? r.message : '',
-      new RegExp(`made on i-01067cfa560f27f3d .*runs on ${item!.instanceId}`),
-    );
+    const r = await attestThroughDoor(item!.instanceId!, NITRO_ENCLAVE.at, {
+      evidenceType: 'nitro-enclave',
+      evidence: NITRO_ENCLAVE.doc.toString('base64'),
+    });
+    assert.equal(r.reason, 'INSTANCE_MISMATCH', JSON.stringify(r));
+    assert.equal(r.sealedSecrets, null);
+    assert.match(r.message, new RegExp(`made on i-01067cfa560f27f3d .*runs on ${item!.instanceId}`));
     const fin = await exec.done;
     assert.equal(fin.status, 'FAILED');
     assert.match(fin.cause ?? '', /AttestationFailed: INSTANCE_MISMATCH/);
@@ -309,19 +309,14 @@ describe('session workflow (synthesized ASL against moto)', () => {
     assert.match(item?.nonce ?? '', /^[0-9a-f]{64}$/, 'the workflow issued a nonce');
     const spki = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ format: 'der', type: 'spki' });
     const at = new Date('2026-06-19T21:14:03Z');
-    const r = await handleEvidence(
-      {
-        op: 'evidence',
-        sessionId: sid,
-        evidenceType: 'sev-snp',
-        evidence: file('sev-snp/reclaim-aws-us-east-2-vlek-2026.attestation.pb').toString('base64'),
-        certs: { chain: file('roots/amd-milan-asvk-ark.pem').toString() },
-        nonce: item!.nonce!,
-        publicKey: spki.toString('base64'),
-      },
-      evidenceDeps(at),
-    );
-    assert.equal(r.op === 'evidence' && r.reason, 'NONCE_MISMATCH', 'genuine AMD signature, but not this session');
+    const r = await attestThroughDoor(item!.instanceId!, at, {
+      evidenceType: 'sev-snp',
+      evidence: file('sev-snp/reclaim-aws-us-east-2-vlek-2026.attestation.pb').toString('base64'),
+      certs: { chain: file('roots/amd-milan-asvk-ark.pem').toString() },
+      nonce: item!.nonce!,
+      publicKey: spki.toString('base64'),
+    });
+    assert.equal(r.reason, 'NONCE_MISMATCH', 'genuine AMD signature, but not this session');
     const fin = await exec.done;
     assert.equal(fin.status, 'FAILED');
     assert.equal(fin.error, 'attestation');
@@ -346,11 +341,12 @@ describe('session workflow (synthesized ASL against moto)', () => {
     const sid = 'ses-high-wrongtype';
     const exec = rt().sfn.start(MACHINE, { user: 'carol', useCase: 'personal-data', ttl: '1h' }, sid);
     await waitFor(rt(), sid, 'Wait for attestation');
-    const r = await handleEvidence(
-      { op: 'evidence', sessionId: sid, evidenceType: 'nitro-enclave', evidence: NITRO_ENCLAVE.doc.toString('base64') },
-      evidenceDeps(NITRO_ENCLAVE.at),
-    );
-    assert.equal(r.op === 'evidence' && r.reason, 'WRONG_EVIDENCE_TYPE');
+    const item = await sessions().get(sid);
+    const r = await attestThroughDoor(item!.instanceId!, NITRO_ENCLAVE.at, {
+      evidenceType: 'nitro-enclave',
+      evidence: NITRO_ENCLAVE.doc.toString('base64'),
+    });
+    assert.equal(r.reason, 'WRONG_EVIDENCE_TYPE');
     const fin = await exec.done;
     assert.equal(fin.status, 'FAILED');
     assert.match(fin.cause ?? '', /WRONG_EVIDENCE_TYPE/);

@@ -1,7 +1,7 @@
 /**
  * Session profiles: the least-privilege instance role every session runs with,
- * and per profile an egress security group (no inbound; outbound only to the VPC
- * endpoints and the profile's allowlist) and a launch template (IMDSv2 only, hop
+ * and per profile an egress security group (no inbound; outbound only to the
+ * guests' door and SSM agent endpoints, and the profile's allowlist) and a launch template (IMDSv2 only, hop
  * limit 1, no public IP, EBS encrypted with the data key, no key pair, the
  * profile's isolation: SEV-SNP or Nitro Enclaves).
  */
@@ -17,6 +17,8 @@ import { skipCheck } from '../../scanners.ts';
 
 export interface SessionProfilesProps {
   readonly vpc: ec2.IVpc;
+  /** The endpoints' groups sessions may reach on 443 (the guests' door, the SSM agent channels); nothing else in the VPC. */
+  readonly endpointGroups: readonly ec2.ISecurityGroup[];
   /** Encrypts the session volumes. */
   readonly dataKey: kms.IKey;
   readonly config: SessionsConfig;
@@ -64,7 +66,6 @@ export function addSessionProfiles(scope: Construct, props: SessionProfilesProps
   );
 
   const cfg = props.config;
-  const vpcCidr = props.vpc.vpcCidrBlock;
   const byName: Record<string, ProfileResources> = {};
   for (const [name, p] of Object.entries(cfg.profiles)) {
     const tier = Object.entries(cfg.tiers).find(([, prof]) => prof === name)?.[0] ?? 'none';
@@ -73,8 +74,9 @@ export function addSessionProfiles(scope: Construct, props: SessionProfilesProps
       description: `ai-desktop-ops ${name} sessions: no inbound; outbound only to the allowlist`,
       allowAllOutbound: false,
     });
-    // VPC interface endpoints (SSM, KMS, Secrets Manager, STS, Logs) answer on 443 inside the VPC.
-    securityGroup.addEgressRule(ec2.Peer.ipv4(vpcCidr), ec2.Port.tcp(443), 'VPC interface endpoints');
+    // The guests' door and the SSM agent's channels, by their endpoints' groups: no other address in the VPC.
+    for (const g of props.endpointGroups)
+      securityGroup.addEgressRule(g, ec2.Port.tcp(443), `HTTPS to ${g.node.id} (VPC endpoints)`);
     for (const e of p.egress)
       securityGroup.addEgressRule(
         ec2.Peer.ipv4(e.cidr),

@@ -67,21 +67,7 @@ describe('session platform (synthesized)', () => {
     });
   });
 
-  it('profile security groups: no inbound, outbound only 443 to the VPC (endpoints)', () => {
-    const groups = Object.values(
-      t.findResources('AWS::EC2::SecurityGroup', {
-        Properties: { GroupDescription: Match.stringLikeRegexp('sessions: no inbound') },
-      }),
-    ) as { Properties: { SecurityGroupIngress?: unknown; SecurityGroupEgress: Record<string, unknown>[] } }[];
-    assert.equal(groups.length, 3);
-    for (const g of groups) {
-      assert.equal(g.Properties.SecurityGroupIngress, undefined);
-      assert.deepEqual(
-        g.Properties.SecurityGroupEgress.map((e) => [e.IpProtocol, e.FromPort, e.ToPort]),
-        [['tcp', 443, 443]],
-      );
-    }
-  });
+  // The profile groups' rules (443 to the door's and the SSM agent's endpoints only): guest-door.test.ts.
 
   it('the session machine waits for attestation with a timeout and heartbeat; the sweeper is scheduled; DNS Firewall is off', () => {
     const states = allStates(definitionOf(t, 'aidops-session'));
@@ -126,34 +112,7 @@ describe('session platform (synthesized)', () => {
     Annotations.fromStack(pinned.controlPlane).hasNoWarning('*', Match.stringLikeRegexp('is unpinned'));
   });
 
-  it('the evidence door: task-token callbacks on the session machine only; reads the AMD cache, writes none of it', () => {
-    const statements = Object.entries(t.findResources('AWS::IAM::Policy'))
-      .filter(([id]) => id.startsWith('SessionsEvidence'))
-      .flatMap(([, p]) => (p as any).Properties.PolicyDocument.Statement as any[]);
-    const sendTask = statements.filter((st) =>
-      ([] as string[]).concat(st.Action).some((a) => a.startsWith('states:SendTask')),
-    );
-    assert.equal(sendTask.length, 1);
-    assert.deepEqual(([] as string[]).concat(sendTask[0].Action).sort(), [
-      'states:SendTaskFailure',
-      'states:SendTaskHeartbeat',
-      'states:SendTaskSuccess',
-    ]);
-    assert.match(JSON.stringify(sendTask[0].Resource), /:stateMachine:aidops-session"/);
-    const s3Actions = statements.flatMap((st) => ([] as string[]).concat(st.Action)).filter((a) => a.startsWith('s3:'));
-    assert.ok(s3Actions.includes('s3:GetObject*'), s3Actions.join(','));
-    assert.ok(!s3Actions.some((a) => /Put|Delete/.test(a)), s3Actions.join(','));
-    t.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: {
-        Variables: Match.objectLike({
-          INSTANCE_ROLE_NAME: Match.anyValue(),
-          AMD_CERT_BUCKET: Match.anyValue(),
-          AMD_CERT_PREFIX: 'amd/',
-          AMD_CERT_MAX_AGE_HOURS: '72',
-        }),
-      },
-    });
-  });
+  // The door function's grants (callbacks on the session machine only, the AMD cache read-only): guest-door.test.ts.
 
   describe('tombstone on attestation failure, DNS Firewall on', () => {
     const { app, stacks: s } = testApp(
