@@ -147,19 +147,20 @@ describe('decisions on the control plane state', () => {
   });
 
   /** The request item as the people's door reads it, once the wait has parked its token there. */
-  async function parkedToken(requestId: string): Promise<string> {
-    for (let i = 0; i < 50; i++) {
+  /** The token the request item holds; `answered`: one already used, so wait for the next wait's token. */
+  async function parkedToken(requestId: string, answered?: string): Promise<string> {
+    for (let i = 0; i < 250; i++) {
       const r = await ddb.send(
         new GetItemCommand({ TableName: requestTable, Key: { requestId: { S: requestId } }, ConsistentRead: true }),
       );
       const token = r.Item?.taskToken?.S;
-      if (token) return token;
+      if (token && token !== answered) return token;
       await new Promise((res) => setTimeout(res, 20));
     }
     throw new Error(`no task token on request ${requestId}`);
   }
-  const answer = async (requestId: string, approverArn: string, decision = 'approve') => {
-    const token = await parkedToken(requestId);
+  const answer = async (requestId: string, approverArn: string, decision = 'approve', answered?: string) => {
+    const token = await parkedToken(requestId, answered);
     // As the people's door does: Step Functions' API, the approver's ARN in the output.
     await new SFNClient(rt().clientConfig()).send(
       new SendTaskSuccessCommand({
@@ -238,7 +239,7 @@ describe('decisions on the control plane state', () => {
     const t0 = Date.now();
     const first = await answer('req-scope-2', ALICE);
     await waiting(run, t0);
-    const second = await answer('req-scope-2', BOB);
+    const second = await answer('req-scope-2', BOB, 'approve', first);
     assert.notEqual(second, first, 'a fresh token for the second wait');
     const ex = await run.done;
     assert.equal(ex.status, 'SUCCEEDED', `${ex.error}: ${ex.cause}`);

@@ -98,7 +98,12 @@ describe('the guests’ door (private REST API, SigV4 from the instance profile)
           ':s': {
             M: {
               'write:/finance': {
-                M: { expiresAt: { S: later }, grantedBy: { S: 'arn:aws:iam::123456789012:user/ann' } },
+                M: {
+                  requestId: { S: 'sreq-door-1' },
+                  expiresAt: { S: later },
+                  grantedBy: { S: 'arn:aws:iam::123456789012:user/ann' },
+                  grantedAt: { S: '2026-01-01T00:00:00.000Z' },
+                },
               },
               'write:/hr': { M: { expiresAt: { S: '2020-01-01T00:00:00Z' } } },
             },
@@ -118,7 +123,13 @@ describe('the guests’ door (private REST API, SigV4 from the instance profile)
     assert.equal(s.cohort, 'pilot');
     assert.deepEqual(s.attestation, { status: 'pending', evidenceType: 'nitrotpm', at: null, unpinned: true });
     assert.deepEqual(s.scopes, [
-      { scope: 'write:/finance', expiresAt: later, grantedBy: 'arn:aws:iam::123456789012:user/ann' },
+      {
+        scope: 'write:/finance',
+        requestId: 'sreq-door-1',
+        expiresAt: later,
+        grantedBy: 'arn:aws:iam::123456789012:user/ann',
+        grantedAt: '2026-01-01T00:00:00.000Z',
+      },
     ]);
     assert.equal(s.flags['file-write'], false, 'the pilot cohort’s flag');
     assert.equal(s.flags['network-egress'], true);
