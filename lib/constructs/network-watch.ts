@@ -54,7 +54,7 @@ export class NetworkWatch extends Construct {
     super(scope, id);
     this.fn = new AidopsFunction(this, 'Watch', {
       entry: 'lambdas/network-watch/handlers/watch.ts',
-      description: 'Rejected flow-log records from session interfaces → one SuspiciousEgress per burst',
+      description: 'Rejected flow-log records from session interfaces to one SuspiciousEgress per burst',
       timeout: Duration.seconds(60),
       environment: {
         INCIDENT_TABLE: props.incidentTable.tableName,
