@@ -17,6 +17,7 @@ const config = parseConfig({
   alarmEmail: ctx(CONTEXT_KEYS.alarmEmail),
   sessions: ctx(CONTEXT_KEYS.sessions),
   trustedFindingProducts: ctx(CONTEXT_KEYS.trustedFindingProducts),
+  suspiciousEgressActions: ctx(CONTEXT_KEYS.suspiciousEgressActions),
   pluginTrustPolicy: ctx(CONTEXT_KEYS.pluginTrustPolicyFile)
     ? readFileSync(String(ctx(CONTEXT_KEYS.pluginTrustPolicyFile)), 'utf8')
     : undefined,

@@ -3,6 +3,7 @@
  * zod at synth so a bad value stops the deploy with the field that is wrong.
  */
 import * as z from 'zod';
+import { parseEgressActions } from '../lambdas/remediation/trigger/egress-actions.ts';
 import { parseSessionsConfig } from '../lambdas/sessions/tiers.ts';
 import { parseOrThrow } from '../lambdas/shared/validation.ts';
 
@@ -61,6 +62,21 @@ export const AppConfig = z.strictObject({
       }
       return parsed.data;
     }),
+  /**
+   * What a SuspiciousEgress (rejected flow-log records from a session interface) does, by the session's tier:
+   * `tombstone` or `alert`; JSON, merged over the defaults. @default { high: tombstone, medium: alert, low: alert }
+   */
+  suspiciousEgressActions: z
+    .unknown()
+    .optional()
+    .transform((v, ctx) => {
+      try {
+        return parseEgressActions(v, 'aidops:suspiciousEgressActions');
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        return z.NEVER;
+      }
+    }),
   /** Tiers, profiles, use cases and session limits (lambdas/sessions/tiers.ts): an override deep-merged over the defaults. */
   sessions: z
     .unknown()
@@ -87,6 +103,8 @@ export const CONTEXT_KEYS = {
   pluginTrustPolicyFile: 'aidops:pluginTrustPolicyFile',
   /** Security Hub products whose findings may tombstone (JSON array or comma-separated; ARNs or aws/<product>). */
   trustedFindingProducts: 'aidops:trustedFindingProducts',
+  /** What SuspiciousEgress does by tier (JSON, e.g. `{"medium":"tombstone"}`; the rest keep their defaults). */
+  suspiciousEgressActions: 'aidops:suspiciousEgressActions',
 } as const;
 
 export function parseConfig(raw: Record<string, unknown>): AppConfig {

@@ -29,6 +29,7 @@ import { SCHEDULE_SPEEDUP, Schedules } from './schedules.ts';
 import { IssuedCredentials } from './standins/api-gateway/credentials.ts';
 import { hasRestApis, restApisOf } from './standins/api-gateway/model.ts';
 import { ApiGatewayStandIn } from './standins/api-gateway/server.ts';
+import { deliverLogEvents, type LogDelivery } from './standins/log-subscriptions.ts';
 
 export interface LocalRuntimeOptions {
   /** Reuse stacks synthesized once per test file. @default synthesize() */
@@ -158,6 +159,14 @@ export class LocalRuntime {
       await moto.stop();
       throw e;
     }
+  }
+
+  /**
+   * Log lines written to the log group whose logical id starts with `logGroupPrefix`, delivered
+   * through its subscription filters (stand-in: ./standins/log-subscriptions.ts).
+   */
+  async deliverLogEvents(logGroupPrefix: string, lines: readonly string[]): Promise<LogDelivery[]> {
+    return await deliverLogEvents(this, logGroupPrefix, lines);
   }
 
   /** The REST APIs' stand-in (./standins/api-gateway/), when the templates have any. */

@@ -174,6 +174,22 @@ export const SecurityDetail = z.discriminatedUnion('type', [
     /** The session's profile pins no measurement: any image of its isolation kind was accepted. */
     unpinned: z.boolean().optional(),
   }),
+  /** Connections a session's interface tried and the VPC rejected (flow logs, lambdas/network-watch). */
+  z.strictObject({
+    type: z.literal('suspicious_egress'),
+    destination: Short,
+    port: z.number().int().min(0).max(65_535),
+    protocol: Short,
+    /** Rejected flow records in the burst. */
+    count: z.number().int().min(1),
+    firstSeen: z.iso.datetime({ offset: false }),
+    lastSeen: z.iso.datetime({ offset: false }),
+    interfaceId: Short,
+    /** The instance's tier tag when the watcher read it (the remediation reads the session table). */
+    tier: Short.optional(),
+    /** Identifies the burst: the same id on every delivery of it. */
+    incidentId: Short,
+  }),
 ]);
 
 /** The control-plane state a policy decision used (looked up, never taken from the caller). */

@@ -35,6 +35,8 @@ const AGENT_CHANNELS: readonly ec2.InterfaceVpcEndpointAwsService[] = [
  */
 export class SessionNetwork extends Construct {
   readonly vpc: ec2.Vpc;
+  /** The VPC's flow logs (default v2 format, all traffic); the network watch subscribes to it. */
+  readonly flowLogs: logs.LogGroup;
   /** The `execute-api` interface endpoint: the only way to the guests' door (a PRIVATE REST API). */
   readonly doorEndpoint: ec2.InterfaceVpcEndpoint;
   /** The security groups of the endpoints sessions may reach on 443: the door's, then the SSM agent channels'. */
@@ -54,11 +56,12 @@ export class SessionNetwork extends Construct {
 
   constructor(scope: Construct, id: string, props: SessionNetworkProps = {}) {
     super(scope, id);
-    const flowLogs = new logs.LogGroup(this, 'FlowLogs', {
+    this.flowLogs = new logs.LogGroup(this, 'FlowLogs', {
       retention: logs.RetentionDays.ONE_YEAR,
       removalPolicy: RemovalPolicy.DESTROY,
       encryptionKey: logsKeyOf(this),
     });
+    const flowLogs = this.flowLogs;
     const cidr = props.cidr ?? '10.42.0.0/16';
     this.vpc = new ec2.Vpc(this, 'Vpc', {
       ipAddresses: ec2.IpAddresses.cidr(cidr),

@@ -14,6 +14,7 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { INCIDENT_TABLE_PARAMETER } from '../../lambdas/remediation/incidents.ts';
+import type { EgressActions } from '../../lambdas/remediation/trigger/egress-actions.ts';
 import { EvidenceStore, type EvidenceStoreProps } from './remediation/evidence-store.ts';
 import { KnownGoodSchedule } from './remediation/known-good.ts';
 import { Restore } from './remediation/restore.ts';
@@ -62,6 +63,8 @@ export interface RemediationProps {
    * @default Security Hub, GuardDuty and Inspector in the stack's partition and region
    */
   readonly trustedFindingProducts?: readonly string[];
+  /** What SuspiciousEgress does, by the session's tier. @default high → tombstone, medium and low → alert */
+  readonly egressActions?: Partial<EgressActions>;
   /** How long a revocation entry stays on a session role. @default 12 hours */
   readonly revocationWindow?: Duration;
   /** How long an evidence packet waits, at most, for the audit pipeline. @default 60 seconds */
@@ -149,6 +152,8 @@ export class Remediation extends Construct {
       guardDutyMinSeverity: props.guardDutyMinSeverity,
       securityHubSeverities: props.securityHubSeverities,
       trustedFindingProducts: props.trustedFindingProducts,
+      sessionTable: props.sessions?.table,
+      egressActions: props.egressActions,
     });
     this.knownGood = new KnownGoodSchedule(this, 'KnownGoodSchedule', {
       snapshotMachine: props.snapshotMachine,

@@ -14,6 +14,7 @@ import type { AuditBucket } from '../constructs/audit-bucket.ts';
 import { AuditIngest } from '../constructs/audit-ingest.ts';
 import { PROJECT_ROOT } from '../constructs/function.ts';
 import { SessionNetwork } from '../constructs/network.ts';
+import { NetworkWatch } from '../constructs/network-watch.ts';
 import { PluginAdmission } from '../constructs/plugins.ts';
 import { PluginAdmissionWorkflow } from '../constructs/plugins-workflow.ts';
 import { PolicyEngine } from '../constructs/policy.ts';
@@ -37,6 +38,7 @@ export class ControlPlaneStack extends Stack {
   readonly alarmTopic: sns.Topic;
   readonly snapshot: Snapshot;
   readonly network: SessionNetwork;
+  readonly networkWatch: NetworkWatch;
   readonly remediation: Remediation;
   readonly auditIngest: AuditIngest;
   readonly attestation: Attestation;
@@ -122,12 +124,19 @@ export class ControlPlaneStack extends Stack {
       // A tombstone ends the session it contains.
       sessions: { table: this.sessions.table, machineArn: sessionMachineArn(this) },
       trustedFindingProducts: props.config.trustedFindingProducts,
+      egressActions: props.config.suspiciousEgressActions,
       evidence: {
         bucket: props.audit.bucket,
         bucketArn: props.auditBucketArn,
         key: props.audit.encryptionKey,
         retentionDays: props.audit.retentionDays,
       },
+    });
+    // The playbook's case: rejected egress from a session interface → SuspiciousEgress → by tier.
+    this.networkWatch = new NetworkWatch(this, 'NetworkWatch', {
+      flowLogs: this.network.flowLogs,
+      auditBus: this.auditIngest.bus,
+      incidentTable: this.remediation.incidentTable,
     });
   }
 }

@@ -9,6 +9,7 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import * as z from 'zod';
+import { SessionTable } from '../../sessions/table.ts';
 import { awsClientConfig } from '../../shared/clients.ts';
 import { numberEnv, optionalEnv, requireEnv } from '../../shared/env.ts';
 import { ConfigurationError } from '../../shared/errors.ts';
@@ -16,6 +17,7 @@ import { makeHandler } from '../../shared/middleware.ts';
 import { dynamoIncidentStore } from '../incidents.ts';
 import { ClaimSlotInput, claimHeldSlot } from '../tombstone/guard.ts';
 import { DryRunSwitch } from '../trigger/dry-run-switch.ts';
+import { type EgressActions, parseEgressActions } from '../trigger/egress-actions.ts';
 import { releaseLockOnFailure } from '../trigger/release.ts';
 import { handleTrigger } from '../trigger/start.ts';
 
@@ -43,6 +45,23 @@ function trustedProducts(): string[] {
   return parsed.data;
 }
 
+/** EGRESS_ACTIONS: JSON `{ "high": "tombstone", "medium": "alert", "low": "alert" }` (checked at synth too). */
+function egressActions(): EgressActions {
+  try {
+    return parseEgressActions(optionalEnv('EGRESS_ACTIONS'), 'EGRESS_ACTIONS');
+  } catch (e) {
+    throw new ConfigurationError((e as Error).message);
+  }
+}
+
+/** SESSION_TABLE: where a session's tier is read (SuspiciousEgress acts by tier); absent, every tier is unknown. */
+function sessionTier(): ((sessionId: string) => Promise<string | undefined>) | undefined {
+  const table = optionalEnv('SESSION_TABLE');
+  if (!table) return undefined;
+  const sessions = new SessionTable(ddb, table);
+  return async (sessionId) => (await sessions.get(sessionId))?.tier;
+}
+
 export const handler = makeHandler({
   inputName: 'EventBridge event',
   // The trigger answers anything it cannot read with an explicit no-op (see handleTrigger).
@@ -67,6 +86,8 @@ export const handler = makeHandler({
         busName: requireEnv('AUDIT_BUS_NAME'),
         tombstoneMachineArn,
         maxPerMinute: maxPerMinute(),
+        egressActions: egressActions(),
+        sessionTier: sessionTier(),
       },
       event,
     );

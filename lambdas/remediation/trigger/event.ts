@@ -1,6 +1,6 @@
 /**
  * What the automatic path reads from an EventBridge event: the project's own
- * PolicyViolation / AttestationFailed / SuspiciousWrite, a GuardDuty finding on
+ * PolicyViolation / AttestationFailed / SuspiciousWrite / SuspiciousEgress, a GuardDuty finding on
  * a session instance, a Security Hub finding on a session resource from a
  * trusted product; and the tombstone execution name that makes one event one
  * execution. A finding's copy of the resource tags only nominates the resource:
@@ -11,7 +11,14 @@ import * as z from 'zod';
 import { SessionId } from '../../shared/ids.ts';
 import { Tags } from '../../shared/tags.ts';
 
-export const OWN_DETAIL_TYPES = ['PolicyViolation', 'AttestationFailed', 'SuspiciousWrite'] as const;
+export const OWN_DETAIL_TYPES = [
+  'PolicyViolation',
+  'AttestationFailed',
+  'SuspiciousWrite',
+  'SuspiciousEgress',
+] as const;
+/** Acted on by the session's tier (tombstone or alert, see EgressActions); the others always tombstone. */
+export const BY_TIER_DETAIL_TYPES: readonly string[] = ['SuspiciousEgress'];
 export const OWN_SOURCE_PREFIX = 'aidops.' as const;
 
 /** An EventBridge event as a rule delivers it to a Lambda target. */
@@ -26,6 +33,8 @@ export type EventBridgeEvent = z.output<typeof EventBridgeEvent>;
 
 export interface DerivedTrigger {
   readonly kind: 'own' | 'guardduty' | 'securityhub';
+  /** The own event's detail type (null for findings). */
+  readonly detailType: string | null;
   /** For findings: the session the finding's copy of the tags names (checked against EC2). */
   readonly sessionId: string;
   readonly instanceId: string | null;
@@ -61,6 +70,7 @@ export function deriveTrigger(e: EventBridgeEvent, trustedProducts: readonly str
     const instanceId = str(inst.instanceId) ?? null;
     return {
       kind: 'guardduty',
+      detailType: null,
       sessionId,
       instanceId,
       resourceIds: instanceId ? [instanceId] : [],
@@ -82,6 +92,7 @@ export function deriveTrigger(e: EventBridgeEvent, trustedProducts: readonly str
         if (!resourceId) continue;
         return {
           kind: 'securityhub',
+          detailType: null,
           sessionId,
           instanceId: resourceId.startsWith('i-') ? resourceId : null,
           resourceIds: [resourceId],
@@ -97,12 +108,15 @@ export function deriveTrigger(e: EventBridgeEvent, trustedProducts: readonly str
     if (!sessionId || !SessionId.safeParse(sessionId).success) return null;
     const why = Array.isArray(d.reasons) ? d.reasons.join('; ') : (str(d.reason) ?? str(d.description) ?? '');
     const what = [str(d.action), str(d.resource)].filter(Boolean).join(' ');
+    // A burst keeps its incident id on every delivery (PutEvents retried by the watcher included): one execution.
+    const incidentId = BY_TIER_DETAIL_TYPES.includes(e['detail-type']) ? str(d.incidentId) : undefined;
     return {
       kind: 'own',
+      detailType: e['detail-type'],
       sessionId,
       instanceId: null,
       resourceIds: [],
-      eventId: e.id,
+      eventId: incidentId ? `${e['detail-type']}:${incidentId}` : e.id,
       reason: `${e['detail-type']} from ${e.source}${what ? `: ${what}` : ''}${why ? ` (${why})` : ''}`.slice(0, 512),
     };
   }

@@ -16,6 +16,8 @@
  *    it the execution starts `held` (it waits for a slot in the machine) and a
  *    person is paged.
  *  - An SSM parameter switches the whole automatic path to dry-run.
+ *  - A `SuspiciousEgress` event is acted on by the session's tier, read from the
+ *    session table (./egress-actions.ts): tombstone, or page a person (alert).
  */
 import { DescribeTagsCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
@@ -27,7 +29,14 @@ import { Tags } from '../../shared/tags.ts';
 import { audit, stepContext } from '../audit.ts';
 import { type IncidentStore, minuteOf } from '../incidents.ts';
 import type { TombstoneRequest } from '../tombstone/request.ts';
-import { type DerivedTrigger, deriveTrigger, EventBridgeEvent, tombstoneExecutionName } from './event.ts';
+import { DEFAULT_EGRESS_ACTIONS, type EgressActions, egressActionFor } from './egress-actions.ts';
+import {
+  BY_TIER_DETAIL_TYPES,
+  type DerivedTrigger,
+  deriveTrigger,
+  EventBridgeEvent,
+  tombstoneExecutionName,
+} from './event.ts';
 
 /** The trigger's own name in audit events (it is not a state machine). */
 const TRIGGER = 'aidops-trigger';
@@ -46,13 +55,17 @@ export interface TriggerDeps {
   readonly busName?: string;
   readonly tombstoneMachineArn: string;
   readonly maxPerMinute: number;
+  /** What a SuspiciousEgress does, by tier. @default high → tombstone, medium and low → alert */
+  readonly egressActions?: EgressActions;
+  /** The session's tier from the session table (undefined: no such session, treated as the strictest tier). */
+  readonly sessionTier?: (sessionId: string) => Promise<string | undefined>;
   /** How long a session lock lasts without a release. @default 86_400 */
   readonly lockTtlSeconds?: number;
   readonly now?: () => Date;
 }
 
 export interface TriggerResult {
-  readonly outcome: 'started' | 'duplicate' | 'already-tombstoning' | 'ignored';
+  readonly outcome: 'started' | 'duplicate' | 'already-tombstoning' | 'alerted' | 'ignored';
   readonly executionName: string | null;
   readonly executionArn: string | null;
   readonly sessionId: string | null;
@@ -106,6 +119,11 @@ export async function handleTrigger(deps: TriggerDeps, raw: unknown): Promise<Tr
   if (!derived) return ignored('the event names no session');
   const trig = await confirmed(deps.ec2, derived);
   if (!trig) return ignored('no resource the finding names carries a session tag in EC2');
+  if (trig.detailType && BY_TIER_DETAIL_TYPES.includes(trig.detailType)) {
+    const tier = await deps.sessionTier?.(trig.sessionId);
+    if (egressActionFor(deps.egressActions ?? DEFAULT_EGRESS_ACTIONS, tier) === 'alert')
+      return await alert(deps, trig, tier);
+  }
   const now = (deps.now ?? (() => new Date()))();
   const dryRun = await deps.dryRunSwitch.get();
   const name = tombstoneExecutionName(trig.sessionId, trig.eventId, dryRun);
@@ -192,4 +210,38 @@ export async function handleTrigger(deps: TriggerDeps, raw: unknown): Promise<Tr
     ),
   ]);
   return { ...base, outcome: started ? 'started' : 'duplicate', held };
+}
+
+/** Pages a person about an event the session's tier does not tombstone for, and records that it did. */
+async function alert(deps: TriggerDeps, trig: DerivedTrigger, tier: string | undefined): Promise<TriggerResult> {
+  if (deps.sns && deps.topicArn) {
+    await awsCall('sns:Publish', () =>
+      deps.sns!.send(
+        new PublishCommand({
+          TopicArn: deps.topicArn,
+          Subject: `aidops: ${trig.detailType} on a ${tier ?? 'unknown'}-tier session`.slice(0, 99),
+          Message: `Session ${trig.sessionId} (tier ${tier ?? 'unknown'}): ${trig.reason}\nIncident ${trig.eventId}. The tier's action is alert: nothing was tombstoned.\nTombstone it: aidops incident tombstone --session ${trig.sessionId} --reason "suspicious egress"`,
+        }),
+      ),
+    );
+  }
+  await audit(deps.eventBridge, deps.busName, [
+    stepEvent(
+      stepContext(
+        { executionId: trig.eventId, sessionId: trig.sessionId, request: { requestedBy: 'automatic' } },
+        TRIGGER,
+      ),
+      `Trigger ${trig.kind}: ${trig.detailType} alerted (tier ${tier ?? 'unknown'})`,
+      'succeeded',
+    ),
+  ]);
+  return {
+    outcome: 'alerted',
+    executionName: null,
+    executionArn: null,
+    sessionId: trig.sessionId,
+    dryRun: false,
+    held: false,
+    reason: `tier ${tier ?? 'unknown'}: alert`,
+  };
 }

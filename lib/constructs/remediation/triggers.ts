@@ -1,6 +1,7 @@
 /**
  * The automatic path into the tombstone: three EventBridge rules (the project's
- * own events on the audit bus, GuardDuty findings and Security Hub findings from
+ * own events on the audit bus (SuspiciousEgress acted on by the session's tier:
+ * tombstone or page), GuardDuty findings and Security Hub findings from
  * trusted products on the default bus) → one trigger function (idempotent per
  * event, blast-radius guarded, switchable to dry run, reads real tags in EC2) →
  * the tombstone machine. A fourth rule gives the session lock back when a
@@ -18,6 +19,7 @@ import type * as ssm from 'aws-cdk-lib/aws-ssm';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { TOMBSTONE_MACHINE } from '../../../lambdas/remediation/names.ts';
+import { type EgressActions, parseEgressActions } from '../../../lambdas/remediation/trigger/egress-actions.ts';
 import { OWN_DETAIL_TYPES, OWN_SOURCE_PREFIX } from '../../../lambdas/remediation/trigger/event.ts';
 import { UNSUCCESSFUL } from '../../../lambdas/remediation/trigger/release.ts';
 import { Tags } from '../../../lambdas/shared/tags.ts';
@@ -49,6 +51,10 @@ export interface TombstoneTriggersProps {
    * stack's partition and region. @default Security Hub, GuardDuty and Inspector
    */
   readonly trustedFindingProducts?: readonly string[];
+  /** Where a session's tier is read: SuspiciousEgress acts by it. @default none (every tier unknown: the high tier's action) */
+  readonly sessionTable?: dynamodb.ITable;
+  /** What SuspiciousEgress does, by tier. @default high → tombstone, medium and low → alert */
+  readonly egressActions?: Partial<EgressActions>;
 }
 
 /** Security Hub's own, GuardDuty's and Inspector's findings (AWS services: no account can import as them). */
@@ -85,6 +91,8 @@ export class TombstoneTriggers extends Construct {
         NOTIFY_TOPIC_ARN: props.notifyTopic.topicArn,
         AUDIT_BUS_NAME: props.eventBus.eventBusName,
         TRUSTED_FINDING_PRODUCTS: Stack.of(this).toJsonString(this.trustedProducts),
+        EGRESS_ACTIONS: JSON.stringify(parseEgressActions(props.egressActions ?? {})),
+        ...(props.sessionTable ? { SESSION_TABLE: props.sessionTable.tableName } : {}),
       },
     });
     const fn = this.fn.fn;
@@ -104,6 +112,7 @@ export class TombstoneTriggers extends Construct {
     );
     props.dryRunParameter.grantRead(fn);
     props.incidentTable.grantReadWriteData(fn);
+    props.sessionTable?.grantReadData(fn);
     props.notifyTopic.grantPublish(fn);
     props.eventBus.grantPutEventsTo(fn);
 
@@ -120,7 +129,8 @@ export class TombstoneTriggers extends Construct {
     this.rules = [
       new events.Rule(this, 'OwnEvents', {
         eventBus: props.eventBus,
-        description: 'PolicyViolation, AttestationFailed, SuspiciousWrite from aidops components → tombstone',
+        description:
+          'PolicyViolation, AttestationFailed, SuspiciousWrite, SuspiciousEgress (by tier) from aidops components → trigger',
         eventPattern: {
           source: events.Match.prefix(OWN_SOURCE_PREFIX),
           detailType: [...OWN_DETAIL_TYPES],
