@@ -68,7 +68,7 @@ export class PluginAdmissionWorkflow extends Construct {
     });
     props.auditBus.grantPutEventsTo(this.publishFn.fn);
 
-    this.approvals = new dynamodb.Table(this, 'Approvals', {
+    this.approvals = new dynamodb.Table(this, 'PendingApprovals', {
       partitionKey: { name: 'admissionId', type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       timeToLiveAttribute: 'purgeAt',

@@ -17,7 +17,6 @@ import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, S
 import type { AuditEvent, AuditEventOf } from '../../lambdas/audit/schema.ts';
 import { PluginRegistry, toPolicyPluginFacts } from '../../lambdas/plugins/registry.ts';
 import { createDecider } from '../../lambdas/policy/decide.ts';
-import type { Json } from '../../local/asl/sfn-local.ts';
 import { DEMO_TRUST_POLICY_FILE, SIGSTORE_VECTORS } from '../../local/fixtures.ts';
 import { callApi } from '../../local/standins/api-gateway/client.ts';
 import { useRuntime } from '../helpers/runtime.ts';
