@@ -19,6 +19,7 @@ import { launchFixtureSession } from '../../local/gameday.ts';
 import type { LocalCredentials, LocalRuntime } from '../../local/runtime.ts';
 import { callApi } from '../../local/standins/api-gateway/client.ts';
 import { installStandins } from '../../local/standins/index.ts';
+import { runCliProcess } from '../helpers/cli.ts';
 import { putSession } from '../helpers/policy-state.ts';
 import { useRuntime } from '../helpers/runtime.ts';
 
@@ -119,11 +120,28 @@ describe('the people’s door (REST API, SigV4 from operator role sessions)', ()
       (e) => e.detail?.action === 'approval:restore:approve' && e.detail.outcome === 'deny',
     );
     assert.equal(denied.length, 1);
+    assert.equal(denied[0].detail.reasons[0].startsWith('TWO_PERSON_RULE'), true);
     assert.match(denied[0].user.id, /assumed-role\/[^/]+\/alice$/);
 
-    const ok = await call('POST', `approvals/restore/${name}/approve`, bob, { comment: 'packet reviewed' });
-    assert.equal(ok.status, 200, ok.text);
-    const bobArn = (ok.json() as any).by as string;
+    // The second principal approves with the CLI, run as a process, signing with its role session.
+    const signer = (c: LocalCredentials) => ({
+      AWS_ACCESS_KEY_ID: c.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: c.secretAccessKey,
+      AWS_SESSION_TOKEN: c.sessionToken,
+    });
+    const door = ['--endpoint', rt().endpoint, '--door-url', rt().apiEndpoint(DOOR)];
+    const mine = await runCliProcess(['incident', 'approve', name, ...door], signer(alice));
+    assert.equal(mine.code, 1, mine.err);
+    assert.match(
+      mine.err,
+      /not authorized: arn:aws:sts::\d{12}:assumed-role\/[^/]+\/alice may not approve restore .*; assume the approver role/,
+    );
+    const ok = await runCliProcess(
+      ['incident', 'approve', name, '--comment', 'packet reviewed', '--json', ...door],
+      signer(bob),
+    );
+    assert.equal(ok.code, 0, ok.err);
+    const bobArn = JSON.parse(ok.out).approver as string;
     assert.match(bobArn, /^arn:aws:sts::123456789012:assumed-role\/[^/]+\/bob$/);
     const done = await exec.done;
     assert.equal(done.status, 'SUCCEEDED', `${done.error}: ${done.cause}`);
