@@ -18,6 +18,9 @@ const config = parseConfig({
   sessions: ctx(CONTEXT_KEYS.sessions),
   trustedFindingProducts: ctx(CONTEXT_KEYS.trustedFindingProducts),
   suspiciousEgressActions: ctx(CONTEXT_KEYS.suspiciousEgressActions),
+  twoPersonRule: ctx(CONTEXT_KEYS.twoPersonRule),
+  peopleDoor: ctx(CONTEXT_KEYS.peopleDoor),
+  operatorPrincipals: ctx(CONTEXT_KEYS.operatorPrincipals),
   pluginTrustPolicy: ctx(CONTEXT_KEYS.pluginTrustPolicyFile)
     ? readFileSync(String(ctx(CONTEXT_KEYS.pluginTrustPolicyFile)), 'utf8')
     : undefined,

@@ -7,6 +7,16 @@ import { parseEgressActions } from '../lambdas/remediation/trigger/egress-action
 import { parseSessionsConfig } from '../lambdas/sessions/tiers.ts';
 import { parseOrThrow } from '../lambdas/shared/validation.ts';
 
+/** A context value given as JSON text (`-c key='{"a":1}'`) or already parsed (cdk.json). */
+const jsonText = (v: unknown): unknown => {
+  if (typeof v !== 'string') return v;
+  try {
+    return JSON.parse(v);
+  } catch {
+    return v;
+  }
+};
+
 export const AppConfig = z.strictObject({
   /** Stack name prefix and tag. */
   environment: z
@@ -77,6 +87,31 @@ export const AppConfig = z.strictObject({
         return z.NEVER;
       }
     }),
+  /** Per approval kind, whether its requester may not approve it. @default restore and scope on, plugin off */
+  twoPersonRule: z.preprocess(
+    jsonText,
+    z.strictObject({ restore: z.boolean(), plugin: z.boolean(), scope: z.boolean() }).partial().default({}),
+  ),
+  /** The people's door: REGIONAL (default) or PRIVATE through the named execute-api VPC endpoints. */
+  peopleDoor: z.preprocess(
+    jsonText,
+    z
+      .strictObject({
+        endpointType: z.enum(['REGIONAL', 'PRIVATE']).default('REGIONAL'),
+        vpcEndpointIds: z.array(z.string().regex(/^vpce-[0-9a-f]{8,17}$/)).default([]),
+        /** Admit only the operator roles (the resource policy denies everyone else of the account). */
+        operatorRolesOnly: z.boolean().default(false),
+      })
+      .refine((d) => d.endpointType !== 'PRIVATE' || d.vpcEndpointIds.length > 0, {
+        message: 'a PRIVATE people door needs vpcEndpointIds',
+      })
+      .default({ endpointType: 'REGIONAL', vpcEndpointIds: [], operatorRolesOnly: false }),
+  ),
+  /** Principals (ARNs) who may assume the operator roles, with MFA. @default this account's */
+  operatorPrincipals: z.preprocess(
+    (v) => (typeof v === 'string' && !v.trim().startsWith('[') ? v.split(',').map((x) => x.trim()) : jsonText(v)),
+    z.array(z.string().regex(/^arn:aws[a-z-]*:(iam|sts)::\d{12}:[A-Za-z0-9+=,.@_/:-]+$/)).optional(),
+  ),
   /** Tiers, profiles, use cases and session limits (lambdas/sessions/tiers.ts): an override deep-merged over the defaults. */
   sessions: z
     .unknown()
@@ -105,6 +140,12 @@ export const CONTEXT_KEYS = {
   trustedFindingProducts: 'aidops:trustedFindingProducts',
   /** What SuspiciousEgress does by tier (JSON, e.g. `{"medium":"tombstone"}`; the rest keep their defaults). */
   suspiciousEgressActions: 'aidops:suspiciousEgressActions',
+  /** Two-person rule per approval kind (JSON), e.g. '{"plugin":true}'. */
+  twoPersonRule: 'aidops:twoPersonRule',
+  /** People's door (JSON): endpointType REGIONAL|PRIVATE, vpcEndpointIds, operatorRolesOnly. */
+  peopleDoor: 'aidops:peopleDoor',
+  /** Who may assume the operator roles (JSON array or comma-separated ARNs; MFA always required). */
+  operatorPrincipals: 'aidops:operatorPrincipals',
 } as const;
 
 export function parseConfig(raw: Record<string, unknown>): AppConfig {

@@ -206,7 +206,7 @@ async function readPacket(
   return JSON.parse(await o.Body!.transformToString());
 }
 
-function quietIo(lines: string[]): CliIo {
+function quietIo(lines: string[], env: CliIo['env'] = {}): CliIo {
   return {
     out: (x) =>
       lines.push(
@@ -216,7 +216,7 @@ function quietIo(lines: string[]): CliIo {
           .map((l) => `    ${l}`),
       ),
     err: (x) => lines.push(`    ! ${x.trimEnd()}`),
-    env: { USER: 'responder' },
+    env: { USER: 'responder', ...env },
   };
 }
 
@@ -322,20 +322,33 @@ export async function runGameDay(rt: LocalRuntime): Promise<string[]> {
   );
   say(`incident ticket: OpsItem ${out.opsItem.id} (local stand-in for SSM OpsItems)`);
 
-  // 3. A person restores from the last known-good snapshot after approving.
+  // 3. A responder restores from the last known-good snapshot; a second person (the approver role) approves.
+  // Both sign (SigV4) with role sessions moto's STS issued, to the people's door through the API Gateway stand-in.
+  const signedAs = async (role: string, session: string): Promise<CliIo['env']> => {
+    const c = await rt.assumeRole(role, session);
+    return {
+      AWS_ACCESS_KEY_ID: c.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: c.secretAccessKey,
+      AWS_SESSION_TOKEN: c.sessionToken,
+    };
+  };
   const cli: string[] = [];
-  const endpoint = ['--endpoint', rt.endpoint];
-  await aidops(['incident', 'restore', '--session', sessionId, '--json', ...endpoint], quietIo(cli));
-  const started = JSON.parse(cli.join('\n')) as { executionArn: string; name: string };
+  const endpoint = ['--endpoint', rt.endpoint, '--door-url', rt.apiEndpoint('PeopleDoorApi')];
+  await aidops(
+    ['incident', 'restore', '--session', sessionId, '--json', ...endpoint],
+    quietIo(cli, await signedAs('OperatorsResponder', 'carol')),
+  );
+  const started = JSON.parse(cli.join('\n')) as { executionArn: string; name: string; input: { requestedBy: string } };
   say('');
   say(`$ aidops incident restore --session ${sessionId}   → ${started.name}, waiting for approval`);
+  say(`  requested by ${started.input.requestedBy} (the responder role session that signed)`);
   await rt.sfn.waitForPending((p) => p.executionArn === started.executionArn && p.stateName === 'Wait for approval');
   const approveOut: string[] = [];
   await aidops(
-    ['incident', 'approve', started.name, '--as', 'bob', '--comment', 'packet reviewed', ...endpoint],
-    quietIo(approveOut),
+    ['incident', 'approve', started.name, '--comment', 'packet reviewed', ...endpoint],
+    quietIo(approveOut, await signedAs('OperatorsApprover', 'bob')),
   );
-  say(`$ aidops incident approve ${started.name} --as bob`);
+  say(`$ aidops incident approve ${started.name}   (signed as a second principal: the approver role)`);
   lines.push(...approveOut);
   const rex = await rt.sfn.executions.get(started.executionArn)!.done;
   if (rex.status !== 'SUCCEEDED') throw new Error(`restore ${rex.status}: ${rex.error}: ${rex.cause}`);

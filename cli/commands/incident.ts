@@ -1,45 +1,46 @@
 /**
- * `aidops incident`: what an incident responder runs. Every command talks to
- * the Step Functions API (and, for approvals, reads the parked task token from
- * the incident table the remediation construct names in SSM).
+ * `aidops incident`: what an incident responder runs. Tombstone, restore,
+ * approve and reject go through the people's door, signed with the user's own
+ * AWS credentials (cli/door.ts): the door records the signer's principal ARN as
+ * the requester or the approver, and refuses a requester approving their own
+ * restore. `status` reads the Step Functions API.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   DescribeExecutionCommand,
   GetExecutionHistoryCommand,
   ListStateMachinesCommand,
-  SendTaskFailureCommand,
-  SendTaskSuccessCommand,
   SFNClient,
-  StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
-import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { APPROVAL_REJECTED } from '../../lambdas/remediation/errors.ts';
-import { dynamoIncidentStore, INCIDENT_TABLE_PARAMETER } from '../../lambdas/remediation/incidents.ts';
 import { RESTORE_MACHINE, TOMBSTONE_MACHINE } from '../../lambdas/remediation/names.ts';
 import { awsClientConfig } from '../../lambdas/shared/clients.ts';
 import { NotFoundError } from '../../lambdas/shared/errors.ts';
 import { type CliIo, type CommandGroup, command, Exit, UsageError } from '../args.ts';
+import { callDoor, DOOR_OPTIONS, type DoorTarget } from '../door.ts';
 
 const common = {
   endpoint: { type: 'string', value: 'URL', help: 'AWS endpoint (e.g. the local emulator); default AWS' },
   json: { type: 'boolean', default: false, help: 'machine-readable output' },
-  as: { type: 'string', value: 'NAME', help: 'who is acting (default $AIDOPS_USER or $USER)' },
 } as const;
+const signed = { ...common, ...DOOR_OPTIONS } as const;
+
+const target = (values: { 'door-url'?: string; profile?: string; env?: string }, endpoint?: string): DoorTarget => ({
+  ...(values['door-url'] ? { doorUrl: values['door-url'] } : {}),
+  ...(values.profile ? { profile: values.profile } : {}),
+  ...(values.env ? { env: values.env } : {}),
+  ...(endpoint ? { endpoint } : {}),
+});
+const SIGNED_NOTE = [
+  "Signed with your AWS credentials (SigV4) to the people's door: you are the requester or approver, as your principal ARN.",
+];
 
 const EXECUTION_NOTE = [
   'EXECUTION is an execution ARN or the name `tombstone`/`restore` printed (state machine inferred).',
 ];
 
 function clients(endpoint: string | undefined) {
-  const cfg = awsClientConfig({ endpoint });
-  return { sfn: new SFNClient(cfg), ssm: new SSMClient(cfg), ddb: new DynamoDBClient(cfg) };
+  return { sfn: new SFNClient(awsClientConfig({ endpoint })) };
 }
 type Clients = ReturnType<typeof clients>;
-
-function who(io: CliIo, as: string | undefined): string {
-  return as ?? io.env.AIDOPS_USER ?? io.env.USER ?? 'unknown';
-}
 
 async function machineArn(c: Clients, name: string): Promise<string> {
   let next: string | undefined;
@@ -75,8 +76,6 @@ function print(io: CliIo, json: boolean, obj: Record<string, unknown>, lines: st
   io.out(json ? JSON.stringify(obj, null, 2) : lines.join('\n'));
 }
 
-const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
-
 const tombstone = command({
   summary: 'isolate first, revoke, freeze, snapshot, evidence under legal hold, ticket',
   synopsis: '--session ID --reason TEXT [--dry-run] [options]',
@@ -88,8 +87,9 @@ const tombstone = command({
     'dry-run': { type: 'boolean', default: false, help: 'plan every step, change nothing' },
     'isolate-subnet': { type: 'boolean', default: false, help: "also isolate the instance's subnet" },
     freeze: { type: 'string', value: 'auto|stop|none', help: 'how to freeze the instance (default auto)' },
-    ...common,
+    ...signed,
   },
+  notes: SIGNED_NOTE,
   exit: '0 started, 1 refused, 2 bad usage or unreachable endpoint',
   examples: ['aidops incident tombstone --session ses-1a2b3c --reason "exfiltration alarm" --dry-run'],
   run: async ({ values, endpoint }, io) => {
@@ -97,24 +97,23 @@ const tombstone = command({
     if (!values.reason) throw new UsageError('--reason is required');
     if (values.freeze && !['auto', 'stop', 'none'].includes(values.freeze))
       throw new UsageError('--freeze must be auto, stop or none');
-    const c = clients(endpoint);
-    const requestedBy = who(io, values.as);
-    const subject = values.session ?? values.instance!;
-    const name = `${values['dry-run'] ? 'dry-' : ''}manual-${subject}-${stamp()}`.slice(0, 80);
-    const input = {
-      ...(values.session ? { sessionId: values.session } : {}),
-      ...(values.instance ? { instanceId: values.instance } : {}),
-      reason: values.reason,
-      source: values.source ?? `manual:${requestedBy}`,
-      requestedBy,
-      dryRun: values['dry-run'],
-      isolateSubnet: values['isolate-subnet'],
-      ...(values.freeze ? { freeze: values.freeze } : {}),
-    };
-    const arn = await machineArn(c, TOMBSTONE_MACHINE);
-    const out = await c.sfn.send(
-      new StartExecutionCommand({ stateMachineArn: arn, name, input: JSON.stringify(input) }),
-    );
+    const out = await callDoor(target(values, endpoint), io, {
+      method: 'POST',
+      path: 'v1/incidents/tombstone',
+      body: {
+        ...(values.session ? { sessionId: values.session } : {}),
+        ...(values.instance ? { instanceId: values.instance } : {}),
+        reason: values.reason,
+        ...(values.source ? { source: values.source } : {}),
+        dryRun: values['dry-run'],
+        isolateSubnet: values['isolate-subnet'],
+        ...(values.freeze ? { freeze: values.freeze } : {}),
+      },
+      action: 'start a tombstone',
+      role: 'responder',
+    });
+    const name = String(out.name);
+    const input = out.input;
     print(io, values.json, { executionArn: out.executionArn, name, input }, [
       `tombstone started${values['dry-run'] ? ' (DRY RUN: nothing will change)' : ''}: ${name}`,
       `  execution: ${out.executionArn}`,
@@ -133,29 +132,30 @@ const restore = command({
     snapshot: { type: 'string', value: 'SNAP_ID', help: 'restore this snapshot rather than choose one' },
     before: { type: 'string', value: 'ISO', help: 'the last known-good snapshot before this time' },
     reason: { type: 'string', value: 'TEXT', help: 'why (shown to the approver)' },
-    ...common,
+    ...signed,
   },
+  notes: SIGNED_NOTE,
   exit: '0 started, 1 refused, 2 bad usage or unreachable endpoint',
   examples: ['aidops incident restore --session ses-1a2b3c --before 2026-06-19T21:00:00Z'],
   run: async ({ values, endpoint }, io) => {
     if (!values.session && !values.instance) throw new UsageError('--session (or --instance) is required');
     if (values.before && Number.isNaN(Date.parse(values.before)))
       throw new UsageError(`--before must be an ISO 8601 time, got "${values.before}"`);
-    const c = clients(endpoint);
-    const requestedBy = who(io, values.as);
-    const name = `restore-${values.session ?? values.instance}-${stamp()}`.slice(0, 80);
-    const input = {
-      ...(values.session ? { sessionId: values.session } : {}),
-      ...(values.instance ? { instanceId: values.instance } : {}),
-      ...(values.snapshot ? { snapshotId: values.snapshot } : {}),
-      ...(values.before ? { before: new Date(values.before).toISOString() } : {}),
-      ...(values.reason ? { reason: values.reason } : {}),
-      requestedBy,
-    };
-    const arn = await machineArn(c, RESTORE_MACHINE);
-    const out = await c.sfn.send(
-      new StartExecutionCommand({ stateMachineArn: arn, name, input: JSON.stringify(input) }),
-    );
+    const out = await callDoor(target(values, endpoint), io, {
+      method: 'POST',
+      path: 'v1/incidents/restore',
+      body: {
+        ...(values.session ? { sessionId: values.session } : {}),
+        ...(values.instance ? { instanceId: values.instance } : {}),
+        ...(values.snapshot ? { snapshotId: values.snapshot } : {}),
+        ...(values.before ? { before: new Date(values.before).toISOString() } : {}),
+        ...(values.reason ? { reason: values.reason } : {}),
+      },
+      action: 'start a restore',
+      role: 'responder',
+    });
+    const name = String(out.name);
+    const input = out.input;
     print(io, values.json, { executionArn: out.executionArn, name, input }, [
       `restore started: ${name} (it waits for approval)`,
       `  approve: aidops incident approve ${name} [--terminate]`,
@@ -165,72 +165,66 @@ const restore = command({
   },
 });
 
-async function tokenFor(c: Clients, arn: string): Promise<{ token: string; summary: string }> {
-  const p = await c.ssm.send(new GetParameterCommand({ Name: INCIDENT_TABLE_PARAMETER }));
-  const table = p.Parameter?.Value;
-  if (!table) throw new NotFoundError(`SSM parameter ${INCIDENT_TABLE_PARAMETER} is empty`);
-  // A restore started seconds ago may not have reached its approval step yet: wait a little, while it runs.
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const item = await dynamoIncidentStore(c.ddb, table).getApproval(arn);
-    if (item) return item;
-    const ex = await c.sfn.send(new DescribeExecutionCommand({ executionArn: arn }));
-    if (ex.status !== 'RUNNING' || Date.now() > deadline) {
-      throw new NotFoundError(`execution ${arn} is not waiting for approval (or was answered already)`);
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 const COMMENT = { comment: { type: 'string', value: 'TEXT', help: 'recorded with the answer' } } as const;
 
 /** What approve and reject both take. */
 interface AnswerArgs {
   readonly values: {
-    readonly as?: string;
     readonly json: boolean;
     readonly comment?: string;
     readonly terminate?: boolean;
+    readonly 'door-url'?: string;
+    readonly profile?: string;
+    readonly env?: string;
   };
   readonly positionals: readonly string[];
   readonly endpoint: string | undefined;
 }
 
+/** A restore's name (an execution ARN is taken to its last part: the door answers by name). */
+function restoreName(ref: string): string {
+  const name = ref.startsWith('arn:') ? (ref.split(':').pop() ?? '') : ref;
+  if (!/^[A-Za-z0-9_-]{1,80}$/.test(name)) throw new UsageError(`not an execution name or ARN: ${ref}`);
+  return name;
+}
+
 async function answer({ values, positionals, endpoint }: AnswerArgs, io: CliIo, approve: boolean): Promise<number> {
   const ref = positionals[0];
   if (!ref || positionals.length > 1) throw new UsageError('name exactly one EXECUTION');
-  const c = clients(endpoint);
-  const arn = await executionArn(c, ref, [RESTORE_MACHINE]);
-  const { token, summary } = await tokenFor(c, arn);
-  const approver = who(io, values.as);
-  const comment = values.comment ?? '';
-  if (approve) {
-    const decision = values.terminate ? 'terminate' : 'release';
-    await c.sfn.send(
-      new SendTaskSuccessCommand({ taskToken: token, output: JSON.stringify({ decision, approver, comment }) }),
-    );
-    print(io, values.json, { executionArn: arn, decision, approver }, [
-      `approved (${decision}) by ${approver}: ${summary}`,
-    ]);
-  } else {
-    await c.sfn.send(
-      new SendTaskFailureCommand({
-        taskToken: token,
-        error: APPROVAL_REJECTED,
-        cause: `rejected by ${approver}${comment ? `: ${comment}` : ''}`,
-      }),
-    );
-    print(io, values.json, { executionArn: arn, decision: 'reject', approver }, [
-      `rejected by ${approver}: ${summary} (the session stays quarantined)`,
-    ]);
+  const name = restoreName(ref);
+  const verb = approve ? 'approve' : 'reject';
+  const body = {
+    ...(approve ? { decision: values.terminate ? 'terminate' : 'release' } : {}),
+    ...(values.comment ? { comment: values.comment } : {}),
+  };
+  // A restore started seconds ago may not have parked its token yet: ask again for a little while.
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      const out = await callDoor(target(values, endpoint), io, {
+        method: 'POST',
+        path: `v1/approvals/restore/${name}/${verb}`,
+        body,
+        action: `${verb} restore ${name}`,
+        role: 'approver',
+      });
+      const by = String(out.by);
+      const summary = String(out.subject);
+      print(io, values.json, { ...out, decision: out.decision ?? 'reject', approver: by }, [
+        approve
+          ? `approved (${String(out.decision)}) by ${by}: ${summary}`
+          : `rejected by ${by}: ${summary} (the session stays quarantined)`,
+      ]);
+      return Exit.Ok;
+    } catch (e) {
+      if (
+        !(e instanceof Error && e.name === 'DoorError' && e.message.startsWith('NotFoundError')) ||
+        Date.now() > deadline
+      )
+        throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
   }
-  await dynamoIncidentStore(
-    c.ddb,
-    (await c.ssm.send(new GetParameterCommand({ Name: INCIDENT_TABLE_PARAMETER }))).Parameter!.Value!,
-  )
-    .deleteApproval(arn)
-    .catch(() => undefined);
-  return Exit.Ok;
 }
 
 const approve = command({
@@ -240,11 +234,13 @@ const approve = command({
   options: {
     terminate: { type: 'boolean', default: false, help: 'terminate the instance instead of releasing it' },
     ...COMMENT,
-    ...common,
+    ...signed,
   },
-  notes: EXECUTION_NOTE,
+  notes: [...EXECUTION_NOTE, ...SIGNED_NOTE, 'You may not approve a restore you requested (two-person rule).'],
   exit: '0 answered, 1 not waiting for approval (or answered already), 2 bad usage or unreachable endpoint',
-  examples: ['aidops incident approve restore-ses-1a2b3c-20260619T211403 --as bob --comment "packet reviewed"'],
+  examples: [
+    'aidops incident approve restore-ses-1a2b3c-20260619T211403 --profile approver --comment "packet reviewed"',
+  ],
   run: (args, io) => answer(args, io, true),
 });
 
@@ -252,8 +248,8 @@ const reject = command({
   summary: 'reject a restore waiting for approval: the session stays quarantined',
   synopsis: 'EXECUTION [--comment TEXT] [options]',
   positionals: 'EXECUTION',
-  options: { ...COMMENT, ...common },
-  notes: EXECUTION_NOTE,
+  options: { ...COMMENT, ...signed },
+  notes: [...EXECUTION_NOTE, ...SIGNED_NOTE],
   exit: '0 answered, 1 not waiting for approval (or answered already), 2 bad usage or unreachable endpoint',
   examples: ['aidops incident reject restore-ses-1a2b3c-20260619T211403 --comment "still investigating"'],
   run: (args, io) => answer(args, io, false),

@@ -4,8 +4,8 @@
  *   publishDecision  puts a `decision` audit event on the audit bus — the one a step
  *                    returned, or a refusal the workflow itself decided (approval denied
  *                    or lapsed, registry conflict), which needs a UUIDv7 the ASL cannot make.
- *   requestApproval  tells a person (SNS) what is waiting, with the task token and the exact
- *                    commands to approve or deny; the workflow parks on `.waitForTaskToken`.
+ *   requestApproval  tells a person (SNS) what is waiting and the people's door routes to answer
+ *                    (the token is parked for the door, never mailed); the workflow parks on `.waitForTaskToken`.
  */
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
@@ -105,13 +105,13 @@ export type RequestApprovalInput = z.input<typeof RequestApprovalInput>;
 
 const str = (v: unknown): string => (typeof v === 'string' && v ? v : '-');
 
-/** The notification text: who signed what, from where, and the exact commands to answer. */
+/** The notification text: who signed what, from where, and the door's routes to answer it. */
 export function approvalMessage(raw: RequestApprovalInput): { subject: string; message: string } {
   const i = parseOrThrow(RequestApprovalInput, raw, 'request-approval input');
   const f = i.facts;
   const p = f.provenance ?? {};
   const s = f.signer;
-  const token = JSON.stringify(i.taskToken);
+  const admission = i.executionArn.split(':').pop() ?? i.executionArn;
   const lines = [
     `Plugin ${f.pluginId}@${f.version} was verified and waits for your approval.`,
     `Reason: ${i.message || 'the trust policy requires a person for this publisher'}`,
@@ -129,12 +129,10 @@ export function approvalMessage(raw: RequestApprovalInput): { subject: string; m
     `  execution      ${i.executionArn}`,
     ...(i.expiresAt ? [`  lapses at      ${i.expiresAt}`] : []),
     '',
-    'Approve (you must not be the requester):',
-    `  aws stepfunctions send-task-success --task-token ${token} --task-output '{"approvedBy":"YOUR-ID"}'`,
-    'Deny:',
-    `  aws stepfunctions send-task-failure --task-token ${token} --error ${APPROVAL_DENIED_ERROR} --cause "why"`,
-    'Still reviewing (resets the heartbeat):',
-    `  aws stepfunctions send-task-heartbeat --task-token ${token}`,
+    `Answer through the people's door, signed with the approver role (the approver is your principal ARN):`,
+    `  approve:  POST /v1/approvals/plugin/${admission}/approve`,
+    `  reject:   POST /v1/approvals/plugin/${admission}/reject   {"comment": "why"}`,
+    '(The task token is not in this message: only the door answers it.)',
   ];
   return { subject: `aidops: approve plugin ${f.pluginId}@${f.version}?`.slice(0, 99), message: lines.join('\n') };
 }

@@ -30,9 +30,12 @@ export interface IncidentStore {
   claimSlot(minute: string, max: number): Promise<boolean>;
   putApproval(
     executionArn: string,
-    item: { token: string; sessionId: string | null; expiresAt: number; summary: string },
+    item: { token: string; sessionId: string | null; expiresAt: number; summary: string; requestedBy?: string },
   ): Promise<void>;
-  getApproval(executionArn: string): Promise<{ token: string; sessionId: string | null; summary: string } | null>;
+  /** `requestedBy`: who started the restore (the two-person rule compares the approver with it). */
+  getApproval(
+    executionArn: string,
+  ): Promise<{ token: string; sessionId: string | null; summary: string; requestedBy: string | null } | null>;
   deleteApproval(executionArn: string): Promise<void>;
 }
 
@@ -125,6 +128,7 @@ export function dynamoIncidentStore(
               token: { S: item.token },
               sessionId: { S: item.sessionId ?? '' },
               summary: { S: item.summary },
+              ...(item.requestedBy ? { requestedBy: { S: item.requestedBy } } : {}),
               expiresAt: { N: String(item.expiresAt) },
             },
           }),
@@ -142,7 +146,12 @@ export function dynamoIncidentStore(
         ),
       );
       if (!out.Item?.token?.S) return null;
-      return { token: out.Item.token.S, sessionId: out.Item.sessionId?.S || null, summary: out.Item.summary?.S ?? '' };
+      return {
+        token: out.Item.token.S,
+        sessionId: out.Item.sessionId?.S || null,
+        summary: out.Item.summary?.S ?? '',
+        requestedBy: out.Item.requestedBy?.S || null,
+      };
     },
     async deleteApproval(executionArn) {
       await awsCall('dynamodb:DeleteItem', () =>

@@ -5,7 +5,8 @@
  * an admission when a bundle lands in the staging bucket. The definition itself
  * is built by workflows/plugin-admission.ts from the functions created here.
  */
-import { Duration } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -40,6 +41,8 @@ export class PluginAdmissionWorkflow extends Construct {
   readonly approvalTopic: sns.ITopic;
   readonly publishFn: AidopsFunction;
   readonly requestApprovalFn: AidopsFunction;
+  /** Pending approvals' task tokens, by the admission's execution name: the people's door answers them. */
+  readonly approvals: dynamodb.Table;
   /** Starts admissions on upload (absent when `startOnUpload` is false). */
   readonly onUploadFn?: AidopsFunction;
   readonly uploadRule?: events.Rule;
@@ -65,11 +68,23 @@ export class PluginAdmissionWorkflow extends Construct {
     });
     props.auditBus.grantPutEventsTo(this.publishFn.fn);
 
+    this.approvals = new dynamodb.Table(this, 'PendingApprovals', {
+      partitionKey: { name: 'admissionId', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: 'purgeAt',
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
+      encryptionKey: plugins.key,
+      // Pending approvals hold their task tokens: a redeploy must not strand them.
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
     this.requestApprovalFn = new AidopsFunction(this, 'RequestApproval', {
       entry: 'lambdas/plugins/handlers/request-approval.ts',
-      description: 'Plugin admission: notify approvers of a verified plugin from a new publisher, with the task token',
-      environment: { APPROVAL_TOPIC_ARN: this.approvalTopic.topicArn },
+      description: 'Plugin admission: park the task token for the people door and notify the approvers',
+      environment: { APPROVAL_TOPIC_ARN: this.approvalTopic.topicArn, APPROVAL_TABLE: this.approvals.tableName },
     });
+    this.approvals.grant(this.requestApprovalFn.fn, 'dynamodb:PutItem');
+    plugins.key.grant(this.requestApprovalFn.fn, 'kms:Encrypt');
     this.approvalTopic.grantPublish(this.requestApprovalFn.fn);
     // Publishing to a KMS-encrypted topic needs the key (grantPublish does not add it for an imported topic).
     plugins.key.grant(this.requestApprovalFn.fn, 'kms:GenerateDataKey', 'kms:Decrypt');

@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Stack, type StackProps } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
+import { DEFAULT_TWO_PERSON_RULE } from '../../lambdas/doors/people/two-person.ts';
 import { parseTrustPolicy } from '../../lambdas/plugins/policy.ts';
 import type { AppConfig } from '../config.ts';
 import { Attestation } from '../constructs/attestation.ts';
@@ -15,6 +17,8 @@ import { AuditIngest } from '../constructs/audit-ingest.ts';
 import { PROJECT_ROOT } from '../constructs/function.ts';
 import { SessionNetwork } from '../constructs/network.ts';
 import { NetworkWatch } from '../constructs/network-watch.ts';
+import { OperatorRoles } from '../constructs/operator-roles.ts';
+import { PeopleDoor } from '../constructs/people-door.ts';
 import { PluginAdmission } from '../constructs/plugins.ts';
 import { PluginAdmissionWorkflow } from '../constructs/plugins-workflow.ts';
 import { PolicyEngine } from '../constructs/policy.ts';
@@ -47,6 +51,8 @@ export class ControlPlaneStack extends Stack {
   readonly pluginAdmission: PluginAdmissionWorkflow;
   readonly sessions: SessionPlatform;
   readonly scopes: ScopeGrants;
+  readonly peopleDoor: PeopleDoor;
+  readonly operators: OperatorRoles;
 
   constructor(scope: Construct, id: string, props: ControlPlaneStackProps) {
     super(scope, id, props);
@@ -137,6 +143,47 @@ export class ControlPlaneStack extends Stack {
       flowLogs: this.network.flowLogs,
       auditBus: this.auditIngest.bus,
       incidentTable: this.remediation.incidentTable,
+    });
+    this.peopleDoor = this.operatorDoor(props);
+    this.operators = new OperatorRoles(this, 'Operators', {
+      door: this.peopleDoor,
+      auditBucketArn: props.auditBucketArn,
+      auditKey: props.audit.encryptionKey,
+      digestKey: props.auditSigningKey,
+      headTableArn: this.auditIngest.headTable.tableArn,
+      policyBucket: this.policy.bucket,
+      policyPointer: this.policy.activeVersion,
+      trustedPrincipals: props.config.operatorPrincipals,
+    });
+    if (props.config.peopleDoor.operatorRolesOnly)
+      this.peopleDoor.admitOnly(Object.values(this.operators.roles).map((r) => r.roleArn));
+  }
+
+  /** The operators' door: approvals (the only SendTask* on the approval machines), incidents, flags. */
+  private operatorDoor(props: ControlPlaneStackProps): PeopleDoor {
+    const door = props.config.peopleDoor;
+    return new PeopleDoor(this, 'PeopleDoor', {
+      auditBus: this.auditIngest.bus,
+      incidentTable: this.remediation.incidentTable,
+      incidentKey: props.dataKey,
+      restoreMachine: this.remediation.restore.machine.stateMachine,
+      tombstoneMachine: this.remediation.tombstone.machine.stateMachine,
+      pluginAdmission: this.pluginAdmission,
+      pluginKey: this.plugins.key,
+      scopes: this.scopes,
+      scopeKey: props.dataKey,
+      flagPrefix: props.config.sessions.flagPrefix,
+      environment: props.config.environment,
+      twoPersonRule: { ...DEFAULT_TWO_PERSON_RULE, ...props.config.twoPersonRule },
+      endpointType: door.endpointType,
+      vpcEndpoints: door.vpcEndpointIds.map((id, i) =>
+        ec2.InterfaceVpcEndpoint.fromInterfaceVpcEndpointAttributes(this, `PeopleDoorEndpoint${i}`, {
+          vpcEndpointId: id,
+          port: 443,
+        }),
+      ),
+      // The account's API Gateway logging role, made with the guests' door.
+      cloudWatchAccount: this.sessions.guestDoor.api.node.tryFindChild('Account'),
     });
   }
 }

@@ -17,8 +17,8 @@ import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, S
 import type { AuditEvent, AuditEventOf } from '../../lambdas/audit/schema.ts';
 import { PluginRegistry, toPolicyPluginFacts } from '../../lambdas/plugins/registry.ts';
 import { createDecider } from '../../lambdas/policy/decide.ts';
-import type { Json } from '../../local/asl/sfn-local.ts';
 import { DEMO_TRUST_POLICY_FILE, SIGSTORE_VECTORS } from '../../local/fixtures.ts';
+import { callApi } from '../../local/standins/api-gateway/client.ts';
 import { useRuntime } from '../helpers/runtime.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -154,16 +154,33 @@ describe('plugin admission workflow (synthesized ASL against moto)', { timeout: 
       if (!note) await new Promise((r) => setTimeout(r, 100));
     }
     assert.ok(note, 'an approval notification was published');
-    assert.ok(note.includes(JSON.stringify(parked.token)), 'the notification carries the task token');
+    assert.ok(note.includes('/v1/approvals/plugin/admit-1/approve'), 'the notification names the door route');
+    assert.ok(!note.includes(parked.token), 'the task token is never mailed: only the door answers it');
     assert.ok(note.includes(DIGEST) && note.includes(SAN));
 
-    rt().sfn.sendTaskSuccess(parked.token, { approvedBy: 'bob@example.com' } as Json);
+    // A second principal approves through the people's door, signed with an approver role session.
+    const bob = await rt().assumeRole('OperatorsApprover', 'bob');
+    const approve = async () =>
+      await callApi(`${rt().apiEndpoint('PeopleDoorApi')}v1/approvals/plugin/admit-1/approve`, {
+        method: 'POST',
+        credentials: bob,
+        body: '{}',
+        headers: { 'content-type': 'application/json' },
+      });
+    let answered = await approve();
+    for (let i = 0; answered.status === 404 && i < 50; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      answered = await approve();
+    }
+    assert.equal(answered.status, 200, answered.text);
+    const bobArn = (answered.json() as { by: string }).by;
+    assert.match(bobArn, /^arn:aws:sts::\d{12}:assumed-role\/[^/]+\/bob$/);
     const ex = await run.done;
     assert.equal(ex.status, 'SUCCEEDED', `${ex.error}: ${ex.cause}`);
     const out = ex.output as Record<string, string>;
     assert.equal(out.verdict, 'admitted');
     assert.equal(out.digest, DIGEST);
-    assert.equal(out.approvedBy, 'bob@example.com');
+    assert.equal(out.approvedBy, bobArn);
 
     const item = await registry().get(PLUGIN, '1.0.0');
     assert.ok(item, 'registry item exists in DynamoDB');
@@ -171,7 +188,7 @@ describe('plugin admission workflow (synthesized ASL against moto)', { timeout: 
     assert.equal(item.digest, DIGEST);
     assert.equal(item.publisher, 'github:too-legit/attest');
     assert.equal(item.admittedBy, 'alice');
-    assert.equal(item.approvedBy, 'bob@example.com');
+    assert.equal(item.approvedBy, bobArn, 'the registry records the approver as its principal ARN');
     assert.equal(item.signer.subjectAlternativeName, SAN);
     assert.equal(
       (item.provenance as { sourceCommit: string }).sourceCommit,
@@ -187,7 +204,7 @@ describe('plugin admission workflow (synthesized ASL against moto)', { timeout: 
       ['plugin_verify:allow', 'plugin_admit:allow'],
     );
     assert.equal(events[1]?.eventId, out.decisionEventId);
-    assert.ok(events[1]?.detail.reasons.includes('approved by bob@example.com'));
+    assert.ok(events[1]?.detail.reasons.includes(`approved by ${bobArn}`));
   });
 
   it('a known publisher needs no approval for its next version', async () => {

@@ -1,8 +1,9 @@
 /**
  * The restore workflow after a tombstone, driven the way a responder drives it:
- * `aidops incident restore`, then `approve` / `reject` through the Step
- * Functions API. Root volume replacement uses the named local stand-in
- * (moto has no CreateReplaceRootVolumeTask).
+ * `aidops incident restore` as a responder, then `approve` / `reject` as a
+ * second principal (an approver role session), both signed (SigV4) to the
+ * people's door through the API Gateway stand-in. Root volume replacement uses
+ * the named local stand-in (moto has no CreateReplaceRootVolumeTask).
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
@@ -17,6 +18,7 @@ import { GetRolePolicyCommand, IAMClient } from '@aws-sdk/client-iam';
 import { RemediationTags } from '../../lambdas/remediation/tags.ts';
 import { tagValue } from '../../lambdas/shared/tags.ts';
 import { type FixtureSession, groupsOf, launchFixtureSession } from '../../local/gameday.ts';
+import type { LocalCredentials } from '../../local/runtime.ts';
 import { installStandins } from '../../local/standins/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { useRuntime } from '../helpers/runtime.ts';
@@ -28,7 +30,25 @@ describe('restore workflow: approve → release, reject → stay quarantined, ap
     installStandins(rt());
   });
 
-  const cli = (args: string[]) => runCli([...args, '--endpoint', rt().endpoint], { USER: 'tester' });
+  const creds: Record<string, LocalCredentials> = {};
+  before(async () => {
+    creds.carol = await rt().assumeRole('OperatorsResponder', 'carol');
+    creds.bob = await rt().assumeRole('OperatorsApprover', 'bob');
+  });
+  /** The CLI signing as `who` (a role session moto issued); the door's URL from the stand-in. */
+  const cli = (args: string[], who: 'carol' | 'bob' = 'carol') => {
+    const c = creds[who]!;
+    const door = args[1] && ['tombstone', 'restore', 'approve', 'reject'].includes(args[1]);
+    return runCli(
+      [...args, '--endpoint', rt().endpoint, ...(door ? ['--door-url', rt().apiEndpoint('PeopleDoorApi')] : [])],
+      {
+        USER: 'tester',
+        AWS_ACCESS_KEY_ID: c.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: c.secretAccessKey,
+        AWS_SESSION_TOKEN: c.sessionToken,
+      },
+    );
+  };
 
   /** A session with a known-good snapshot, then tombstoned. */
   async function quarantined(sessionId: string): Promise<{ s: FixtureSession; knownGood: string[] }> {
@@ -63,13 +83,21 @@ describe('restore workflow: approve → release, reject → stay quarantined, ap
     const name = await startRestore(s.sessionId);
     const status = await cli(['incident', 'status', name, '--json']);
     assert.equal(JSON.parse(status.out).status, 'RUNNING');
-    const ok = await cli(['incident', 'approve', name, '--as', 'bob', '--comment', 'checked the packet']);
+    const self = await cli(['incident', 'approve', name, '--comment', 'my own']);
+    assert.equal(self.code, 1, 'the requester may not approve their own restore');
+    assert.match(
+      self.err,
+      /not authorized: arn:aws:sts::\d{12}:assumed-role\/[^/]+\/carol may not approve restore .*assume the approver role/,
+    );
+    const ok = await cli(['incident', 'approve', name, '--comment', 'checked the packet', '--json'], 'bob');
     assert.equal(ok.code, 0, ok.err);
+    const bobArn = JSON.parse(ok.out).approver as string;
+    assert.match(bobArn, /^arn:aws:sts::\d{12}:assumed-role\/[^/]+\/bob$/);
     const ex = await execution(name).done;
     assert.equal(ex.status, 'SUCCEEDED', `${ex.error}: ${ex.cause}\n${rt().formatTimeline(ex)}`);
     const out = ex.output as any;
     assert.equal(out.outcome, 'released');
-    assert.equal(out.approval.approver, 'bob');
+    assert.equal(out.approval.approver, bobArn, 'the approver is the signer, as its ARN');
     assert.ok(knownGood.includes(out.snapshotId), 'restored from the known-good set');
 
     assert.deepEqual(Object.values(await groupsOf(ec2(), s.instanceId)), [[s.sessionGroupId]], 'original groups back');
@@ -120,14 +148,14 @@ describe('restore workflow: approve → release, reject → stay quarantined, ap
   it('reject: nothing changes, the session stays quarantined', async () => {
     const { s } = await quarantined('ses-rest-no');
     const name = await startRestore(s.sessionId);
-    const r = await cli(['incident', 'reject', name, '--as', 'carol', '--comment', 'still investigating']);
+    const r = await cli(['incident', 'reject', name, '--comment', 'still investigating'], 'bob');
     assert.equal(r.code, 0, r.err);
     const ex = await execution(name).done;
     assert.equal(ex.status, 'SUCCEEDED', `${ex.error}: ${ex.cause}`);
     assert.equal((ex.output as any).outcome.outcome, 'rejected');
     assert.deepEqual(Object.values(await groupsOf(ec2(), s.instanceId)), [[rt().ref('NetworkQuarantineGroup')]]);
     assert.ok(!ex.timeline.some((t) => t.state === 'Replace the root volume'));
-    const again = await cli(['incident', 'approve', name]);
+    const again = await cli(['incident', 'approve', name], 'bob');
     assert.equal(again.code, 1, 'an answered approval cannot be answered twice');
   });
 
@@ -137,7 +165,7 @@ describe('restore workflow: approve → release, reject → stay quarantined, ap
       await ec2().send(new DescribeInstancesCommand({ InstanceIds: [s.instanceId] }))
     ).Reservations![0]!.Instances![0]!.BlockDeviceMappings!.map((b) => b.Ebs!.VolumeId!);
     const name = await startRestore(s.sessionId);
-    assert.equal((await cli(['incident', 'approve', name, '--terminate'])).code, 0);
+    assert.equal((await cli(['incident', 'approve', name, '--terminate'], 'bob')).code, 0);
     const ex = await execution(name).done;
     assert.equal(ex.status, 'SUCCEEDED', `${ex.error}: ${ex.cause}`);
     assert.equal((ex.output as any).outcome, 'terminated');
@@ -153,5 +181,6 @@ describe('restore workflow: approve → release, reject → stay quarantined, ap
     assert.equal((await cli(['incident', 'restore', '--session', 'ses-x', '--before', 'yesterday'])).code, 2);
     assert.equal((await cli(['incident', 'approve'])).code, 2);
     assert.equal((await cli(['incident', 'frobnicate'])).code, 2);
+    assert.equal((await cli(['incident', 'approve', 'x', '--as', 'bob'])).code, 2, '--as is gone: the signer approves');
   });
 });

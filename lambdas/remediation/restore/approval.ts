@@ -1,6 +1,7 @@
 /**
- * The restore's approval: the task token is parked in the incident table (for
- * `aidops incident approve|reject`) and a person is asked over SNS. A rejection
+ * The restore's approval: the task token is parked in the incident table, with
+ * who requested the restore, where the people's door (`aidops incident
+ * approve|reject`, signed) finds it, and a person is asked over SNS. A rejection
  * or no answer in time keeps the session quarantined and changes nothing.
  */
 import * as z from 'zod';
@@ -12,7 +13,7 @@ import { RESTORE_MACHINE } from '../names.ts';
 import { notify, type RestoreDeps } from './deps.ts';
 import { RestorePlan } from './plan.ts';
 
-/** What an approver sends with SendTaskSuccess. */
+/** What the people's door sends with SendTaskSuccess: `approver` is the caller's principal ARN. */
 export const ApprovalDecision = z.strictObject({
   decision: z.enum(['release', 'terminate']),
   approver: z.string().trim().min(1).max(256),
@@ -35,6 +36,7 @@ export async function requestApproval(deps: RestoreDeps, input: ApprovalRequestI
     token: input.token,
     sessionId: plan.sessionId,
     summary,
+    requestedBy: plan.request.requestedBy,
     expiresAt: Math.floor(now.getTime() / 1000) + 7 * 86_400,
   });
   const execution = executionParts(plan.executionId);

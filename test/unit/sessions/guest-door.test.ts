@@ -79,7 +79,7 @@ describe('guests’ door (synthesized)', () => {
     // API Gateway may invoke the function for this API's stage only.
     const perms = ofType('AWS::Lambda::Permission')
       .map(([, r]) => r.Properties)
-      .filter((p) => p.Principal === 'apigateway.amazonaws.com');
+      .filter((p) => p.Principal === 'apigateway.amazonaws.com' && p.FunctionName['Fn::GetAtt']?.[0] === fn);
     assert.equal(perms.length, 6);
     for (const p of perms)
       assert.deepEqual(p.SourceArn['Fn::Join'][1].slice(7, 10), [
