@@ -18,6 +18,7 @@ const config = parseConfig({
   sessions: ctx(CONTEXT_KEYS.sessions),
   trustedFindingProducts: ctx(CONTEXT_KEYS.trustedFindingProducts),
   suspiciousEgressActions: ctx(CONTEXT_KEYS.suspiciousEgressActions),
+  slo: ctx(CONTEXT_KEYS.slo),
   pluginTrustPolicy: ctx(CONTEXT_KEYS.pluginTrustPolicyFile)
     ? readFileSync(String(ctx(CONTEXT_KEYS.pluginTrustPolicyFile)), 'utf8')
     : undefined,

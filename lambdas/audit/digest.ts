@@ -13,7 +13,14 @@ import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/cli
 import { awsCall, httpStatusOf } from '../shared/aws-errors.ts';
 import { AidopsError } from '../shared/errors.ts';
 import type { MetricSink } from '../shared/middleware.ts';
-import { chainObjectKey, DIGEST_FORMAT, digestObjectKey, linkTarget, normalizePrefix, parseChainHeader } from './chain.ts';
+import {
+  chainObjectKey,
+  DIGEST_FORMAT,
+  digestObjectKey,
+  linkTarget,
+  normalizePrefix,
+  parseChainHeader,
+} from './chain.ts';
 import {
   buildDigest,
   type DigestBody,

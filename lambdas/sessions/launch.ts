@@ -10,6 +10,8 @@
  * even though the launch template sets them too: a template edited by hand must
  * not silently launch a high-tier session without SEV-SNP.
  */
+
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import {
   DescribeInstancesCommand,
   type EC2Client,
@@ -17,7 +19,6 @@ import {
   type RunInstancesCommandInput,
   type Tag,
 } from '@aws-sdk/client-ec2';
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { stepEvent } from '../audit/step-event.ts';
 import { awsCall } from '../shared/aws-errors.ts';

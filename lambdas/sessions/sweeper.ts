@@ -8,6 +8,8 @@
  * remediation), snapshots without an expiry, and anything younger than the
  * grace period (a launch racing its own table write).
  */
+
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import {
   DeleteSnapshotCommand,
   DeleteVolumeCommand,
@@ -17,7 +19,6 @@ import {
   type EC2Client,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DeleteSecretCommand, ListSecretsCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { awsCall } from '../shared/aws-errors.ts';
 import type { MetricSink } from '../shared/middleware.ts';

@@ -29,7 +29,12 @@ export const metrics = new Metrics({
 export const OPS_SERVICE = 'aidops';
 export type MetricDimensions = Readonly<Record<string, string>>;
 /** Where a core emits an operations metric; handlers pass `metric`, tests a recorder. */
-export type MetricSink = (name: string, unit: (typeof MetricUnit)[keyof typeof MetricUnit], value: number, dimensions?: MetricDimensions) => void;
+export type MetricSink = (
+  name: string,
+  unit: (typeof MetricUnit)[keyof typeof MetricUnit],
+  value: number,
+  dimensions?: MetricDimensions,
+) => void;
 
 /**
  * One operations metric, flushed at once as its own EMF record with its own dimensions (a single metric: the

@@ -12,6 +12,7 @@ import { Attestation } from '../constructs/attestation.ts';
 import { auditNames } from '../constructs/audit-access.ts';
 import type { AuditBucket } from '../constructs/audit-bucket.ts';
 import { AuditIngest } from '../constructs/audit-ingest.ts';
+import { OperationsDashboard } from '../constructs/dashboard.ts';
 import { PROJECT_ROOT } from '../constructs/function.ts';
 import { SessionNetwork } from '../constructs/network.ts';
 import { NetworkWatch } from '../constructs/network-watch.ts';
@@ -47,6 +48,7 @@ export class ControlPlaneStack extends Stack {
   readonly pluginAdmission: PluginAdmissionWorkflow;
   readonly sessions: SessionPlatform;
   readonly scopes: ScopeGrants;
+  readonly operations: OperationsDashboard;
 
   constructor(scope: Construct, id: string, props: ControlPlaneStackProps) {
     super(scope, id, props);
@@ -137,6 +139,13 @@ export class ControlPlaneStack extends Stack {
       flowLogs: this.network.flowLogs,
       auditBus: this.auditIngest.bus,
       incidentTable: this.remediation.incidentTable,
+    });
+    // Operations: the dashboard and SLO alarms. Keep last: it shows every machine and dead-letter queue above.
+    this.operations = new OperationsDashboard(this, 'Operations', {
+      environment: props.config.environment,
+      alarmTopic: this.alarmTopic,
+      slo: props.config.slo,
+      alarmedQueues: [{ queue: this.auditIngest.deadLetterQueue, alarm: this.auditIngest.dlqAlarm }],
     });
   }
 }

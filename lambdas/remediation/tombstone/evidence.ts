@@ -6,13 +6,13 @@
  * first packet (it cannot be replaced anyway).
  */
 import { createHash } from 'node:crypto';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import {
   CreateTagsCommand,
   DescribeInstancesCommand,
   DescribeSnapshotsCommand,
   type EC2Client,
 } from '@aws-sdk/client-ec2';
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { GetObjectCommand, GetObjectLegalHoldCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { SFNClient } from '@aws-sdk/client-sfn';

@@ -6,6 +6,8 @@
  * elastic IPs, the optional subnet ACL, tags, audit events) comes after it holds.
  * Idempotent: an interface already on the quarantine group alone is never moved.
  */
+
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import {
   CreateTagsCommand,
   DescribeAddressesCommand,
@@ -16,7 +18,6 @@ import {
   ModifyInstanceAttributeCommand,
   ModifyNetworkInterfaceAttributeCommand,
 } from '@aws-sdk/client-ec2';
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import * as z from 'zod';
 import { newEvent } from '../../audit/schema.ts';
