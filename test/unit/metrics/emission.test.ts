@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
+  CreateLaunchTemplateCommand,
   CreateSecurityGroupCommand,
   CreateSubnetCommand,
   CreateVpcCommand,
@@ -19,12 +20,15 @@ import {
 } from '@aws-sdk/client-ec2';
 import { DeleteObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { runAttestationStep, type TaskCallbacks } from '../../../lambdas/attestation/step.ts';
 import { chainObjectKey } from '../../../lambdas/audit/chain.ts';
 import { runDigests } from '../../../lambdas/audit/digest.ts';
 import { createDecider } from '../../../lambdas/policy/decide.ts';
 import { isolate } from '../../../lambdas/remediation/tombstone/isolate.ts';
 import { validateTombstone } from '../../../lambdas/remediation/tombstone/validate.ts';
+import { launch } from '../../../lambdas/sessions/launch.ts';
+import type { SessionContext } from '../../../lambdas/sessions/model.ts';
 import { sweep } from '../../../lambdas/sessions/sweeper.ts';
 import { SessionTable } from '../../../lambdas/sessions/table.ts';
 import { TIERS } from '../../../lambdas/sessions/tiers.ts';
@@ -34,6 +38,7 @@ import { Tags } from '../../../lambdas/shared/tags.ts';
 import { type MotoServer, startMoto } from '../../../local/emulator/moto.ts';
 import { InMemoryNonceStore } from '../../attestation/helpers.ts';
 import { type AuditEnv, digestDeps, setupAuditEnv, writeChain } from '../../audit/helpers.ts';
+import { MOTO_AMI } from '../../helpers/sessions.ts';
 import { load } from '../attestation/vectors.ts';
 
 interface Emitted {
@@ -212,7 +217,7 @@ describe('TimeToIsolation (tombstone isolate core)', () => {
       (
         await ec2.send(
           new RunInstancesCommand({
-            ImageId: 'ami-12c6146b',
+            ImageId: MOTO_AMI,
             MinCount: 1,
             MaxCount: 1,
             SubnetId: subnet,
@@ -247,6 +252,72 @@ describe('TimeToIsolation (tombstone isolate core)', () => {
     assert.deepEqual(await run('ses-tti-2', { triggeredAt: '2026-11-30T01:00:00Z', dryRun: true }, applied), []);
     assert.deepEqual(await run('ses-tti-3', {}, applied), []);
     ec2.destroy();
+  });
+});
+
+describe('SessionsStarted (session launch core)', () => {
+  it('once per session, by tier: a retried launch that finds its instance does not count again', async () => {
+    const ec2 = new EC2Client(cfg);
+    const ddb = new DynamoDBClient(cfg);
+    await ddb.send(
+      new CreateTableCommand({
+        TableName: 'metrics-launch',
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [{ AttributeName: 'sessionId', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'sessionId', KeyType: 'HASH' }],
+      }),
+    );
+    const vpc = (await ec2.send(new CreateVpcCommand({ CidrBlock: '10.8.0.0/16' }))).Vpc!.VpcId!;
+    const subnet = (await ec2.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: '10.8.1.0/24' }))).Subnet!
+      .SubnetId!;
+    const sg = (await ec2.send(new CreateSecurityGroupCommand({ GroupName: 'l', Description: 'l', VpcId: vpc })))
+      .GroupId!;
+    const lt = (
+      await ec2.send(
+        new CreateLaunchTemplateCommand({
+          LaunchTemplateName: 'metrics-lt',
+          LaunchTemplateData: { ImageId: MOTO_AMI },
+        }),
+      )
+    ).LaunchTemplate!.LaunchTemplateId!;
+    const session: SessionContext = {
+      sessionId: 'ses-metrics-1',
+      executionArn: 'arn:aws:states:us-east-1:123456789012:execution:aidops-session:ses-metrics-1',
+      user: 'alice@example.com',
+      cohort: 'default',
+      useCase: 'financial-operations',
+      tier: 'high',
+      profile: 'confidential-vm',
+      isolation: 'sev-snp',
+      evidenceType: 'sev-snp',
+      instanceType: 'm6a.large',
+      imageRef: MOTO_AMI,
+      launchTemplateId: lt,
+      securityGroupId: sg,
+      ttlSeconds: 3600,
+      requestedAt: '2026-01-01T00:00:00.000Z',
+      expiresAt: '2026-01-01T01:00:00.000Z',
+      secrets: [],
+      capabilities: [],
+      policyVersion: '/aidops/policy/active@3',
+      memoryEvidence: false,
+    };
+    const r = recorder();
+    const deps = {
+      ec2,
+      ssm: new SSMClient(cfg),
+      table: new SessionTable(ddb, 'metrics-launch'),
+      audit: async () => undefined,
+      subnetIds: [subnet],
+      metric: r.sink,
+    };
+    await deps.table.admit(session, { unpinned: true }, new Date());
+    const first = await launch(session, deps);
+    const again = await launch(session, deps);
+    assert.deepEqual([first.reused, again.reused], [false, true]);
+    assert.deepEqual(r.emitted, [{ name: 'SessionsStarted', unit: 'Count', value: 1, dimensions: { Tier: 'high' } }]);
+    ec2.destroy();
+    ddb.destroy();
   });
 });
 
