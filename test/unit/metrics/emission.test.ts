@@ -20,11 +20,13 @@ import {
 } from '@aws-sdk/client-ec2';
 import { DeleteObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CreateStateMachineCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { runAttestationStep, type TaskCallbacks } from '../../../lambdas/attestation/step.ts';
 import { chainObjectKey } from '../../../lambdas/audit/chain.ts';
 import { runDigests } from '../../../lambdas/audit/digest.ts';
 import { createDecider } from '../../../lambdas/policy/decide.ts';
+import { writeEvidence } from '../../../lambdas/remediation/tombstone/evidence.ts';
 import { isolate } from '../../../lambdas/remediation/tombstone/isolate.ts';
 import { validateTombstone } from '../../../lambdas/remediation/tombstone/validate.ts';
 import { launch } from '../../../lambdas/sessions/launch.ts';
@@ -252,6 +254,97 @@ describe('TimeToIsolation (tombstone isolate core)', () => {
     assert.deepEqual(await run('ses-tti-2', { triggeredAt: '2026-11-30T01:00:00Z', dryRun: true }, applied), []);
     assert.deepEqual(await run('ses-tti-3', {}, applied), []);
     ec2.destroy();
+  });
+});
+
+describe('TimeToEvidence (tombstone evidence core)', () => {
+  it("from the trigger event's own time to the packet sealed, once (a packet already there is not counted again)", async () => {
+    const ec2 = new EC2Client(cfg);
+    const sfn = new SFNClient(cfg);
+    const env = await setupAuditEnv(moto.endpoint, { mode: 'GOVERNANCE' });
+    const machine = await sfn.send(
+      new CreateStateMachineCommand({
+        name: 'aidops-tombstone',
+        definition: JSON.stringify({ StartAt: 'P', States: { P: { Type: 'Pass', End: true } } }),
+        roleArn: 'arn:aws:iam::123456789012:role/sfn',
+      }),
+    );
+    const exec = await sfn.send(
+      new StartExecutionCommand({ stateMachineArn: machine.stateMachineArn!, name: 'ses-tte-1' }),
+    );
+    const vpc = (await ec2.send(new CreateVpcCommand({ CidrBlock: '10.7.0.0/16' }))).Vpc!.VpcId!;
+    const subnet = (await ec2.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: '10.7.1.0/24' }))).Subnet!
+      .SubnetId!;
+    await ec2.send(
+      new RunInstancesCommand({
+        ImageId: MOTO_AMI,
+        MinCount: 1,
+        MaxCount: 1,
+        SubnetId: subnet,
+        TagSpecifications: [{ ResourceType: 'instance', Tags: [{ Key: Tags.SessionId, Value: 'ses-tte-1' }] }],
+      }),
+    );
+    const config = { quarantineGroupId: 'sg-none', transitionGroupId: 'sg-none' };
+    const target = await validateTombstone(
+      ec2,
+      {
+        request: {
+          sessionId: 'ses-tte-1',
+          reason: 'test',
+          source: 'evt-2',
+          requestedBy: 'automatic:own',
+          triggeredAt: '2026-11-30T01:00:00Z',
+        },
+        executionId: exec.executionArn!,
+        executionName: 'ses-tte-1',
+      },
+      config,
+    );
+    const stepFields = { target, stateMachine: 'aidops-tombstone' };
+    const input = {
+      ...stepFields,
+      isolation: {
+        dryRun: false,
+        startedAt: '2026-11-30T01:00:05Z',
+        quarantineAppliedAt: '2026-11-30T01:00:06Z',
+        finishedAt: '2026-11-30T01:00:07Z',
+        groupsBefore: {},
+        groupsAfter: {},
+        originalGroups: {},
+        movedInterfaces: [],
+        terminationProtection: { before: false, after: true },
+        deleteOnTerminationDisabled: [],
+        elasticIps: [],
+        networkAcl: null,
+        planned: [],
+      },
+      credentials: { failed: true as const, step: 'revoke', error: 'E', cause: 'c', paged: true, planned: [] },
+      sessionEnd: null,
+      freeze: {
+        dryRun: false,
+        mode: 'none' as const,
+        commandId: null,
+        ssmReachable: false,
+        requestedAt: '2026-11-30T01:00:08Z',
+        planned: [],
+      },
+      snapshots: { snapshotIds: [], executionArn: null, skipped: 'test' },
+    };
+    const r = recorder();
+    const deps = {
+      ec2,
+      s3: env.s3,
+      sfn,
+      config: { bucket: env.bucket, kmsKeyId: env.sseKeyId, retentionDays: 1 },
+      now: () => new Date('2026-11-30T01:02:30Z'),
+      metric: r.sink,
+    };
+    const first = await writeEvidence(deps, input);
+    const again = await writeEvidence(deps, input);
+    assert.deepEqual([first.reused, again.reused], [false, true]);
+    assert.deepEqual(r.emitted, [{ name: 'TimeToEvidence', unit: 'Seconds', value: 150, dimensions: {} }]);
+    ec2.destroy();
+    sfn.destroy();
   });
 });
 
