@@ -21,6 +21,7 @@ const config = parseConfig({
   twoPersonRule: ctx(CONTEXT_KEYS.twoPersonRule),
   peopleDoor: ctx(CONTEXT_KEYS.peopleDoor),
   operatorPrincipals: ctx(CONTEXT_KEYS.operatorPrincipals),
+  slo: ctx(CONTEXT_KEYS.slo),
   pluginTrustPolicy: ctx(CONTEXT_KEYS.pluginTrustPolicyFile)
     ? readFileSync(String(ctx(CONTEXT_KEYS.pluginTrustPolicyFile)), 'utf8')
     : undefined,

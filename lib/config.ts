@@ -16,6 +16,23 @@ const jsonText = (v: unknown): unknown => {
     return v;
   }
 };
+/** Service-level objectives the alarms hold the deployment to (`aidops:slo`, JSON; each field has a default). */
+export const SloConfig = z.strictObject({
+  /** Time to isolation p99 (trigger event's time → quarantine group applied), seconds. */
+  timeToIsolationP99Seconds: z.number().positive().max(3600).default(60),
+  /** Share of attestations rejected, percent, that pages when held for `attestationRejectionMinutes`. */
+  attestationRejectionRatePercent: z.number().min(0).max(100).default(20),
+  /** How long the rejection rate must stay over its threshold, minutes (a multiple of 5). */
+  attestationRejectionMinutes: z.number().int().min(5).max(1440).multipleOf(5).default(15),
+  /** Audit pipeline lag (age of the oldest object no digest covers), seconds. */
+  auditLagSeconds: z
+    .number()
+    .int()
+    .positive()
+    .max(7 * 86400)
+    .default(7200),
+});
+export type SloConfig = z.output<typeof SloConfig>;
 
 export const AppConfig = z.strictObject({
   /** Stack name prefix and tag. */
@@ -112,6 +129,28 @@ export const AppConfig = z.strictObject({
     (v) => (typeof v === 'string' && !v.trim().startsWith('[') ? v.split(',').map((x) => x.trim()) : jsonText(v)),
     z.array(z.string().regex(/^arn:aws[a-z-]*:(iam|sts)::\d{12}:[A-Za-z0-9+=,.@_/:-]+$/)).optional(),
   ),
+  /** SLO thresholds (JSON text or an object), merged over the defaults. */
+  slo: z
+    .unknown()
+    .optional()
+    .transform((v, ctx) => {
+      let raw: unknown = v ?? {};
+      if (typeof v === 'string') {
+        try {
+          raw = JSON.parse(v);
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'aidops:slo: not JSON' });
+          return z.NEVER;
+        }
+      }
+      const parsed = SloConfig.safeParse(raw);
+      if (!parsed.success) {
+        const named = parsed.error.issues.map((i) => `aidops:slo.${i.path.join('.')}: ${i.message}`).join('; ');
+        ctx.addIssue({ code: 'custom', message: named });
+        return z.NEVER;
+      }
+      return parsed.data;
+    }),
   /** Tiers, profiles, use cases and session limits (lambdas/sessions/tiers.ts): an override deep-merged over the defaults. */
   sessions: z
     .unknown()
@@ -146,6 +185,8 @@ export const CONTEXT_KEYS = {
   peopleDoor: 'aidops:peopleDoor',
   /** Who may assume the operator roles (JSON array or comma-separated ARNs; MFA always required). */
   operatorPrincipals: 'aidops:operatorPrincipals',
+  /** SLO alarm thresholds (JSON, e.g. `{"timeToIsolationP99Seconds":30}`; the rest keep their defaults). */
+  slo: 'aidops:slo',
 } as const;
 
 export function parseConfig(raw: Record<string, unknown>): AppConfig {

@@ -16,11 +16,13 @@
  * in the task output, so they do not land in the execution history.
  */
 
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendTaskFailureCommand, SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import * as z from 'zod';
 import { awsCall } from '../shared/aws-errors.ts';
 import { ConfigurationError } from '../shared/errors.ts';
+import type { MetricSink } from '../shared/middleware.ts';
 import { parseOrThrow } from '../shared/validation.ts';
 import { claimsToJson, decodeEvidence, EVIDENCE_TYPES, verifyEvidence } from './evidence.ts';
 import type { AmdCertSource } from './kds-source.ts';
@@ -141,6 +143,8 @@ export interface StepDeps {
    * (the deployment's AMD certificate cache, see kds-source.ts). Without it such evidence is rejected MALFORMED.
    */
   readonly amdCerts?: AmdCertSource;
+  /** Operations metrics: AttestationVerified, AttestationRejected (in all and by reason code). */
+  readonly metric?: MetricSink;
 }
 
 function pemOf(der: Uint8Array): Buffer {
@@ -256,6 +260,8 @@ export async function runAttestationStep(
       recipient,
     });
     const message = 'The evidence verified; secrets released to the attested key.';
+    deps.metric?.('AttestationVerified', MetricUnit.Count, 1, { EvidenceType: input.evidenceType });
+    deps.metric?.('AttestationVerified', MetricUnit.Count, 1);
     await deps.callbacks.success(input.taskToken, {
       sessionId: input.sessionId,
       verdict: 'verified',
@@ -275,6 +281,9 @@ export async function runAttestationStep(
     if (!(e instanceof AttestationError)) throw e;
     if (typeof e.details.moduleId === 'string') rejectedModuleId = e.details.moduleId;
     await deps.callbacks.failure(input.taskToken, ATTESTATION_FAILED, `${e.reason}: ${e.message}`);
+    // In all (the rejection-rate alarm's numerator) and by reason code (the dashboard).
+    deps.metric?.('AttestationRejected', MetricUnit.Count, 1);
+    deps.metric?.('AttestationRejected', MetricUnit.Count, 1, { Reason: e.reason });
     return {
       verdict: 'rejected',
       reason: e.reason,

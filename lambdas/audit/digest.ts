@@ -8,10 +8,19 @@
  * checked first (collectEntries); a chain that does not check out is refused.
  */
 import { createHash } from 'node:crypto';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { awsCall } from '../shared/aws-errors.ts';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { awsCall, httpStatusOf } from '../shared/aws-errors.ts';
 import { AidopsError } from '../shared/errors.ts';
-import { DIGEST_FORMAT, digestObjectKey, linkTarget, normalizePrefix, parseChainHeader } from './chain.ts';
+import type { MetricSink } from '../shared/middleware.ts';
+import {
+  chainObjectKey,
+  DIGEST_FORMAT,
+  digestObjectKey,
+  linkTarget,
+  normalizePrefix,
+  parseChainHeader,
+} from './chain.ts';
 import {
   buildDigest,
   type DigestBody,
@@ -42,6 +51,8 @@ export interface DigestDeps {
   readonly config: DigestConfig;
   /** @default () => new Date() */
   readonly now?: () => Date;
+  /** Operations metrics: AuditLag. */
+  readonly metric?: MetricSink;
 }
 
 export class DigestChainError extends AidopsError {
@@ -277,6 +288,26 @@ export interface DigestRunResult {
   readonly refused: readonly { chain: string; reason: string; message: string }[];
   /** Digest keys someone else had put an object at: alarm. */
   readonly squatted: readonly DigestKeySquatted[];
+  /** Age in seconds of the oldest object no digest covers after this run (0 when every chain is covered). */
+  readonly lagSeconds: number;
+}
+
+/** When the first object past the chain's digest was written: its own key, else the head's (S3's time). */
+async function firstUncoveredAt(deps: DigestDeps, state: ChainState): Promise<Date | null> {
+  const prefix = normalizePrefix(deps.config.prefix);
+  const next = chainObjectKey(prefix, state.chain, (state.digest?.throughSeq ?? 0) + 1);
+  const candidates = [{ key: next }, ...(state.head ? [{ key: state.head.key, versionId: state.head.versionId }] : [])];
+  for (const c of candidates) {
+    try {
+      const out = await awsCall('s3:HeadObject', () =>
+        deps.s3.send(new HeadObjectCommand({ Bucket: deps.config.bucket, Key: c.key, VersionId: c.versionId })),
+      );
+      if (out.LastModified) return out.LastModified;
+    } catch (e) {
+      if (httpStatusOf(e) !== 404 && (e as Error).name !== 'NotFound') throw e;
+    }
+  }
+  return null;
 }
 
 /** One scheduled run: a digest for every chain that grew since its last digest. One bad chain does not stop the others. */
@@ -286,12 +317,14 @@ export async function runDigests(deps: DigestDeps): Promise<DigestRunResult> {
   const refused: { chain: string; reason: string; message: string }[] = [];
   const squatted: DigestKeySquatted[] = [];
   let skipped = 0;
+  const behind: ChainState[] = [];
   for await (const state of deps.heads.list()) {
     try {
       const d = await digestChain(deps, state, (s) => squatted.push(s));
       if (d) written.push(d);
       else skipped++;
     } catch (e) {
+      behind.push(state);
       const err = e as Error;
       const reason = e instanceof DigestChainError ? String(e.details.reason ?? '') : undefined;
       errors.push({ chain: state.chain, name: err.name, message: err.message, reason });
@@ -299,5 +332,13 @@ export async function runDigests(deps: DigestDeps): Promise<DigestRunResult> {
         refused.push({ chain: state.chain, reason: reason ?? '', message: err.message });
     }
   }
-  return { written, skipped, errors, refused, squatted };
+  // Audit pipeline lag: what this run could not cover, by S3's own times (the head table keeps no times).
+  const now = (deps.now ?? (() => new Date()))();
+  let lagSeconds = 0;
+  for (const state of behind) {
+    const at = await firstUncoveredAt(deps, state).catch(() => null);
+    if (at) lagSeconds = Math.max(lagSeconds, Math.max(0, (now.getTime() - at.getTime()) / 1000));
+  }
+  deps.metric?.('AuditLag', MetricUnit.Seconds, lagSeconds);
+  return { written, skipped, errors, refused, squatted, lagSeconds };
 }

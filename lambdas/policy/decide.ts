@@ -23,8 +23,10 @@
  * PolicyViolation event for the remediation rules. The caller publishes them.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { type AuditEventOf, type DecisionState, newEvent } from '../audit/schema.ts';
 import { ValidationError } from '../shared/errors.ts';
+import type { MetricSink } from '../shared/middleware.ts';
 import { Lru } from './cache.ts';
 import { loadCedarEngine } from './cedar.ts';
 import { type EngineVerdict, type PolicyEngine, PolicyLoadError } from './engine.ts';
@@ -93,6 +95,8 @@ export interface DeciderOptions {
   readonly violationActions?: readonly Action[];
   /** Milliseconds clock, for tests of the refresh window. @default Date.now */
   readonly clock?: () => number;
+  /** Operations metrics: Decision by action, effect and tier. */
+  readonly metric?: MetricSink;
 }
 
 export interface DeciderInfo {
@@ -218,6 +222,11 @@ export async function createDecider(opts: DeciderOptions): Promise<Decider> {
       cached,
       inputDigest: digest,
     };
+    opts.metric?.('Decision', MetricUnit.Count, 1, {
+      Action: req.action,
+      Effect: decision.effect,
+      Tier: req.session.tier,
+    });
     const resource = resourceLabel(req.resource);
     const audit = newEvent('decision', {
       source: POLICY_EVENT_SOURCE,

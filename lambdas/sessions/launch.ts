@@ -10,6 +10,8 @@
  * even though the launch template sets them too: a template edited by hand must
  * not silently launch a high-tier session without SEV-SNP.
  */
+
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import {
   DescribeInstancesCommand,
   type EC2Client,
@@ -21,6 +23,7 @@ import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { stepEvent } from '../audit/step-event.ts';
 import { awsCall } from '../shared/aws-errors.ts';
 import { ValidationError } from '../shared/errors.ts';
+import type { MetricSink } from '../shared/middleware.ts';
 import { Tags } from '../shared/tags.ts';
 import { type AuditSink, lifecycleEvent, sessionStep } from './audit.ts';
 import { hash32, LaunchFailedError, type SessionContext } from './model.ts';
@@ -33,6 +36,8 @@ export interface LaunchDeps {
   readonly audit: AuditSink;
   /** Private isolated subnets; a session's subnet is chosen by hashing its id (spread, stable on retry). */
   readonly subnetIds: readonly string[];
+  /** Operations metrics: SessionsStarted by tier. */
+  readonly metric?: MetricSink;
 }
 
 export interface LaunchResult {
@@ -127,6 +132,8 @@ export async function launch(session: SessionContext, deps: LaunchDeps): Promise
     const r = await awsCall('RunInstances', () => deps.ec2.send(new RunInstancesCommand(req)));
     instanceId = r.Instances?.[0]?.InstanceId;
     if (!instanceId) throw new LaunchFailedError(`RunInstances returned no instance for ${session.sessionId}`);
+    // Counted once per session: a retried launch that finds its instance does not count again.
+    deps.metric?.('SessionsStarted', MetricUnit.Count, 1, { Tier: session.tier });
   }
   await deps.table.update(session.sessionId, { instanceId, status: 'booting' });
   await deps.audit([

@@ -8,6 +8,8 @@
  * remediation), snapshots without an expiry, and anything younger than the
  * grace period (a launch racing its own table write).
  */
+
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import {
   DeleteSnapshotCommand,
   DeleteVolumeCommand,
@@ -19,10 +21,12 @@ import {
 } from '@aws-sdk/client-ec2';
 import { DeleteSecretCommand, ListSecretsCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { awsCall } from '../shared/aws-errors.ts';
+import type { MetricSink } from '../shared/middleware.ts';
 import { Tags, tagValue } from '../shared/tags.ts';
 import { type AuditSink, decisionEvent } from './audit.ts';
 import { LIVE, type SessionStatus } from './model.ts';
 import type { SessionItem, SessionTable } from './table.ts';
+import { TIERS } from './tiers.ts';
 
 export type SweepKind = 'instance' | 'volume' | 'snapshot' | 'secret';
 
@@ -56,6 +60,8 @@ export interface SweepDeps {
   readonly dryRun: boolean;
   readonly graceSeconds: number;
   readonly now?: () => Date;
+  /** Operations metrics: SessionsActive by tier (a gauge, per sweep). */
+  readonly metric?: MetricSink;
 }
 
 interface Found {
@@ -160,8 +166,16 @@ export async function sweep(deps: SweepDeps): Promise<SweepReport> {
   const examined: Record<SweepKind, number> = { instance: 0, volume: 0, snapshot: 0, secret: 0 };
   for (const f of found) examined[f.kind]++;
   const verdicts = new Map<string, string | undefined>();
-  for (const id of new Set(found.map((f) => f.sessionId)))
-    verdicts.set(id, await deadReason(await deps.table.get(id), deps, now));
+  const activeByTier = new Map<string, number>();
+  for (const id of new Set(found.map((f) => f.sessionId))) {
+    const item = await deps.table.get(id);
+    const dead = await deadReason(item, deps, now);
+    verdicts.set(id, dead);
+    if (!dead) activeByTier.set(item?.tier ?? 'unknown', (activeByTier.get(item?.tier ?? 'unknown') ?? 0) + 1);
+  }
+  // Live sessions that have resources, by tier; every tier in the config reports, 0 included, so the graph never gaps.
+  for (const tier of new Set([...TIERS, ...activeByTier.keys()]))
+    deps.metric?.('SessionsActive', MetricUnit.Count, activeByTier.get(tier) ?? 0, { Tier: tier });
 
   const actions: SweepAction[] = [];
   const kept: SweepReport['kept'] = [];

@@ -25,6 +25,31 @@ export const metrics = new Metrics({
   namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'AiDesktopOps',
 });
 
+/** The service dimension every operations metric carries, whichever function emits it (dashboards and alarms name it). */
+export const OPS_SERVICE = 'aidops';
+export type MetricDimensions = Readonly<Record<string, string>>;
+/** Where a core emits an operations metric; handlers pass `metric`, tests a recorder. */
+export type MetricSink = (
+  name: string,
+  unit: (typeof MetricUnit)[keyof typeof MetricUnit],
+  value: number,
+  dimensions?: MetricDimensions,
+) => void;
+
+/**
+ * One operations metric, flushed at once as its own EMF record with its own dimensions (a single metric: the
+ * global `metrics` object would keep per-event dimensions for every later metric). At most 29 dimensions.
+ */
+export const metric: MetricSink = (name, unit, value, dimensions = {}) => {
+  const m = new Metrics({
+    serviceName: OPS_SERVICE,
+    namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'AiDesktopOps',
+    singleMetric: true,
+  });
+  for (const [k, v] of Object.entries(dimensions)) m.addDimension(k, v);
+  m.addMetric(name, unit, value);
+};
+
 export interface HandlerSpec<S extends z.ZodType, R> {
   /** What the input is, for error messages: "snapshot request". */
   readonly inputName: string;

@@ -14,6 +14,7 @@ import { Attestation } from '../constructs/attestation.ts';
 import { auditNames } from '../constructs/audit-access.ts';
 import type { AuditBucket } from '../constructs/audit-bucket.ts';
 import { AuditIngest } from '../constructs/audit-ingest.ts';
+import { OperationsDashboard } from '../constructs/dashboard.ts';
 import { PROJECT_ROOT } from '../constructs/function.ts';
 import { SessionNetwork } from '../constructs/network.ts';
 import { NetworkWatch } from '../constructs/network-watch.ts';
@@ -53,6 +54,7 @@ export class ControlPlaneStack extends Stack {
   readonly scopes: ScopeGrants;
   readonly peopleDoor: PeopleDoor;
   readonly operators: OperatorRoles;
+  readonly operations: OperationsDashboard;
 
   constructor(scope: Construct, id: string, props: ControlPlaneStackProps) {
     super(scope, id, props);
@@ -157,6 +159,13 @@ export class ControlPlaneStack extends Stack {
     });
     if (props.config.peopleDoor.operatorRolesOnly)
       this.peopleDoor.admitOnly(Object.values(this.operators.roles).map((r) => r.roleArn));
+    // Operations: the dashboard and SLO alarms. Keep last: it shows every machine and dead-letter queue above.
+    this.operations = new OperationsDashboard(this, 'Operations', {
+      environment: props.config.environment,
+      alarmTopic: this.alarmTopic,
+      slo: props.config.slo,
+      alarmedQueues: [{ queue: this.auditIngest.deadLetterQueue, alarm: this.auditIngest.dlqAlarm }],
+    });
   }
 
   /** The operators' door: approvals (the only SendTask* on the approval machines), incidents, flags. */

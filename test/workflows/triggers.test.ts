@@ -78,6 +78,8 @@ describe('triggers: EventBridge rules → trigger → tombstone (local delivery)
     const done = await execs[0]!.done;
     assert.equal(done.status, 'SUCCEEDED', `${done.error}: ${done.cause}`);
     assert.equal((done.input as any).requestedBy, 'automatic:own');
+    // The event's own time travels with the request: time to isolation is measured from it.
+    assert.match((done.input as any).triggeredAt, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
     for (const g of Object.values(await groupsOf(new EC2Client(cfg()), s.instanceId)))
       assert.deepEqual(g, [rt().ref('NetworkQuarantineGroup')]);
     // A different event about the same session while its tombstone holds the lock.

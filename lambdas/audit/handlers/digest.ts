@@ -11,7 +11,7 @@ import * as z from 'zod';
 import { awsClientConfig } from '../../shared/clients.ts';
 import { numberEnv, optionalEnv, requireEnv } from '../../shared/env.ts';
 import { ConfigurationError, TransientError } from '../../shared/errors.ts';
-import { logger, makeHandler, metrics } from '../../shared/middleware.ts';
+import { logger, makeHandler, metric, metrics } from '../../shared/middleware.ts';
 import { type DigestConfig, runDigests } from '../digest.ts';
 import type { DigestSigner } from '../digest-format.ts';
 import { kmsSigner } from '../digest-signer.ts';
@@ -54,7 +54,7 @@ export const handler = makeHandler({
   core: async () => {
     const { headTable, signingKeyId, busName, ...config } = configFromEnv();
     signer ??= await kmsSigner(kms, signingKeyId);
-    const result = await runDigests({ s3, heads: dynamoHeadStore(ddb, headTable), signer, config });
+    const result = await runDigests({ s3, heads: dynamoHeadStore(ddb, headTable), signer, config, metric });
     for (const e of result.errors) logger.error('digest failed for chain', { ...e });
     for (const s of result.squatted) logger.error('digest key held an object the digester did not write', { ...s });
     metrics.addMetric('AuditDigestsWritten', MetricUnit.Count, result.written.length);

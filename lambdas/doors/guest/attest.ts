@@ -23,6 +23,7 @@ import {
 import type { ChainCache } from '../../attestation/x509.ts';
 import { type AuditSink, attestationEvent, type Who } from '../../sessions/audit.ts';
 import { ConflictError, ValidationError } from '../../shared/errors.ts';
+import type { MetricSink } from '../../shared/middleware.ts';
 import { formatPath } from '../../shared/validation.ts';
 import type { Binding } from './binding.ts';
 import type { SessionMarks } from './marks.ts';
@@ -58,6 +59,8 @@ export interface AttestDeps {
   readonly cache?: ChainCache;
   /** SEV-SNP evidence without its AMD chain takes it from the deployment's verified cache. */
   readonly amdCerts?: AmdCertSource;
+  /** Operations metrics from the attestation step. */
+  readonly metric?: MetricSink;
 }
 
 export interface EvidenceResult {
@@ -152,6 +155,7 @@ export async function presentEvidence(b: Binding, req: EvidenceBody, deps: Attes
       now: deps.now,
       ...(deps.cache ? { cache: deps.cache } : {}),
       ...(deps.amdCerts ? { amdCerts: deps.amdCerts } : {}),
+      ...(deps.metric ? { metric: deps.metric } : {}),
     },
   );
   await deps.marks.attested(sessionId, r.verdict, new Date());

@@ -30,7 +30,7 @@ import { awsCall } from '../../shared/aws-errors.ts';
 import { awsClientConfig } from '../../shared/clients.ts';
 import { numberEnv, optionalEnv, requireEnv } from '../../shared/env.ts';
 import { ConfigurationError, TransientError } from '../../shared/errors.ts';
-import { makeHandler } from '../../shared/middleware.ts';
+import { makeHandler, metric } from '../../shared/middleware.ts';
 import { type AuthoritativeDecider, createAuthoritativeDecider } from '../authoritative.ts';
 import { createDecider, type PolicyViolationEvent } from '../decide.ts';
 import { EngineName } from '../model.ts';
@@ -100,6 +100,7 @@ function getDecider(): Promise<AuthoritativeDecider> {
       engine: engineFromEnv(),
       policies: sourceFromEnv(),
       refreshMs: numberEnv('POLICY_REFRESH_SECONDS', 30) * 1000,
+      metric,
     });
     return createAuthoritativeDecider({ decider: evaluator, state });
   })().catch((e) => {

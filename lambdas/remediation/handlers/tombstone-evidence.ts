@@ -4,7 +4,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { awsClientConfig } from '../../shared/clients.ts';
 import { numberEnv, optionalEnv, requireEnv } from '../../shared/env.ts';
-import { makeHandler } from '../../shared/middleware.ts';
+import { makeHandler, metric } from '../../shared/middleware.ts';
 import { AuditCheckInput, checkAuditTrail } from '../tombstone/audit-objects.ts';
 import { EvidenceInput, writeEvidence } from '../tombstone/evidence.ts';
 
@@ -24,6 +24,7 @@ export const handler = makeHandler({
         sfn,
         eventBridge,
         busName: requireEnv('AUDIT_BUS_NAME'),
+        metric,
         config: {
           bucket: requireEnv('EVIDENCE_BUCKET'),
           kmsKeyId: requireEnv('EVIDENCE_KMS_KEY_ID'),

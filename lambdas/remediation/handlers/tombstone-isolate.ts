@@ -2,7 +2,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { awsClientConfig } from '../../shared/clients.ts';
 import { requireEnv } from '../../shared/env.ts';
-import { makeHandler } from '../../shared/middleware.ts';
+import { makeHandler, metric } from '../../shared/middleware.ts';
 import { IsolateInput, isolate } from '../tombstone/isolate.ts';
 
 const ec2 = new EC2Client(awsClientConfig());
@@ -17,6 +17,7 @@ export const handler = makeHandler({
         ec2,
         eventBridge,
         busName: requireEnv('AUDIT_BUS_NAME'),
+        metric,
         config: {
           quarantineGroupId: requireEnv('QUARANTINE_GROUP_ID'),
           transitionGroupId: requireEnv('TRANSITION_GROUP_ID'),

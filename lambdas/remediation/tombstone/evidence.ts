@@ -6,6 +6,7 @@
  * first packet (it cannot be replaced anyway).
  */
 import { createHash } from 'node:crypto';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import {
   CreateTagsCommand,
   DescribeInstancesCommand,
@@ -19,6 +20,7 @@ import * as z from 'zod';
 import { legalHold, ObjectExistsError, putLocked, retainUntilFrom } from '../../audit/retention-guard.ts';
 import { stepEvent } from '../../audit/step-event.ts';
 import { awsCall } from '../../shared/aws-errors.ts';
+import type { MetricSink } from '../../shared/middleware.ts';
 import { consoleUrl, executionParts } from '../addresses.ts';
 import { audit, stepContext } from '../audit.ts';
 import { RemediationTags } from '../tags.ts';
@@ -93,6 +95,8 @@ export interface EvidenceDeps {
   readonly busName?: string;
   readonly config: EvidenceConfig;
   readonly now?: () => Date;
+  /** Operations metrics: TimeToEvidence. */
+  readonly metric?: MetricSink;
 }
 
 const sha256Hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -201,6 +205,9 @@ export async function writeEvidence(deps: EvidenceDeps, input: EvidenceInput): P
     return { ...base, versionId: null, sha256: sha256Hex(body), legalHold: false, reused: false };
   }
   const written = await writeOnce(deps.s3, cfg, { key, body, incidentId: t.incidentId, now });
+  // From the triggering event's own time to the packet sealed; a packet already there was counted when written.
+  if (!written.reused && t.request.triggeredAt)
+    deps.metric?.('TimeToEvidence', MetricUnit.Seconds, (now.getTime() - Date.parse(t.request.triggeredAt)) / 1000);
   await awsCall('ec2:CreateTags', () =>
     deps.ec2.send(
       new CreateTagsCommand({

@@ -6,6 +6,8 @@
  * elastic IPs, the optional subnet ACL, tags, audit events) comes after it holds.
  * Idempotent: an interface already on the quarantine group alone is never moved.
  */
+
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import {
   CreateTagsCommand,
   DescribeAddressesCommand,
@@ -22,6 +24,7 @@ import { newEvent } from '../../audit/schema.ts';
 import { stepEvent } from '../../audit/step-event.ts';
 import { awsCall } from '../../shared/aws-errors.ts';
 import { IsoTime } from '../../shared/ids.ts';
+import type { MetricSink } from '../../shared/middleware.ts';
 import { audit, REMEDIATION_SOURCE, stepContext } from '../audit.ts';
 import { IsolationIncompleteError } from '../errors.ts';
 import { retryTransient } from '../retry.ts';
@@ -64,6 +67,8 @@ export interface IsolateDeps {
   readonly busName?: string;
   readonly config: IsolationConfig;
   readonly now?: () => Date;
+  /** Operations metrics: TimeToIsolation. */
+  readonly metric?: MetricSink;
 }
 
 async function modifyEni(ec2: EC2Client, eni: string, groups: string[]): Promise<void> {
@@ -135,6 +140,13 @@ export async function isolate(deps: IsolateDeps, input: IsolateInput): Promise<I
   await Promise.all(toMove.map((id) => move(id, config.transitionGroupId, 'transition')));
   await Promise.all(toMove.map((id) => move(id, q, 'quarantine')));
   const quarantineAppliedAt = changes.dryRun ? null : now().toISOString();
+  // Measured from the triggering event's own time; a retried step (nothing moved) does not count again.
+  if (quarantineAppliedAt && toMove.length > 0 && t.request.triggeredAt)
+    deps.metric?.(
+      'TimeToIsolation',
+      MetricUnit.Seconds,
+      (Date.parse(quarantineAppliedAt) - Date.parse(t.request.triggeredAt)) / 1000,
+    );
 
   // 2. Everything else, after the quarantine group holds.
   if (!changes.dryRun && toMove.length > 0) {

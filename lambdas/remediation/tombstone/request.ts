@@ -1,6 +1,6 @@
 /** What starts a tombstone: the execution input from the console, the CLI or the trigger. */
 import * as z from 'zod';
-import { InstanceId, SessionId } from '../../shared/ids.ts';
+import { InstanceId, IsoTime, SessionId } from '../../shared/ids.ts';
 
 export const TombstoneRequest = z
   .strictObject({
@@ -12,6 +12,8 @@ export const TombstoneRequest = z
     /** Who or what asked: a person, or `automatic:<rule>`. */
     requestedBy: z.string().trim().min(1, 'requestedBy is required').max(256),
     dryRun: z.boolean().default(false),
+    /** The triggering event's own time (set by the trigger): time to isolation is measured from it. */
+    triggeredAt: IsoTime.optional(),
     /** Set by the trigger when the blast-radius guard held the request (the machine waits for a slot). */
     held: z.boolean().default(false),
     /** Also associate a deny-all network ACL with the instance's subnet (affects every instance there). */

@@ -25,6 +25,7 @@ import { DescribeExecutionCommand, type SFNClient, StartExecutionCommand } from 
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { stepEvent } from '../../audit/step-event.ts';
 import { awsCall } from '../../shared/aws-errors.ts';
+import { IsoTime } from '../../shared/ids.ts';
 import { Tags } from '../../shared/tags.ts';
 import { audit, stepContext } from '../audit.ts';
 import { type IncidentStore, minuteOf } from '../incidents.ts';
@@ -103,6 +104,11 @@ async function confirmed(ec2: EC2Client, trig: DerivedTrigger): Promise<DerivedT
   return { ...trig, sessionId, reason: `${trig.reason}${note}`.slice(0, 512) };
 }
 
+/** The event's own time, if it is one (EventBridge writes `2026-01-01T00:00:00Z`). */
+function triggeredAt(time: string | undefined): { triggeredAt?: string } {
+  return time && IsoTime.safeParse(time).success ? { triggeredAt: time } : {};
+}
+
 export async function handleTrigger(deps: TriggerDeps, raw: unknown): Promise<TriggerResult> {
   const parsed = EventBridgeEvent.safeParse(raw);
   const ignored = (reason: string): TriggerResult => ({
@@ -167,6 +173,7 @@ export async function handleTrigger(deps: TriggerDeps, raw: unknown): Promise<Tr
     source: trig.eventId.slice(0, 256),
     requestedBy: `automatic:${trig.kind}`,
     dryRun,
+    ...triggeredAt(parsed.data.time),
     held,
     isolateSubnet: false,
     freeze: 'auto',

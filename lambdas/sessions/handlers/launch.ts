@@ -1,7 +1,7 @@
 /** Session workflow: RunInstances (idempotent). Env: SUBNET_IDS (comma-separated), SESSION_TABLE, AUDIT_BUS_NAME. */
 import * as z from 'zod';
 import { requireEnv } from '../../shared/env.ts';
-import { makeHandler } from '../../shared/middleware.ts';
+import { makeHandler, metric } from '../../shared/middleware.ts';
 import { launch } from '../launch.ts';
 import { SessionContext } from '../model.ts';
 import { audit, ec2, ssm, table } from './deps.ts';
@@ -16,5 +16,6 @@ export const handler = makeHandler({
       table: table(),
       audit: audit(),
       subnetIds: requireEnv('SUBNET_IDS').split(',').filter(Boolean),
+      metric,
     }),
 });

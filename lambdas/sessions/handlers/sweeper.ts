@@ -6,7 +6,7 @@ import { DescribeExecutionCommand } from '@aws-sdk/client-sfn';
 import * as z from 'zod';
 import { awsCall } from '../../shared/aws-errors.ts';
 import { booleanEnv, numberEnv, requireEnv } from '../../shared/env.ts';
-import { makeHandler } from '../../shared/middleware.ts';
+import { makeHandler, metric } from '../../shared/middleware.ts';
 import { sweep } from '../sweeper.ts';
 import { audit, ec2, secrets, sfn, table } from './deps.ts';
 
@@ -30,5 +30,6 @@ export const handler = makeHandler({
         )?.status,
       dryRun: input.dryRun ?? booleanEnv('DRY_RUN', true),
       graceSeconds: numberEnv('GRACE_SECONDS', 600),
+      metric,
     }),
 });

@@ -15,6 +15,7 @@ import { FlagReader, SsmFlags } from '../../../sessions/flags.ts';
 import { audit, ddb, SfnCallbacksWithHeartbeat, secrets, sfn, ssm, table } from '../../../sessions/handlers/deps.ts';
 import { awsClientConfig } from '../../../shared/clients.ts';
 import { numberEnv, optionalEnv, requireEnv } from '../../../shared/env.ts';
+import { metric } from '../../../shared/middleware.ts';
 import type { GuestDoorDeps } from '../door.ts';
 import { SessionMarks } from '../marks.ts';
 import { PolicyPointer } from '../policy-pointer.ts';
@@ -78,5 +79,6 @@ export function doorDeps(): GuestDoorDeps {
     attestationNow: () => attestationClock.now(),
     cache,
     ...(amd ? { amdCerts: amd } : {}),
+    metric,
   };
 }
