@@ -25,6 +25,11 @@ export function packetKey(prefix: string, sessionOrInstance: string, incidentId:
   return `${normalizePrefix(prefix)}${sessionOrInstance}/${incidentId}/packet.json`;
 }
 
+/** The incident report (HTML) beside the packet, under the same prefix, lock and hold. */
+export function reportKey(prefix: string, sessionOrInstance: string, incidentId: string): string {
+  return `${normalizePrefix(prefix)}${sessionOrInstance}/${incidentId}/report.html`;
+}
+
 export interface PacketInputs {
   readonly target: Target;
   readonly isolation: IsolationResult;
