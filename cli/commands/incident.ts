@@ -31,7 +31,7 @@ const EXECUTION_NOTE = [
   'EXECUTION is an execution ARN or the name `tombstone`/`restore` printed (state machine inferred).',
 ];
 
-function clients(endpoint: string | undefined) {
+export function clients(endpoint: string | undefined) {
   const cfg = awsClientConfig({ endpoint });
   return { sfn: new SFNClient(cfg), ssm: new SSMClient(cfg), ddb: new DynamoDBClient(cfg) };
 }
@@ -53,7 +53,7 @@ async function machineArn(c: Clients, name: string): Promise<string> {
 }
 
 /** An ARN, or a bare name: tried as a restore, then as a tombstone execution. */
-async function executionArn(
+export async function executionArn(
   c: Clients,
   ref: string,
   prefer: readonly string[] = [RESTORE_MACHINE, TOMBSTONE_MACHINE],
