@@ -18,6 +18,7 @@ import {
   type EvidencePacket,
   renderReport,
   timeToIsolation,
+  triggerTime,
 } from '../../lambdas/remediation/report/render.ts';
 import { awsClientConfig } from '../../lambdas/shared/clients.ts';
 import { NotFoundError } from '../../lambdas/shared/errors.ts';
@@ -25,7 +26,7 @@ import { type CommandGroup, command, Exit, UsageError } from '../args.ts';
 import { clients, executionArn } from './incident.ts';
 
 interface TombstoneOutput {
-  packet?: { bucket?: string; key?: string; versionId?: string | null; sha256?: string };
+  packet?: { s3Uri?: string; versionId?: string | null; sha256?: string };
   opsItem?: { id?: string; url?: string };
 }
 
@@ -62,7 +63,8 @@ const report = command({
     const arn = await executionArn(c, ref, [TOMBSTONE_MACHINE]);
     const d = await c.sfn.send(new DescribeExecutionCommand({ executionArn: arn }));
     const out = (d.output ? JSON.parse(d.output) : {}) as TombstoneOutput;
-    const { bucket, key } = out.packet ?? {};
+    const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(out.packet?.s3Uri ?? '');
+    const [bucket, key] = [m?.[1], m?.[2]];
     if (!bucket || !key) throw new NotFoundError(`execution ${ref} has no evidence packet (status ${d.status})`);
     const cfg = awsClientConfig({ endpoint });
     const s3 = new S3Client(cfg);
@@ -77,7 +79,9 @@ const report = command({
       stored = sha256(body) === packet.report.sha256 ? 'matches the packet' : 'DOES NOT MATCH the packet';
     }
     const sessionId = packet.sessionId;
-    const events = sessionId ? await sessionEvents(s3, bucket, packet.audit.objects, packet.createdAt) : [];
+    const events = sessionId
+      ? await sessionEvents(s3, bucket, packet.audit.objects, triggerTime(packet) ?? packet.createdAt)
+      : [];
     const chain =
       sessionId && values['key-id']
         ? chainVerdictOf(
@@ -100,7 +104,7 @@ const report = command({
       ticket: out.opsItem?.id ? { id: out.opsItem.id, url: out.opsItem.url } : null,
       objectiveMs,
     });
-    const tti = timeToIsolation(packet, packet.timeline.find((e) => e.type === 'ExecutionStarted')?.time ?? null);
+    const tti = timeToIsolation(packet, triggerTime(packet));
     if (values.html) writeFileSync(values.html, html);
     io.out(
       [

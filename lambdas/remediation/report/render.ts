@@ -86,6 +86,15 @@ export function reportTimeline(
   ];
 }
 
+/** The trigger's time as far as the packet knows it: the execution's start, else the request's validation. */
+export function triggerTime(p: EvidencePacket): string | null {
+  return (
+    p.timeline.find((e) => e.type === 'ExecutionStarted')?.time ??
+    p.steps.find((s) => s.step === 'validated')?.time ??
+    null
+  );
+}
+
 export function timeToIsolation(p: EvidencePacket, triggeredAt: string | null): number | null {
   return ms(triggeredAt ?? p.steps.find((s) => s.step === 'validated')?.time, p.isolation.quarantineAppliedAt);
 }
@@ -99,6 +108,7 @@ table{border-collapse:collapse;width:100%;font-size:14px}th,td{text-align:left;p
 th{background:#f7f8fa;font-weight:600}
 .figures{display:flex;gap:14px;flex-wrap:wrap}.figure{flex:1 1 200px;border:1px solid #dde2ea;border-radius:8px;padding:12px 14px}
 .figure .v{font-size:26px;font-weight:700}.figure .l{color:#5a6473;font-size:13px}
+#events td:nth-child(-n+2){white-space:nowrap}
 .ok{color:#17703a}.bad{color:#b42318}.warn{color:#a15c00}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:13px;font-weight:600}
 .badge.ok{background:#e3f5e9}.badge.bad{background:#fde8e7}.badge.warn{background:#fff3dc}
@@ -193,13 +203,13 @@ function nextSection(i: ReportInputs): string {
   const tier = i.tier && /^(high|medium|low)$/.test(i.tier) ? i.tier : null;
   const base = i.playbookBase ?? 'docs/playbooks/';
   const playbook = tier ? `${base}${tier}.md` : 'docs/remediation.md';
-  const exec = i.packet.execution;
+  const target = i.packet.sessionId ? `--session ${i.packet.sessionId}` : `--instance ${i.packet.instanceId}`;
   return `<section id="next"><h2>What the responder does next</h2><ol>
 <li>Read the playbook${tier ? ` for the ${esc(tier)} tier` : ''}: <code>${esc(playbook)}</code> (who is paged, customer notification).</li>
 <li>Check the time to isolation against the objective above; if it was missed, open a problem record.</li>
 <li>Read the events that led to it; confirm or dismiss the trigger.</li>
 <li>Check the audit chain verdict; if it is not intact, escalate as evidence tampering.</li>
-<li>Decide: restore the session (<code>aidops incident restore ${esc(exec)}</code>) or keep it isolated and terminate it after the evidence is preserved.</li>
+<li>Decide: restore from the last known-good snapshot (<code>aidops incident restore ${esc(target)}</code>, then approve) or keep it isolated and terminate it after the evidence is preserved.</li>
 </ol></section>`;
 }
 
@@ -207,8 +217,7 @@ function nextSection(i: ReportInputs): string {
 export function renderReport(i: ReportInputs): string {
   const p = i.packet;
   const objective = i.objectiveMs ?? DEFAULT_ISOLATION_OBJECTIVE_MS;
-  // The execution's start is the trigger's own time as far as the packet knows it.
-  const triggeredAt = i.triggeredAt ?? p.timeline.find((e) => e.type === 'ExecutionStarted')?.time ?? null;
+  const triggeredAt = i.triggeredAt ?? triggerTime(p);
   const tti = timeToIsolation(p, triggeredAt);
   const title = `Incident ${p.incidentId}`;
   return `<!doctype html>

@@ -22,7 +22,7 @@ import { awsCall } from '../../shared/aws-errors.ts';
 import { consoleUrl, executionParts } from '../addresses.ts';
 import { audit, stepContext } from '../audit.ts';
 import { sessionEvents } from '../report/events.ts';
-import { type ChainVerdict, REPORT_FORMAT, renderReport } from '../report/render.ts';
+import { type ChainVerdict, REPORT_FORMAT, renderReport, triggerTime } from '../report/render.ts';
 import { RemediationTags } from '../tags.ts';
 import { auditTrailStatus, listAuditObjects } from './audit-objects.ts';
 import { SessionEndResult } from './end-session.ts';
@@ -238,7 +238,9 @@ async function writeReport(
   const cfg = deps.config;
   const key = reportKey(cfg.prefix ?? 'evidence/', packet.sessionId ?? packet.instanceId, packet.incidentId);
   const sessionId = packet.sessionId;
-  const events = sessionId ? await sessionEvents(deps.s3, cfg.bucket, packet.audit.objects, packet.createdAt) : [];
+  const events = sessionId
+    ? await sessionEvents(deps.s3, cfg.bucket, packet.audit.objects, triggerTime(packet) ?? packet.createdAt)
+    : [];
   const chain = sessionId && deps.chainVerdict ? await deps.chainVerdict(sessionId) : null;
   const html = renderReport({
     packet,
