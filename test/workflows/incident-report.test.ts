@@ -22,7 +22,8 @@ import { installStandins } from '../../local/standins/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { useRuntime } from '../helpers/runtime.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
+/** Debian's chromium; AIDOPS_CHROMIUM names another (or a missing one, to see the skip). */
+const CHROMIUM = process.env.AIDOPS_CHROMIUM ?? '/usr/bin/chromium';
 const HOSTILE_REASON = `exfil "<script>alert('reason')</script>" & <img src=x onerror=alert(1)>`;
 const HOSTILE_PATH = `/finance/<b>q3</b>"'&.xlsx`;
 const OUT_DIR = path.resolve('.tmp');
