@@ -5,6 +5,7 @@
  * the evidence step and `aidops incident report` gather the inputs. Every value
  * from the packet is escaped: session ids, reasons and paths come from outside.
  */
+import { TIERS } from '../../sessions/tiers.ts';
 import type { buildPacket } from '../tombstone/packet.ts';
 
 export type EvidencePacket = ReturnType<typeof buildPacket>;
@@ -46,7 +47,7 @@ export interface ReportInputs {
   readonly ticket: ReportTicket | null;
   /** @default 60 000 ms */
   readonly objectiveMs?: number;
-  /** The session's tier, for the playbook link. */
+  /** The session's tier, for the playbook link. @default the packet's */
   readonly tier?: string | null;
   /** Where the playbooks are. @default 'docs/playbooks/' in the project's repository */
   readonly playbookBase?: string;
@@ -200,7 +201,8 @@ function ticketSection(i: ReportInputs): string {
 }
 
 function nextSection(i: ReportInputs): string {
-  const tier = i.tier && /^(high|medium|low)$/.test(i.tier) ? i.tier : null;
+  const named = i.tier ?? i.packet.tier;
+  const tier = named && (TIERS as readonly string[]).includes(named) ? named : null;
   const base = i.playbookBase ?? 'docs/playbooks/';
   const playbook = tier ? `${base}${tier}.md` : 'docs/remediation.md';
   const target = i.packet.sessionId ? `--session ${i.packet.sessionId}` : `--instance ${i.packet.instanceId}`;

@@ -20,6 +20,7 @@ function packet(over: Record<string, unknown> = {}): EvidencePacket {
     createdAt: '2026-11-30T01:00:20.000Z',
     sessionId: 'ses-1',
     instanceId: 'i-0123456789abcdef0',
+    tier: null,
     request: { reason: 'wrote to /finance', source: 'evt-1', requestedBy: 'alice@example.com' },
     instance: { before: {}, after: null },
     securityGroups: { original: {}, before: {}, after: { 'eni-1': ['sg-quarantine'] } },
@@ -108,9 +109,13 @@ describe('incident report renderer', () => {
     assert.equal(esc(`<&>"'`), '&lt;&amp;&gt;&quot;&#39;');
   });
 
-  it('links the playbook of the tier', () => {
+  it("links the playbook of the session's tier (the packet's, or named), else the remediation page", () => {
     const html = renderReport({ packet: packet(), events: [], chain: null, ticket: null, tier: 'high' });
     assert.match(html, /docs\/playbooks\/high\.md/);
+    const fromPacket = renderReport({ packet: packet({ tier: 'low' }), events: [], chain: null, ticket: null });
+    assert.match(fromPacket, /docs\/playbooks\/low\.md/);
+    const unknown = renderReport({ packet: packet({ tier: 'x/../../etc' }), events: [], chain: null, ticket: null });
+    assert.match(unknown, /docs\/remediation\.md/);
   });
 });
 
