@@ -46,7 +46,10 @@ export const groups: Readonly<Record<string, GroupEntry>> = {
   },
   incident: {
     summary: 'tombstone and restore sessions, answer approvals, follow executions',
-    load: async () => (await import('./commands/incident.ts')).commands,
+    load: async () => ({
+      ...(await import('./commands/incident.ts')).commands,
+      ...(await import('./commands/incident-report.ts')).commands,
+    }),
   },
 };
 

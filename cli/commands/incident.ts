@@ -37,7 +37,7 @@ const EXECUTION_NOTE = [
   'EXECUTION is an execution ARN or the name `tombstone`/`restore` printed (state machine inferred).',
 ];
 
-function clients(endpoint: string | undefined) {
+export function clients(endpoint: string | undefined) {
   return { sfn: new SFNClient(awsClientConfig({ endpoint })) };
 }
 type Clients = ReturnType<typeof clients>;
@@ -54,7 +54,7 @@ async function machineArn(c: Clients, name: string): Promise<string> {
 }
 
 /** An ARN, or a bare name: tried as a restore, then as a tombstone execution. */
-async function executionArn(
+export async function executionArn(
   c: Clients,
   ref: string,
   prefer: readonly string[] = [RESTORE_MACHINE, TOMBSTONE_MACHINE],

@@ -23,13 +23,15 @@ import { awsCall } from '../../shared/aws-errors.ts';
 import type { MetricSink } from '../../shared/middleware.ts';
 import { consoleUrl, executionParts } from '../addresses.ts';
 import { audit, stepContext } from '../audit.ts';
+import { sessionEvents } from '../report/events.ts';
+import { type ChainVerdict, REPORT_FORMAT, renderReport, triggerTime } from '../report/render.ts';
 import { RemediationTags } from '../tags.ts';
 import { auditTrailStatus, listAuditObjects } from './audit-objects.ts';
 import { SessionEndResult } from './end-session.ts';
 import { FailedStep } from './failed-step.ts';
 import { FreezeResult } from './freeze.ts';
 import { IsolationResult } from './isolate.ts';
-import { buildPacket, PACKET_FORMAT, packetKey } from './packet.ts';
+import { buildPacket, PACKET_FORMAT, packetKey, reportKey } from './packet.ts';
 import { RevokeResult } from './revoke.ts';
 import { StepFields } from './target.ts';
 import { executionTimeline } from './timeline.ts';
@@ -73,6 +75,8 @@ export const EvidenceResult = z.strictObject({
   complete: z.boolean(),
   /** true when the packet already existed (a retried step). */
   reused: z.boolean(),
+  /** The incident report beside the packet (null in a dry run). */
+  report: z.strictObject({ key: z.string(), versionId: z.string(), sha256: z.string() }).nullable().default(null),
 });
 export type EvidenceResult = z.output<typeof EvidenceResult>;
 
@@ -97,6 +101,10 @@ export interface EvidenceDeps {
   readonly now?: () => Date;
   /** Operations metrics: TimeToEvidence. */
   readonly metric?: MetricSink;
+  /** The verifier's verdict on the session's chain for the report; absent: the report says it was not checked. */
+  readonly chainVerdict?: (sessionId: string) => Promise<ChainVerdict | null>;
+  /** Time-to-isolation objective the report measures against. @default 60 000 ms */
+  readonly isolationObjectiveMs?: number;
 }
 
 const sha256Hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -105,7 +113,7 @@ const sha256Hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex'
 async function writeOnce(
   s3: S3Client,
   cfg: EvidenceConfig,
-  packet: { key: string; body: Buffer; incidentId: string; now: Date },
+  packet: { key: string; body: Buffer; incidentId: string; now: Date; contentType?: string; format?: string },
 ): Promise<{ versionId: string; sha256: string; reused: boolean }> {
   const { key, body } = packet;
   let versionId: string;
@@ -119,9 +127,9 @@ async function writeOnce(
       kmsKeyId: cfg.kmsKeyId,
       retainUntil: retainUntilFrom(packet.now, cfg.retentionDays),
       mode: 'COMPLIANCE',
-      contentType: 'application/json',
+      contentType: packet.contentType ?? 'application/json',
       legalHold: true,
-      metadata: { 'aidops-incident-id': packet.incidentId, 'aidops-format': PACKET_FORMAT },
+      metadata: { 'aidops-incident-id': packet.incidentId, 'aidops-format': packet.format ?? PACKET_FORMAT },
     });
     versionId = r.versionId;
   } catch (e) {
@@ -172,7 +180,7 @@ export async function writeEvidence(deps: EvidenceDeps, input: EvidenceInput): P
   const trail = t.sessionId ? auditTrailStatus(newest, new Date(t.validatedAt)) : null;
   const timeline = await executionTimeline(deps.sfn, t.executionId);
 
-  const packet = buildPacket({
+  const built = buildPacket({
     target: t,
     isolation: input.isolation,
     credentials: input.credentials,
@@ -186,6 +194,8 @@ export async function writeEvidence(deps: EvidenceDeps, input: EvidenceInput): P
     where,
     createdAt: now,
   });
+  const report = dryRun ? null : await writeReport(deps, built, now);
+  const packet = report ? { ...built, report } : built;
   const body = Buffer.from(`${JSON.stringify(packet, null, 2)}\n`, 'utf8');
   const s3Uri = `s3://${cfg.bucket}/${key}`;
   const ctx = stepContext(t, input.stateMachine);
@@ -202,7 +212,7 @@ export async function writeEvidence(deps: EvidenceDeps, input: EvidenceInput): P
 
   if (dryRun) {
     await audit(deps.eventBridge, deps.busName, [stepEvent(ctx, 'Write the evidence packet (dry run)', 'succeeded')]);
-    return { ...base, versionId: null, sha256: sha256Hex(body), legalHold: false, reused: false };
+    return { ...base, versionId: null, sha256: sha256Hex(body), legalHold: false, reused: false, report: null };
   }
   const written = await writeOnce(deps.s3, cfg, { key, body, incidentId: t.incidentId, now });
   // From the triggering event's own time to the packet sealed; a packet already there was counted when written.
@@ -219,5 +229,41 @@ export async function writeEvidence(deps: EvidenceDeps, input: EvidenceInput): P
   await audit(deps.eventBridge, deps.busName, [
     stepEvent(ctx, 'Write the evidence packet under legal hold', 'succeeded'),
   ]);
-  return { ...base, ...written, legalHold: true };
+  return { ...base, ...written, legalHold: true, report };
+}
+
+/**
+ * The report a person reads, written before the packet (so the packet names its
+ * version and hash), locked and held the same way. The report names no packet
+ * hash (that would be circular); the packet is the manifest of both.
+ */
+async function writeReport(
+  deps: EvidenceDeps,
+  packet: ReturnType<typeof buildPacket>,
+  now: Date,
+): Promise<{ key: string; versionId: string; sha256: string }> {
+  const cfg = deps.config;
+  const key = reportKey(cfg.prefix ?? 'evidence/', packet.sessionId ?? packet.instanceId, packet.incidentId);
+  const sessionId = packet.sessionId;
+  const events = sessionId
+    ? await sessionEvents(deps.s3, cfg.bucket, packet.audit.objects, triggerTime(packet) ?? packet.createdAt)
+    : [];
+  const chain = sessionId && deps.chainVerdict ? await deps.chainVerdict(sessionId) : null;
+  const html = renderReport({
+    packet,
+    events,
+    chain,
+    ticket: null,
+    objectiveMs: deps.isolationObjectiveMs,
+  });
+  const body = Buffer.from(html, 'utf8');
+  const w = await writeOnce(deps.s3, cfg, {
+    key,
+    body,
+    incidentId: packet.incidentId,
+    now,
+    contentType: 'text/html; charset=utf-8',
+    format: REPORT_FORMAT,
+  });
+  return { key, versionId: w.versionId, sha256: w.sha256 };
 }

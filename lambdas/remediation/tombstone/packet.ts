@@ -9,6 +9,7 @@
  */
 import type { Instance, Snapshot } from '@aws-sdk/client-ec2';
 import { normalizePrefix } from '../../audit/chain.ts';
+import { Tags, tagValue } from '../../shared/tags.ts';
 import { consoleUrl, type Where } from '../addresses.ts';
 import type { AuditObjectRef, AuditTrailStatus } from './audit-objects.ts';
 import type { SessionEndResult } from './end-session.ts';
@@ -23,6 +24,11 @@ export const PACKET_FORMAT = 'aidops.evidence-packet/1' as const;
 
 export function packetKey(prefix: string, sessionOrInstance: string, incidentId: string): string {
   return `${normalizePrefix(prefix)}${sessionOrInstance}/${incidentId}/packet.json`;
+}
+
+/** The incident report (HTML) beside the packet, under the same prefix, lock and hold. */
+export function reportKey(prefix: string, sessionOrInstance: string, incidentId: string): string {
+  return `${normalizePrefix(prefix)}${sessionOrInstance}/${incidentId}/report.html`;
 }
 
 export interface PacketInputs {
@@ -97,6 +103,8 @@ export function buildPacket(p: PacketInputs) {
     createdAt: p.createdAt.toISOString(),
     sessionId: t.sessionId,
     instanceId: t.instanceId,
+    /** The session's tier (its instance's tag), for the playbook; null when untagged. */
+    tier: tagValue(inst?.Tags, Tags.Tier) ?? null,
     request: {
       reason: t.request.reason,
       source: t.request.source,
