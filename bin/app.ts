@@ -22,6 +22,7 @@ const config = parseConfig({
   peopleDoor: ctx(CONTEXT_KEYS.peopleDoor),
   operatorPrincipals: ctx(CONTEXT_KEYS.operatorPrincipals),
   slo: ctx(CONTEXT_KEYS.slo),
+  drill: ctx(CONTEXT_KEYS.drill),
   pluginTrustPolicy: ctx(CONTEXT_KEYS.pluginTrustPolicyFile)
     ? readFileSync(String(ctx(CONTEXT_KEYS.pluginTrustPolicyFile)), 'utf8')
     : undefined,

@@ -44,6 +44,10 @@ export const groups: Readonly<Record<string, GroupEntry>> = {
     summary: 'verify plugin signatures; admit, revoke, list and show plugin versions',
     load: async () => (await import('./commands/plugin.ts')).commands,
   },
+  drill: {
+    summary: 'game day: a canary session, a dry-run tombstone, time to isolation',
+    load: async () => (await import('./commands/drill.ts')).commands,
+  },
   incident: {
     summary: 'tombstone and restore sessions, answer approvals, follow executions',
     load: async () => ({

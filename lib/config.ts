@@ -3,6 +3,7 @@
  * zod at synth so a bad value stops the deploy with the field that is wrong.
  */
 import * as z from 'zod';
+import { parseDrillConfig } from '../lambdas/remediation/drill/config.ts';
 import { parseEgressActions } from '../lambdas/remediation/trigger/egress-actions.ts';
 import { parseSessionsConfig } from '../lambdas/sessions/tiers.ts';
 import { parseOrThrow } from '../lambdas/shared/validation.ts';
@@ -151,6 +152,18 @@ export const AppConfig = z.strictObject({
       }
       return parsed.data;
     }),
+  /** The scheduled game day (JSON `{"schedule":"rate(7 days)"}`); off when absent. */
+  drill: z
+    .unknown()
+    .optional()
+    .transform((v, ctx) => {
+      try {
+        return parseDrillConfig(v, 'aidops:drill');
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        return z.NEVER;
+      }
+    }),
   /** Tiers, profiles, use cases and session limits (lambdas/sessions/tiers.ts): an override deep-merged over the defaults. */
   sessions: z
     .unknown()
@@ -187,6 +200,8 @@ export const CONTEXT_KEYS = {
   operatorPrincipals: 'aidops:operatorPrincipals',
   /** SLO alarm thresholds (JSON, e.g. `{"timeToIsolationP99Seconds":30}`; the rest keep their defaults). */
   slo: 'aidops:slo',
+  /** The scheduled game day (JSON, e.g. `{"schedule":"rate(7 days)"}`); off by default. */
+  drill: 'aidops:drill',
 } as const;
 
 export function parseConfig(raw: Record<string, unknown>): AppConfig {

@@ -15,6 +15,7 @@ import { auditNames } from '../constructs/audit-access.ts';
 import type { AuditBucket } from '../constructs/audit-bucket.ts';
 import { AuditIngest } from '../constructs/audit-ingest.ts';
 import { OperationsDashboard } from '../constructs/dashboard.ts';
+import { GameDay } from '../constructs/drill.ts';
 import { PROJECT_ROOT } from '../constructs/function.ts';
 import { SessionNetwork } from '../constructs/network.ts';
 import { NetworkWatch } from '../constructs/network-watch.ts';
@@ -55,6 +56,7 @@ export class ControlPlaneStack extends Stack {
   readonly peopleDoor: PeopleDoor;
   readonly operators: OperatorRoles;
   readonly operations: OperationsDashboard;
+  readonly gameDay?: GameDay;
 
   constructor(scope: Construct, id: string, props: ControlPlaneStackProps) {
     super(scope, id, props);
@@ -159,6 +161,15 @@ export class ControlPlaneStack extends Stack {
     });
     if (props.config.peopleDoor.operatorRolesOnly)
       this.peopleDoor.admitOnly(Object.values(this.operators.roles).map((r) => r.roleArn));
+    // The scheduled game day, off unless aidops:drill names a schedule.
+    if (props.config.drill)
+      this.gameDay = new GameDay(this, 'GameDay', {
+        config: props.config.drill,
+        objectiveSeconds: props.config.slo.timeToIsolationP99Seconds,
+        tombstoneMachine: this.remediation.tombstone.machine.stateMachine,
+        sessionTable: this.sessions.table,
+        auditBus: this.auditIngest.bus,
+      });
     // Operations: the dashboard and SLO alarms. Keep last: it shows every machine and dead-letter queue above.
     this.operations = new OperationsDashboard(this, 'Operations', {
       environment: props.config.environment,
