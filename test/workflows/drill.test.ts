@@ -9,8 +9,11 @@ import { before, describe, it } from 'node:test';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
+import { ListStateMachinesCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { DRILL_SOURCE } from '../../lambdas/remediation/drill/run.ts';
+import { DRILL_SOURCE, runDrill } from '../../lambdas/remediation/drill/run.ts';
+import { TOMBSTONE_MACHINE } from '../../lambdas/remediation/names.ts';
+import { SESSION_MACHINE } from '../../lambdas/sessions/model.ts';
 import { SessionTable } from '../../lambdas/sessions/table.ts';
 import { Tags } from '../../lambdas/shared/tags.ts';
 import { installStandins } from '../../local/standins/index.ts';
@@ -107,6 +110,34 @@ describe('drill (aidops drill run against the local runtime)', () => {
     const result = (await auditOf(out.sessionId)).find((e) => e.source === DRILL_SOURCE);
     assert.equal(result?.detail.status, 'failed');
     assert.match(result?.detail.error, /over the objective/);
+  });
+
+  it('the core (as the scheduled function runs it) emits DrillTimeToIsolation and DrillResult', async () => {
+    const recorded: { name: string; unit: string; value: number; dims: Record<string, string> }[] = [];
+    const c = cfg();
+    const env = rt().functionEnv(rt().functionName('SessionsSweeper'));
+    const listed = await new SFNClient(c).send(new ListStateMachinesCommand({}));
+    const machine = (name: string) => listed.stateMachines!.find((m) => m.name === name)!.stateMachineArn!;
+    const r = await runDrill(
+      {
+        sfn: new SFNClient(c),
+        ddb: new DynamoDBClient(c),
+        eventBridge: new EventBridgeClient(c),
+        sessionMachineArn: machine(SESSION_MACHINE),
+        tombstoneMachineArn: machine(TOMBSTONE_MACHINE),
+        sessionTable: env.SESSION_TABLE!,
+        busName: rt().ref('AuditIngestBus'),
+        metric: (name, unit, value, dims = {}) => {
+          recorded.push({ name, unit, value, dims: { ...dims } });
+        },
+      },
+      { useCase: 'document-summary', objectiveSeconds: 60, timeoutSeconds: 60 },
+    );
+    assert.equal(r.passed, true, r.reason);
+    assert.deepEqual(recorded, [
+      { name: 'DrillTimeToIsolation', unit: 'Seconds', value: r.timeToIsolationSeconds!, dims: {} },
+      { name: 'DrillResult', unit: 'Count', value: 1, dims: { Result: 'pass' } },
+    ]);
   });
 
   it('bad usage is exit 2; help follows the conventions', async () => {
