@@ -5,6 +5,7 @@
 import * as z from 'zod';
 import { parseEgressActions } from '../lambdas/remediation/trigger/egress-actions.ts';
 import { parseSessionsConfig } from '../lambdas/sessions/tiers.ts';
+import { names } from '../lambdas/shared/names.ts';
 import { parseOrThrow } from '../lambdas/shared/validation.ts';
 
 /** A context value given as JSON text (`-c key='{"a":1}'`) or already parsed (cdk.json). */
@@ -190,5 +191,8 @@ export const CONTEXT_KEYS = {
 } as const;
 
 export function parseConfig(raw: Record<string, unknown>): AppConfig {
-  return parseOrThrow(AppConfig, raw, 'cdk context');
+  const c = parseOrThrow(AppConfig, raw, 'cdk context');
+  // The flags live under the environment's SSM path unless the sessions override names another prefix.
+  if (c.sessions.flagPrefix !== names().flagPrefix) return c;
+  return { ...c, sessions: { ...c.sessions, flagPrefix: names(c.environment).flagPrefix } };
 }

@@ -15,6 +15,7 @@ import { Construct } from 'constructs';
 import { TIERS } from '../../lambdas/sessions/tiers.ts';
 import { OPS_SERVICE } from '../../lambdas/shared/middleware.ts';
 import type { SloConfig } from '../config.ts';
+import { namesOf } from '../names.ts';
 import { AidopsStateMachine } from './workflow.ts';
 
 export const OPS_NAMESPACE = 'AiDesktopOps';
@@ -150,7 +151,7 @@ export class OperationsDashboard extends Construct {
     const line = (label: string, value: number) => ({ label, value, color: '#d62728' });
 
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
-      dashboardName: `aidops-${props.environment}`,
+      dashboardName: namesOf(this).dashboard,
       defaultInterval: Duration.hours(6),
     });
     this.dashboard.addWidgets(

@@ -14,6 +14,7 @@ import { packBundle } from '../../lambdas/policy/source.ts';
 import { MAX_SESSION_TTL_MS } from '../../lambdas/policy/state.ts';
 import { bundleIsCurrent } from '../../scripts/build-rego.ts';
 import { acknowledgeStatement, grantAcknowledged } from '../nag.ts';
+import { namesOf } from '../names.ts';
 import { AidopsFunction, PROJECT_ROOT } from './function.ts';
 
 /**
@@ -110,7 +111,7 @@ export class PolicyEngine extends Construct {
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
     this.activeVersion = new ssm.StringParameter(this, 'Active', {
-      parameterName: props.activeParameterName ?? '/aidops/policy/active',
+      parameterName: props.activeParameterName ?? namesOf(this).policyParameter,
       description: 'Active aidops policy bundle: {"bucket","key","versionId"?}; repoint to change policy',
       // The bundle shipped inside the function decides until a publisher uploads one and repoints
       // this parameter (no BucketDeployment: its custom-resource Lambda runs on a runtime we do not control).

@@ -13,8 +13,8 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { INCIDENT_TABLE_PARAMETER } from '../../lambdas/remediation/incidents.ts';
 import type { EgressActions } from '../../lambdas/remediation/trigger/egress-actions.ts';
+import { namesOf } from '../names.ts';
 import { EvidenceStore, type EvidenceStoreProps } from './remediation/evidence-store.ts';
 import { KnownGoodSchedule } from './remediation/known-good.ts';
 import { Restore } from './remediation/restore.ts';
@@ -103,12 +103,12 @@ export class Remediation extends Construct {
     });
     // The CLI finds the table (pending approvals) through this parameter.
     this.incidentTableParameter = new ssm.StringParameter(this, 'IncidentTableName', {
-      parameterName: INCIDENT_TABLE_PARAMETER,
+      parameterName: namesOf(this).incidentTableParameter,
       description: 'Name of the ai-desktop-ops incident table (approval tokens, session locks)',
       stringValue: this.incidentTable.tableName,
     });
     this.dryRunParameter = new ssm.StringParameter(this, 'AutomaticDryRun', {
-      parameterName: props.dryRunParameterName ?? '/aidops/remediation/automatic-dry-run',
+      parameterName: props.dryRunParameterName ?? namesOf(this).dryRunParameter,
       description: 'true: automatic tombstones (EventBridge triggers) only report what they would change',
       stringValue: String(props.automaticDryRun ?? false),
     });

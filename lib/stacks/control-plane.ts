@@ -28,6 +28,7 @@ import { Remediation } from '../constructs/remediation.ts';
 import { ScopeGrants } from '../constructs/scopes.ts';
 import { SessionPlatform } from '../constructs/session-platform.ts';
 import { sessionMachineArn } from '../constructs/sessions/arns.ts';
+import { ENVIRONMENT_CONTEXT } from '../names.ts';
 
 export interface ControlPlaneStackProps extends StackProps {
   readonly config: AppConfig;
@@ -58,6 +59,7 @@ export class ControlPlaneStack extends Stack {
 
   constructor(scope: Construct, id: string, props: ControlPlaneStackProps) {
     super(scope, id, props);
+    this.node.setContext(ENVIRONMENT_CONTEXT, props.config.environment);
     this.alarmTopic = new sns.Topic(this, 'AlarmTopic', {
       displayName: 'ai-desktop-ops alarms',
       masterKey: props.dataKey,

@@ -10,9 +10,9 @@ import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { RESTORE_MACHINE } from '../../../lambdas/remediation/names.ts';
 import { type RestoreFunctions, restoreDefinition } from '../../../workflows/restore.ts';
 import { acknowledge, grantAcknowledged } from '../../nag.ts';
+import { namesOf } from '../../names.ts';
 import { AidopsFunction } from '../function.ts';
 import { AidopsStateMachine, acknowledgeInvokeVersions } from '../workflow.ts';
 import { ec2Arn, SESSION_RESOURCE_CONDITION } from './arns.ts';
@@ -71,7 +71,7 @@ export class Restore extends Construct {
     this.grant(props);
 
     this.machine = new AidopsStateMachine(this, 'Machine', {
-      stateMachineName: RESTORE_MACHINE,
+      stateMachineName: namesOf(this).restoreMachine,
       definition: restoreDefinition(this, {
         functions: {
           plan: this.functions.plan.fn,

@@ -13,9 +13,9 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { TOMBSTONE_MACHINE } from '../../../lambdas/remediation/names.ts';
 import { type TombstoneFunctions, tombstoneDefinition } from '../../../workflows/tombstone.ts';
 import { acknowledge, grantAcknowledged, nagResource } from '../../nag.ts';
+import { namesOf } from '../../names.ts';
 import { skipCheck } from '../../scanners.ts';
 import { AidopsFunction } from '../function.ts';
 import { AidopsStateMachine, acknowledgeInvokeVersions } from '../workflow.ts';
@@ -150,7 +150,7 @@ export class Tombstone extends Construct {
     for (const f of Object.values(this.functions)) props.eventBus.grantPutEventsTo(f.fn);
 
     this.machine = new AidopsStateMachine(this, 'Machine', {
-      stateMachineName: TOMBSTONE_MACHINE,
+      stateMachineName: namesOf(this).tombstoneMachine,
       definition: tombstoneDefinition(this, {
         functions: {
           validate: this.functions.validate.fn,
@@ -358,7 +358,7 @@ export class Tombstone extends Construct {
       role,
       new iam.PolicyStatement({
         actions: ['states:GetExecutionHistory'],
-        resources: [executionsArn(this, TOMBSTONE_MACHINE)],
+        resources: [executionsArn(this, namesOf(this).tombstoneMachine)],
       }),
       'The packet records this workflow’s own executions, named at run time.',
     );
