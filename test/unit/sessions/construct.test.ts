@@ -32,7 +32,7 @@ describe('session platform (synthesized)', () => {
         { Key: 'aidops:tier', Value: tier },
       ]);
       t.hasResourceProperties('AWS::EC2::LaunchTemplate', {
-        LaunchTemplateName: `aidops-${name}`,
+        LaunchTemplateName: names().launchTemplate(name!),
         LaunchTemplateData: Match.objectLike({
           MetadataOptions: Match.objectLike({ HttpTokens: 'required', HttpPutResponseHopLimit: 1 }),
           NetworkInterfaces: [Match.objectLike({ AssociatePublicIpAddress: false })],
@@ -55,15 +55,15 @@ describe('session platform (synthesized)', () => {
       });
     }
     t.hasResourceProperties('AWS::EC2::LaunchTemplate', {
-      LaunchTemplateName: 'aidops-confidential-vm',
+      LaunchTemplateName: names().launchTemplate('confidential-vm'),
       LaunchTemplateData: Match.objectLike({ CpuOptions: { AmdSevSnp: 'enabled' } }),
     });
     t.hasResourceProperties('AWS::EC2::LaunchTemplate', {
-      LaunchTemplateName: 'aidops-enclave-parent',
+      LaunchTemplateName: names().launchTemplate('enclave-parent'),
       LaunchTemplateData: Match.objectLike({ EnclaveOptions: { Enabled: true } }),
     });
     t.hasResourceProperties('AWS::EC2::LaunchTemplate', {
-      LaunchTemplateName: 'aidops-hardened',
+      LaunchTemplateName: names().launchTemplate('hardened'),
       LaunchTemplateData: Match.objectLike({ CpuOptions: Match.absent() }),
     });
   });
