@@ -21,7 +21,6 @@ import { AidopsStateMachine } from './workflow.ts';
 export const OPS_NAMESPACE = 'AiDesktopOps';
 
 export interface OperationsDashboardProps {
-  readonly environment: string;
   readonly alarmTopic: sns.ITopic;
   readonly slo: SloConfig;
   /** Dead-letter queues that already have an alarm: shown with it, not alarmed again. */

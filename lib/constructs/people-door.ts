@@ -64,8 +64,6 @@ export interface PeopleDoorProps {
   readonly scopes: ScopeGrants;
   readonly scopeKey: kms.IKey;
   readonly flagPrefix: string;
-  /** Environment name: the SSM parameter `/aidops/<env>/people-door-url`. */
-  readonly environment: string;
   /** @default DEFAULT_TWO_PERSON_RULE (restore and scope grants) */
   readonly twoPersonRule?: TwoPersonRule;
   /** @default REGIONAL */

@@ -163,7 +163,6 @@ export class ControlPlaneStack extends Stack {
       this.peopleDoor.admitOnly(Object.values(this.operators.roles).map((r) => r.roleArn));
     // Operations: the dashboard and SLO alarms. Keep last: it shows every machine and dead-letter queue above.
     this.operations = new OperationsDashboard(this, 'Operations', {
-      environment: props.config.environment,
       alarmTopic: this.alarmTopic,
       slo: props.config.slo,
       alarmedQueues: [{ queue: this.auditIngest.deadLetterQueue, alarm: this.auditIngest.dlqAlarm }],
@@ -184,7 +183,6 @@ export class ControlPlaneStack extends Stack {
       scopes: this.scopes,
       scopeKey: props.dataKey,
       flagPrefix: props.config.sessions.flagPrefix,
-      environment: props.config.environment,
       twoPersonRule: { ...DEFAULT_TWO_PERSON_RULE, ...props.config.twoPersonRule },
       endpointType: door.endpointType,
       vpcEndpoints: door.vpcEndpointIds.map((id, i) =>
