@@ -87,7 +87,7 @@ export async function launchFixtureSession(
       IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, IpRanges: [{ CidrIp: '10.42.0.0/16' }] }],
     }),
   );
-  const roleName = `aidops-session-${sessionId}`.slice(0, 64);
+  const roleName = `${names().prefix}-session-${sessionId}`.slice(0, 64);
   await iam.send(
     new CreateRoleCommand({
       RoleName: roleName,

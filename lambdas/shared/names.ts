@@ -41,6 +41,8 @@ export function names(environment: string = DEFAULT_ENVIRONMENT) {
     dryRunParameter: `${ssm}/remediation/automatic-dry-run`,
     peopleDoorUrlParameter: `${ssm}/people-door-url`,
     sessionSecretPrefix: `aidops/${environment}/session/`,
+    /** IAM resource pattern of the session roles a revocation may touch when no role ARNs are given. */
+    sessionRolePattern: `*${p}-session*`,
   } as const;
 }
 

@@ -51,7 +51,7 @@ export interface RemediationProps {
   readonly guardDutyMinSeverity?: number;
   /** Security Hub severity labels that trigger a tombstone. @default ['HIGH', 'CRITICAL'] */
   readonly securityHubSeverities?: readonly string[];
-  /** Roles the tombstone may put the revocation policy on. @default roles named *aidops-session* */
+  /** Roles the tombstone may put the revocation policy on. @default roles named *aidops-<env>-session* */
   readonly sessionRoleArns?: readonly string[];
   /**
    * The session table and state machine: a tombstone marks the session it contains and

@@ -29,7 +29,7 @@ export interface RestoreProps {
   readonly approvalTimeout?: Duration;
   /** @default no alarm action */
   readonly alarmTopic?: sns.ITopic;
-  /** Roles whose revocation set the release narrows. @default roles named *aidops-session* */
+  /** Roles whose revocation set the release narrows. @default roles named *aidops-<env>-session* */
   readonly sessionRoleArns?: readonly string[];
   /** How long a revocation entry is kept. @default 12 h */
   readonly revocationWindow?: Duration;
@@ -189,7 +189,12 @@ export class Restore extends Construct {
         actions: ['iam:PutRolePolicy', 'iam:DeleteRolePolicy', 'iam:GetRolePolicy', 'iam:ListRolePolicies'],
         resources: [
           ...(props.sessionRoleArns ?? [
-            stack.formatArn({ service: 'iam', region: '', resource: 'role', resourceName: '*aidops-session*' }),
+            stack.formatArn({
+              service: 'iam',
+              region: '',
+              resource: 'role',
+              resourceName: namesOf(this).sessionRolePattern,
+            }),
           ]),
         ],
       }),
@@ -206,7 +211,7 @@ export class Restore extends Construct {
               service: 'iam',
               region: '',
               resource: 'role',
-              resourceName: '*aidops-session*',
+              resourceName: namesOf(this).sessionRolePattern,
             }),
           ]),
         ],

@@ -37,7 +37,7 @@ export interface TombstoneProps {
   readonly incidentTable: dynamodb.ITable;
   /** Tombstones a minute fleet-wide before requests are held. @default 5 */
   readonly maxTombstonesPerMinute?: number;
-  /** Roles the workflow may put the deny-before-now policy on. @default roles named *aidops-session* */
+  /** Roles the workflow may put the deny-before-now policy on. @default roles named *aidops-<env>-session* */
   readonly sessionRoleArns?: readonly string[];
   /** @default no alarm action */
   readonly alarmTopic?: sns.ITopic;
@@ -280,7 +280,12 @@ export class Tombstone extends Construct {
         actions: ['iam:PutRolePolicy', 'iam:DeleteRolePolicy', 'iam:GetRolePolicy', 'iam:ListRolePolicies'],
         resources: [
           ...(props.sessionRoleArns ?? [
-            stack.formatArn({ service: 'iam', region: '', resource: 'role', resourceName: '*aidops-session*' }),
+            stack.formatArn({
+              service: 'iam',
+              region: '',
+              resource: 'role',
+              resourceName: namesOf(this).sessionRolePattern,
+            }),
           ]),
         ],
       }),
