@@ -15,7 +15,7 @@ export interface AttestationProps {
   readonly key: kms.IKey;
   /**
    * Secrets Manager name prefix; a session's secret is `${secretPrefix}${sessionId}`.
-   * @default 'aidops/session/'
+   * @default the environment's `aidops/<env>/session/`
    */
   readonly secretPrefix?: string;
   /** @default RemovalPolicy.RETAIN */

@@ -43,7 +43,7 @@ export interface AuditIngestProps {
   readonly maxBatchingWindow?: Duration;
   /** @default events.Schedule.rate(Duration.hours(1)) */
   readonly digestSchedule?: events.Schedule;
-  /** @default a new bus named `aidops-audit` */
+  /** @default a new bus named `aidops-<env>-audit` */
   readonly eventBus?: events.IEventBus;
   /** @default a new ECC_NIST_P384 SIGN_VERIFY key, retained, that only the digester may Sign with */
   readonly signingKey?: kms.IKey;

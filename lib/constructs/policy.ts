@@ -32,7 +32,7 @@ export interface PolicyEngineProps {
   readonly engine?: EngineName;
   /** Policy directory laid out like the project's `policies/`. @default <project>/policies */
   readonly policiesDir?: string;
-  /** Name of the SSM parameter that points at the active bundle. @default '/aidops/policy/active' */
+  /** Name of the SSM parameter that points at the active bundle. @default the environment's `/aidops/<env>/policy/active` */
   readonly activeParameterName?: string;
   /** Bus for decision audit events and PolicyViolation events. @default none: the caller publishes */
   readonly auditBus?: events.IEventBus;
@@ -48,7 +48,7 @@ export interface PolicyEngineProps {
 export interface DecisionStateSources {
   /** The session table (status, tier, cohort, path profile, user, expiry, granted scopes). */
   readonly sessionTable: dynamodb.ITable;
-  /** The fleet flags' SSM prefix, e.g. `/aidops/flags`. */
+  /** The fleet flags' SSM prefix, e.g. `/aidops/dev/flags`. */
   readonly flagPrefix: string;
   /** ≤ 30. @default 30 */
   readonly flagCacheSeconds?: number;

@@ -45,7 +45,7 @@ export interface RemediationProps {
   readonly maxTombstonesPerMinute?: number;
   /** Initial value of the automatic-path dry-run switch (an SSM parameter people flip). @default false */
   readonly automaticDryRun?: boolean;
-  /** @default '/aidops/remediation/automatic-dry-run' */
+  /** @default the environment's `/aidops/<env>/remediation/automatic-dry-run` */
   readonly dryRunParameterName?: string;
   /** GuardDuty findings at or above this severity on a session instance trigger a tombstone. @default 7 (high) */
   readonly guardDutyMinSeverity?: number;

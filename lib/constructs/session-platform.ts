@@ -31,16 +31,16 @@ export interface SessionPlatformProps {
   readonly config: SessionsConfig;
   /** @default no alarm action */
   readonly alarmTopic?: sns.ITopic;
-  /** Audit bus every step publishes to. @default the bus named `aidops-audit` (AuditIngest's default) */
+  /** Audit bus every step publishes to. @default the bus named `aidops-<env>-audit` (AuditIngest's default) */
   readonly auditBus?: events.IEventBus;
   /**
    * The attestation capability's state: nonce table, secret prefix, AMD certificate cache.
    * @default a new `Attestation` construct inside this one
    */
   readonly attestation?: Attestation;
-  /** SSM parameter of the active policy; its version is tagged on sessions. @default '/aidops/policy/active' */
+  /** SSM parameter of the active policy; its version is tagged on sessions. @default the environment's `/aidops/<env>/policy/active` */
   readonly policyParameterName?: string;
-  /** @default 'aidops-sessions' */
+  /** @default the environment's `aidops-<env>-sessions` */
   readonly tableName?: string;
 }
 
