@@ -16,6 +16,7 @@
 import { performance } from 'node:perf_hooks';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SessionTable } from '../lambdas/sessions/table.ts';
+import { names } from '../lambdas/shared/names.ts';
 import type { Json } from '../local/asl/sfn-local.ts';
 import { LocalRuntime } from '../local/runtime.ts';
 import { callApi } from '../local/standins/api-gateway/client.ts';
@@ -86,9 +87,9 @@ const rt = await LocalRuntime.start({
 });
 try {
   const sid = 'ses-bench-door';
-  rt.sfn.start('aidops-session', { user: 'bench', useCase: 'document-summary', ttl: '1h' }, sid);
+  rt.sfn.start(names().sessionMachine, { user: 'bench', useCase: 'document-summary', ttl: '1h' }, sid);
   await rt.sfn.waitForPending((p) => p.stateName === 'Wait for attestation');
-  const sessions = new SessionTable(new DynamoDBClient(rt.clientConfig()), 'aidops-sessions');
+  const sessions = new SessionTable(new DynamoDBClient(rt.clientConfig()), names().sessionTable);
   let instanceId: string | undefined;
   for (let i = 0; i < 200 && !instanceId; i++) {
     instanceId = (await sessions.get(sid))?.instanceId;

@@ -13,6 +13,7 @@ import {
   EC2Client,
   RunInstancesCommand,
 } from '@aws-sdk/client-ec2';
+import { names } from '../lambdas/shared/names.ts';
 import { Tags } from '../lambdas/shared/tags.ts';
 import { LocalRuntime } from '../local/runtime.ts';
 
@@ -45,7 +46,7 @@ try {
       }),
     );
     const before = rt.gateway.calls.length;
-    const ex = await rt.execute('aidops-snapshot', { sessionId, reason: 'bench' }, `bench-${i}`);
+    const ex = await rt.execute(names().snapshotMachine, { sessionId, reason: 'bench' }, `bench-${i}`);
     if (ex.status !== 'SUCCEEDED') throw new Error(`${ex.error}: ${ex.cause}`);
     totals.push(ex.stopDate! - ex.startDate);
     calls.push(rt.gateway.calls.length - before);

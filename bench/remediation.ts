@@ -12,6 +12,7 @@
  */
 import { DeleteItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { minuteOf } from '../lambdas/remediation/incidents.ts';
+import { names } from '../lambdas/shared/names.ts';
 import { deliverEvent, envelope } from '../local/events.ts';
 import { isolationFigures, launchFixtureSession } from '../local/gameday.ts';
 import { LocalRuntime } from '../local/runtime.ts';
@@ -41,7 +42,7 @@ try {
         'detail-type': 'PolicyViolation',
         detail: { sessionId: s.sessionId, action: 'fs_write', resource: 'file:/finance/x', reasons: ['bench'] },
       }),
-      'aidops-audit',
+      names().auditBus,
     );
     const arn = (d[0]?.result as { executionArn?: string } | undefined)?.executionArn;
     if (!arn) throw new Error(`no execution started: ${JSON.stringify(d)}`);

@@ -9,6 +9,8 @@
  * figures are the workflow's own; verifying evidence is bench/attestation.ts.
  * Peer: the EC2 on-demand price of the session's instance for one hour.
  */
+
+import { names } from '../lambdas/shared/names.ts';
 import { LocalRuntime } from '../local/runtime.ts';
 
 const runs = Number(process.argv[2] ?? 5);
@@ -39,7 +41,7 @@ try {
             ? { user: 'bench', useCase: USE_CASE[tier], ttl: '30d' }
             : { user: 'bench', useCase: USE_CASE[tier], ttl: '1h' };
         const before = rt.gateway.calls.length;
-        const exec = rt.sfn.start('aidops-session', input, sid);
+        const exec = rt.sfn.start(names().sessionMachine, input, sid);
         if (path !== 'refused') {
           const a = await rt.sfn.waitForPending(
             (p) => p.stateName === 'Wait for attestation' && p.executionArn === exec.executionArn,

@@ -14,12 +14,13 @@ import type { AwsCredentialIdentity, Checksum, SourceData } from '@smithy/types'
 import { awsClientConfig } from '../lambdas/shared/clients.ts';
 import { AidopsError, ForbiddenError, NotFoundError } from '../lambdas/shared/errors.ts';
 import type { CliIo } from './args.ts';
+import { cliNames } from './env.ts';
 
 /** The options every door command takes. */
 export const DOOR_OPTIONS = {
   'door-url': { type: 'string', value: 'URL', help: "the people's door (default: SSM /aidops/<env>/people-door-url)" },
   profile: { type: 'string', value: 'NAME', help: 'AWS profile to sign with (default: the SDK credential chain)' },
-  env: { type: 'string', value: 'NAME', help: 'environment whose door to use (default $AIDOPS_ENV or dev)' },
+  env: { type: 'string', value: 'NAME', help: 'environment whose door to use (default $AIDOPS_ENV, else dev)' },
 } as const;
 
 export interface DoorTarget {
@@ -77,7 +78,7 @@ async function credentialsOf(t: DoorTarget, io: CliIo): Promise<AwsCredentialIde
 
 async function doorUrl(t: DoorTarget, io: CliIo): Promise<string> {
   if (t.doorUrl) return t.doorUrl.endsWith('/') ? t.doorUrl : `${t.doorUrl}/`;
-  const name = `/aidops/${t.env ?? io.env.AIDOPS_ENV ?? 'dev'}/people-door-url`;
+  const name = cliNames(t.env, io).peopleDoorUrlParameter;
   const p = await new SSMClient(awsClientConfig({ endpoint: t.endpoint }))
     .send(new GetParameterCommand({ Name: name }))
     .catch(() => undefined);

@@ -6,6 +6,7 @@ import * as z from 'zod';
 import { parseDrillConfig } from '../lambdas/remediation/drill/config.ts';
 import { parseEgressActions } from '../lambdas/remediation/trigger/egress-actions.ts';
 import { parseSessionsConfig } from '../lambdas/sessions/tiers.ts';
+import { names } from '../lambdas/shared/names.ts';
 import { parseOrThrow } from '../lambdas/shared/validation.ts';
 
 /** A context value given as JSON text (`-c key='{"a":1}'`) or already parsed (cdk.json). */
@@ -205,5 +206,8 @@ export const CONTEXT_KEYS = {
 } as const;
 
 export function parseConfig(raw: Record<string, unknown>): AppConfig {
-  return parseOrThrow(AppConfig, raw, 'cdk context');
+  const c = parseOrThrow(AppConfig, raw, 'cdk context');
+  // The flags live under the environment's SSM path unless the sessions override names another prefix.
+  if (c.sessions.flagPrefix !== names().flagPrefix) return c;
+  return { ...c, sessions: { ...c.sessions, flagPrefix: names(c.environment).flagPrefix } };
 }

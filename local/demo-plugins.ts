@@ -19,11 +19,12 @@ import { recordAdmission, type VerifyStagedResult, verifyStaged } from '../lambd
 import { parseTrustPolicy, type TrustPolicy } from '../lambdas/plugins/policy.ts';
 import { type PluginRecord, PluginRegistry } from '../lambdas/plugins/registry.ts';
 import { PluginVerifier } from '../lambdas/plugins/verify.ts';
+import { names } from '../lambdas/shared/names.ts';
 import type { Execution } from './asl/sfn-local.ts';
 import type { DemoContext, DemoSection } from './demo-section.ts';
 import { DEMO_TRUST_POLICY_FILE, SIGSTORE_VECTORS } from './fixtures.ts';
 
-const MACHINE = 'aidops-plugin-admission';
+const MACHINE = names().pluginAdmissionMachine;
 const SIGSTORE = SIGSTORE_VECTORS;
 
 /** A trust policy that names the demo vector's signer (GHE-style issuer) and its builder (a fixture file). */

@@ -2,6 +2,7 @@
  * The demo's sections, in game-day order. Each capability adds its section here.
  */
 import { DescribeSnapshotsCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
+import { names } from '../lambdas/shared/names.ts';
 import { Tags, tagValue } from '../lambdas/shared/tags.ts';
 import { attestationSection, auditEverythingSection, auditSection, policySection } from './demo-core.ts';
 import { pluginDemoSection } from './demo-plugins.ts';
@@ -31,7 +32,11 @@ const snapshotSection: DemoSection = {
       }),
     );
     out(`launched session instance ${r.Instances![0]!.InstanceId} for ${sessionId} (root + data volume)`);
-    const ex = await rt.execute('aidops-snapshot', { sessionId, reason: 'demo: hourly known-good' }, 'demo-snapshot-1');
+    const ex = await rt.execute(
+      names().snapshotMachine,
+      { sessionId, reason: 'demo: hourly known-good' },
+      'demo-snapshot-1',
+    );
     out(rt.formatTimeline(ex));
     if (ex.status !== 'SUCCEEDED') throw new Error(`snapshot workflow ${ex.status}: ${ex.error}: ${ex.cause}`);
     const ids = (ex.output as { snapshotIds: string[] }).snapshotIds;
@@ -41,7 +46,7 @@ const snapshotSection: DemoSection = {
         `  ${s.SnapshotId} of ${s.VolumeId}: ${s.State}, known-good=${tagValue(s.Tags, Tags.KnownGood)}, expires ${tagValue(s.Tags, Tags.ExpiresAt)}`,
       );
     }
-    const bad = await rt.execute('aidops-snapshot', { reason: 'no target named' }, 'demo-snapshot-bad');
+    const bad = await rt.execute(names().snapshotMachine, { reason: 'no target named' }, 'demo-snapshot-bad');
     out(`bad input is refused fast: ${bad.status} with ${bad.error}: ${bad.cause}`);
   },
 };

@@ -21,8 +21,8 @@ import { decodeEvidence, verdictOf } from '../lambdas/attestation/evidence.ts';
 import { instanceOfModuleId, parseNitroDocument } from '../lambdas/attestation/nitro.ts';
 import { DynamoNonceStore } from '../lambdas/attestation/nonce-store.ts';
 import { attestationClock } from '../lambdas/doors/guest/handlers/deps.ts';
-import { SESSION_MACHINE } from '../lambdas/sessions/model.ts';
 import { SessionTable } from '../lambdas/sessions/table.ts';
+import { names } from '../lambdas/shared/names.ts';
 import { Tags, tagValue } from '../lambdas/shared/tags.ts';
 import { ATTESTATION_VECTORS } from './fixtures.ts';
 import type { LocalRuntime } from './runtime.ts';
@@ -88,7 +88,7 @@ export async function runSessionDemo(rt: LocalRuntime, opts: { runId?: string } 
   const out = (s: string) => lines.push(s);
   const cfg = rt.clientConfig();
   const ddb = new DynamoDBClient(cfg);
-  const sessions = new SessionTable(ddb, 'aidops-sessions');
+  const sessions = new SessionTable(ddb, names().sessionTable);
   const sfn = new SFNClient(cfg);
   const ec2 = new EC2Client(cfg);
   const nonceTable = rt.ref('AttestationNonces');
@@ -96,7 +96,7 @@ export async function runSessionDemo(rt: LocalRuntime, opts: { runId?: string } 
   for (const tier of ['low', 'medium', 'high'] as const) {
     const sessionId = `ses-demo-${tier}-${run}`;
     const exec = rt.sfn.start(
-      SESSION_MACHINE,
+      names().sessionMachine,
       { user: 'demo@example.com', useCase: USE_CASES[tier], ttl: '1h' },
       sessionId,
     );

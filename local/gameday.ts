@@ -30,6 +30,7 @@ import { main as aidops } from '../cli/aidops.ts';
 import type { CliIo } from '../cli/args.ts';
 import { newEvent, publishAuditEvents } from '../lambdas/audit/schema.ts';
 import { createDecider } from '../lambdas/policy/decide.ts';
+import { names } from '../lambdas/shared/names.ts';
 import { Tags } from '../lambdas/shared/tags.ts';
 import { PROJECT_ROOT } from '../lib/constructs/function.ts';
 import type { Execution } from './asl/sfn-local.ts';
@@ -86,7 +87,7 @@ export async function launchFixtureSession(
       IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, IpRanges: [{ CidrIp: '10.42.0.0/16' }] }],
     }),
   );
-  const roleName = `aidops-session-${sessionId}`.slice(0, 64);
+  const roleName = `${names().prefix}-session-${sessionId}`.slice(0, 64);
   await iam.send(
     new CreateRoleCommand({
       RoleName: roleName,
@@ -126,7 +127,7 @@ export async function launchFixtureSession(
   const instanceId = r.Instances![0]!.InstanceId!;
   const secret = await sm.send(
     new CreateSecretCommand({
-      Name: `aidops/session/${sessionId}/agent-token`,
+      Name: `${names().sessionSecretPrefix}${sessionId}/agent-token`,
       SecretString: 'token-for-the-agent',
       Tags: [{ Key: Tags.SessionId, Value: sessionId }],
     }),
@@ -253,7 +254,11 @@ export async function runGameDay(rt: LocalRuntime): Promise<string[]> {
       detail: { type: 'fs_read', path: '/home/agent/q3-board.xlsx', bytes: 48_211, outcome: 'success' },
     }),
   ]);
-  const kg = await rt.execute('aidops-snapshot', { sessionId, reason: 'known-good (game day)' }, `kg-${sessionId}`);
+  const kg = await rt.execute(
+    names().snapshotMachine,
+    { sessionId, reason: 'known-good (game day)' },
+    `kg-${sessionId}`,
+  );
   say(`known-good snapshots: ${(kg.output as { snapshotIds: string[] }).snapshotIds.join(', ')}`);
   await new Promise((r) => setTimeout(r, 1100)); // EC2 snapshot times have 1 s resolution
 
@@ -286,7 +291,7 @@ export async function runGameDay(rt: LocalRuntime): Promise<string[]> {
   const delivered = await deliverEvent(
     rt,
     { source: v.source, 'detail-type': v.detailType, detail: v.detail },
-    'aidops-audit',
+    names().auditBus,
   );
   const result = delivered[0]?.result as { outcome: string; executionName: string; executionArn: string } | undefined;
   if (!result) throw new Error('no rule matched the PolicyViolation');
@@ -295,7 +300,7 @@ export async function runGameDay(rt: LocalRuntime): Promise<string[]> {
   const again = await deliverEvent(
     rt,
     { source: v.source, 'detail-type': v.detailType, detail: v.detail },
-    'aidops-audit',
+    names().auditBus,
   );
   say(
     `(another violation from the same session: ${(again[0]?.result as { outcome?: string })?.outcome ?? 'none'} — one tombstone per session)`,

@@ -54,8 +54,8 @@ export interface SessionDefinitionProps {
   readonly maxRunningPolls: number;
   /** @default 'teardown' */
   readonly onAttestationFailure?: 'teardown' | 'tombstone';
-  /** @default 'aidops-tombstone' */
-  readonly tombstoneMachineName?: string;
+  /** The tombstone machine's physical name (the environment's, from lambdas/shared/names.ts). */
+  readonly tombstoneMachineName: string;
 }
 
 /**
@@ -231,7 +231,7 @@ export function sessionDefinition(scope: Construct, props: SessionDefinitionProp
 
   let attestationFailed: sfn.IChainable = failedAt('attestation');
   if (props.onAttestationFailure === 'tombstone') {
-    const name = props.tombstoneMachineName ?? 'aidops-tombstone';
+    const name = props.tombstoneMachineName;
     const tomb = new tasks.StepFunctionsStartExecution(scope, 'Tombstone the session', {
       stateMachine: sfn.StateMachine.fromStateMachineName(scope, 'Tombstone', name),
       integrationPattern: sfn.IntegrationPattern.RUN_JOB,

@@ -21,6 +21,7 @@ import { httpStatusOf, networkFailure } from '../../lambdas/shared/aws-errors.ts
 import { awsClientConfig } from '../../lambdas/shared/clients.ts';
 import { EndpointUnreachableError } from '../../lambdas/shared/errors.ts';
 import { type CommandGroup, command, Exit, table, UsageError } from '../args.ts';
+import { environmentOf } from '../env.ts';
 
 /** Turns "no such bucket/table/key" and "access denied" into usage errors (exit 2) that say what to fix. */
 function explain(e: unknown, bucket: string, headTable: string | undefined, endpoint: string | undefined): unknown {
@@ -82,7 +83,7 @@ const verify = command({
     environment: {
       type: 'string',
       value: 'ENV',
-      help: 'the deployment (aidops:environment) whose head table to read (default $AIDOPS_ENVIRONMENT or dev)',
+      help: 'the deployment (aidops:environment) whose head table to read (default $AIDOPS_ENVIRONMENT, $AIDOPS_ENV, else dev)',
     },
     offline: {
       type: 'boolean',
@@ -132,7 +133,7 @@ const verify = command({
     if (values.offline && (values['head-table'] || values.environment)) {
       throw new UsageError('--offline reads no head table: drop --head-table and --environment');
     }
-    const environment = values.environment ?? io.env.AIDOPS_ENVIRONMENT ?? 'dev';
+    const environment = values.environment ?? io.env.AIDOPS_ENVIRONMENT ?? environmentOf(undefined, io);
     if (!/^[a-z][a-z0-9-]{1,20}$/.test(environment))
       throw new UsageError('--environment is not a valid environment name');
     const headTable = values.offline

@@ -11,20 +11,12 @@ import { evaluateFlags, FLEET_COHORT, flagName, SsmFlags } from '../../lambdas/s
 import { CAPABILITIES } from '../../lambdas/sessions/tiers.ts';
 import { awsClientConfig } from '../../lambdas/shared/clients.ts';
 import { type CliIo, type CommandArgs, type CommandGroup, command, Exit, table, UsageError } from '../args.ts';
+import { cliNames, envOption } from '../env.ts';
 
 const common = {
-  prefix: {
-    type: 'string',
-    value: 'P',
-    default: '/aidops/flags',
-    help: 'SSM parameter prefix (default /aidops/flags)',
-  },
-  'audit-bus': {
-    type: 'string',
-    value: 'NAME',
-    default: 'aidops-audit',
-    help: 'audit event bus (default aidops-audit)',
-  },
+  ...envOption,
+  prefix: { type: 'string', value: 'P', help: "SSM parameter prefix (default the environment's flags)" },
+  'audit-bus': { type: 'string', value: 'NAME', help: "audit event bus (default the environment's)" },
   endpoint: { type: 'string', value: 'URL', help: 'SSM/EventBridge endpoint (e.g. the local emulator); default AWS' },
   json: { type: 'boolean', default: false, help: 'machine-readable output' },
 } as const;
@@ -58,7 +50,7 @@ const list = command({
   exit: '0 ok, 2 bad usage or unreachable endpoint',
   examples: ['aidops flags list --cohort pilot'],
   run: async ({ values, endpoint }, io) => {
-    const { flags } = clients(endpoint, values.prefix);
+    const { flags } = clients(endpoint, values.prefix ?? cliNames(values.env, io).flagPrefix);
     const entries = await flags.list();
     if (values.cohort) {
       const eff = evaluateFlags(entries, values.cohort);
@@ -99,18 +91,21 @@ async function change(
   if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
   if (!values.cohort) throw new UsageError('--cohort C (or --cohort all) is required');
   if (!values.reason) throw new UsageError('--reason is required: every flag change is audited with why');
+  const n = cliNames(values.env, io);
+  const prefix = values.prefix ?? n.flagPrefix;
+  const bus = values['audit-bus'] ?? n.auditBus;
   try {
-    flagName(values.prefix, values.cohort, capability);
+    flagName(prefix, values.cohort, capability);
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
   const by = values.by ?? io.env.AIDOPS_USER ?? io.env.USER ?? 'operator';
-  const { flags, eb } = clients(endpoint, values.prefix);
+  const { flags, eb } = clients(endpoint, prefix);
   let version: number | undefined;
   if (op === 'set')
     version = (await flags.set(values.cohort, capability, value === 'on', `${by}: ${values.reason}`)).version;
   else await flags.unset(values.cohort, capability);
-  const name = flagName(values.prefix, values.cohort, capability);
+  const name = flagName(prefix, values.cohort, capability);
   const out = {
     name,
     cohort: values.cohort,
@@ -122,7 +117,7 @@ async function change(
   try {
     await eventBridgeSink(
       eb,
-      values['audit-bus'],
+      bus,
     )([
       decisionEvent({ sessionId: null, user: by }, { op, name, value: value ?? null }, `flags.${op}`, name, 'allow', [
         `flag ${capability} for cohort ${values.cohort}: ${out.value}`,
@@ -131,9 +126,7 @@ async function change(
       ]),
     ]);
   } catch (e) {
-    io.err(
-      `flag changed, but the audit event could not be published to ${values['audit-bus']}: ${(e as Error).message}`,
-    );
+    io.err(`flag changed, but the audit event could not be published to ${bus}: ${(e as Error).message}`);
     return Exit.Rejected;
   }
   io.out(values.json ? JSON.stringify(out) : `${name} = ${out.value} (audited; admission sees it within 30 s)`);

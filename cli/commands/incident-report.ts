@@ -11,7 +11,6 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand } from '@aws-sdk/client-sfn';
 import { s3AuditStore, trustFromKms, verifyAudit } from '../../lambdas/audit/verify.ts';
-import { TOMBSTONE_MACHINE } from '../../lambdas/remediation/names.ts';
 import { chainVerdictOf, sessionEvents } from '../../lambdas/remediation/report/events.ts';
 import {
   DEFAULT_ISOLATION_OBJECTIVE_MS,
@@ -23,6 +22,7 @@ import {
 import { awsClientConfig } from '../../lambdas/shared/clients.ts';
 import { NotFoundError } from '../../lambdas/shared/errors.ts';
 import { type CommandGroup, command, Exit, UsageError } from '../args.ts';
+import { cliNames, envOption } from '../env.ts';
 import { clients, executionArn } from './incident.ts';
 
 interface TombstoneOutput {
@@ -48,11 +48,12 @@ const report = command({
     'key-id': { type: 'string', value: 'KEY', help: "the audit digest signing key: verify the session's chain" },
     objective: { type: 'string', value: 'SECONDS', help: 'time-to-isolation objective (default 60)' },
     endpoint: { type: 'string', value: 'URL', help: 'AWS endpoint (e.g. the local emulator); default AWS' },
+    ...envOption,
   },
   notes: ['EXECUTION is a tombstone execution ARN or name.'],
   exit: '0 written, 1 the stored report does not match the packet, 2 bad usage or unreachable endpoint',
   examples: [
-    'aidops incident report manual-ses-1a2b3c-20260619T211403 --html incident.html --key-id alias/aidops-audit',
+    'aidops incident report manual-ses-1a2b3c-20260619T211403 --html incident.html --key-id alias/aidops-dev-audit-digest',
   ],
   run: async ({ values, positionals, endpoint }, io) => {
     const ref = positionals[0];
@@ -60,7 +61,7 @@ const report = command({
     const objectiveS = Number(values.objective ?? '60');
     if (!Number.isFinite(objectiveS) || objectiveS <= 0) throw new UsageError('--objective must be a positive number');
     const c = clients(endpoint);
-    const arn = await executionArn(c, ref, [TOMBSTONE_MACHINE]);
+    const arn = await executionArn(c, ref, [cliNames(values.env, io).tombstoneMachine]);
     const d = await c.sfn.send(new DescribeExecutionCommand({ executionArn: arn }));
     const out = (d.output ? JSON.parse(d.output) : {}) as TombstoneOutput;
     const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(out.packet?.s3Uri ?? '');

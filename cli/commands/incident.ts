@@ -11,13 +11,14 @@ import {
   ListStateMachinesCommand,
   SFNClient,
 } from '@aws-sdk/client-sfn';
-import { RESTORE_MACHINE, TOMBSTONE_MACHINE } from '../../lambdas/remediation/names.ts';
 import { awsClientConfig } from '../../lambdas/shared/clients.ts';
 import { NotFoundError } from '../../lambdas/shared/errors.ts';
 import { type CliIo, type CommandGroup, command, Exit, UsageError } from '../args.ts';
 import { callDoor, DOOR_OPTIONS, type DoorTarget } from '../door.ts';
+import { cliNames, envOption } from '../env.ts';
 
 const common = {
+  ...envOption,
   endpoint: { type: 'string', value: 'URL', help: 'AWS endpoint (e.g. the local emulator); default AWS' },
   json: { type: 'boolean', default: false, help: 'machine-readable output' },
 } as const;
@@ -53,12 +54,8 @@ async function machineArn(c: Clients, name: string): Promise<string> {
   throw new NotFoundError(`state machine ${name} is not deployed here`);
 }
 
-/** An ARN, or a bare name: tried as a restore, then as a tombstone execution. */
-export async function executionArn(
-  c: Clients,
-  ref: string,
-  prefer: readonly string[] = [RESTORE_MACHINE, TOMBSTONE_MACHINE],
-): Promise<string> {
+/** An ARN, or a bare name: tried as an execution of each machine in `prefer` (e.g. restore, then tombstone). */
+export async function executionArn(c: Clients, ref: string, prefer: readonly string[]): Promise<string> {
   if (ref.startsWith('arn:')) return ref;
   if (!/^[A-Za-z0-9_-]{1,80}$/.test(ref)) throw new UsageError(`not an execution name or ARN: ${ref}`);
   for (const m of prefer) {
@@ -275,7 +272,8 @@ const status = command({
     const ref = positionals[0];
     if (!ref || positionals.length > 1) throw new UsageError('name exactly one EXECUTION');
     const c = clients(endpoint);
-    const arn = await executionArn(c, ref);
+    const n = cliNames(values.env, io);
+    const arn = await executionArn(c, ref, [n.restoreMachine, n.tombstoneMachine]);
     const d = await c.sfn.send(new DescribeExecutionCommand({ executionArn: arn }));
     const h = await c.sfn.send(new GetExecutionHistoryCommand({ executionArn: arn, maxResults: 1000 }));
     const entered = (h.events ?? []).filter((e) => String(e.type).endsWith('StateEntered'));

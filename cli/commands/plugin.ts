@@ -21,8 +21,7 @@ import {
 } from '../../lambdas/plugins/verify.ts';
 import { awsClientConfig } from '../../lambdas/shared/clients.ts';
 import { type CliIo, type CommandGroup, command, Exit, table, UsageError } from '../args.ts';
-
-const DEFAULT_TABLE = 'aidops-plugin-registry';
+import { cliNames, envOption } from '../env.ts';
 
 function readFile(path: string, what: string): Buffer {
   try {
@@ -182,15 +181,20 @@ const verify = command({
 });
 
 const REGISTRY_OPTS = {
-  table: { type: 'string', value: 'NAME', help: `registry table (default $AIDOPS_PLUGIN_TABLE or ${DEFAULT_TABLE})` },
+  ...envOption,
+  table: { type: 'string', value: 'NAME', help: "registry table (default $AIDOPS_PLUGIN_TABLE or the environment's)" },
   endpoint: { type: 'string', value: 'URL', help: 'DynamoDB endpoint (e.g. the local emulator); default AWS' },
   json: { type: 'boolean', help: 'machine-readable output' },
 } as const;
 
-function registryOf(env: CliIo['env'], values: { table?: string }, endpoint: string | undefined): PluginRegistry {
+function registryOf(
+  env: CliIo['env'],
+  values: { table?: string; env?: string },
+  endpoint: string | undefined,
+): PluginRegistry {
   const ddb = new DynamoDBClient(awsClientConfig(endpoint ? { endpoint } : {}));
   return new PluginRegistry(ddb, {
-    tableName: values.table ?? env.AIDOPS_PLUGIN_TABLE ?? DEFAULT_TABLE,
+    tableName: values.table ?? env.AIDOPS_PLUGIN_TABLE ?? cliNames(values.env, { env }).pluginRegistryTable,
     cacheTtlMs: 0,
   });
 }

@@ -14,21 +14,17 @@ import {
   SFNClient,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
-import { SESSION_MACHINE } from '../../lambdas/sessions/model.ts';
 import { type SessionItem, SessionTable } from '../../lambdas/sessions/table.ts';
 import { CAPABILITIES, TIERS } from '../../lambdas/sessions/tiers.ts';
 import { awsClientConfig } from '../../lambdas/shared/clients.ts';
 import { ConflictError, NotFoundError } from '../../lambdas/shared/errors.ts';
 import { type CommandGroup, command, Exit, table, UsageError } from '../args.ts';
+import { cliNames, envOption } from '../env.ts';
 
 const common = {
-  table: { type: 'string', value: 'NAME', default: 'aidops-sessions', help: 'session table (default aidops-sessions)' },
-  machine: {
-    type: 'string',
-    value: 'NAME',
-    default: SESSION_MACHINE,
-    help: `session state machine (default ${SESSION_MACHINE})`,
-  },
+  ...envOption,
+  table: { type: 'string', value: 'NAME', help: "session table (default the environment's)" },
+  machine: { type: 'string', value: 'NAME', help: "session state machine (default the environment's)" },
   endpoint: {
     type: 'string',
     value: 'URL',
@@ -110,14 +106,14 @@ const start = command({
       ...(values.capability ? { capabilities: values.capability } : {}),
     };
     const { sfn, ddb } = clients(endpoint);
-    const arn = await machineArn(sfn, values.machine);
+    const arn = await machineArn(sfn, values.machine ?? cliNames(values.env, io).sessionMachine);
     const r = await sfn.send(
       new StartExecutionCommand({ stateMachineArn: arn, name: sessionId, input: JSON.stringify(input) }),
     );
     const executionArn = r.executionArn!;
     let status = 'requested';
     let refused: string | undefined;
-    const sessions = new SessionTable(ddb, values.table);
+    const sessions = new SessionTable(ddb, values.table ?? cliNames(values.env, io).sessionTable);
     const until = Date.now() + waitS * 1000;
     while (Date.now() < until) {
       const d = await sfn.send(new DescribeExecutionCommand({ executionArn }));
@@ -160,7 +156,7 @@ const list = command({
   examples: ['aidops session list --status active'],
   run: async ({ values, endpoint }, io) => {
     const { ddb } = clients(endpoint);
-    const rows = (await new SessionTable(ddb, values.table).list())
+    const rows = (await new SessionTable(ddb, values.table ?? cliNames(values.env, io).sessionTable).list())
       .filter((s) => !values.status || s.status === values.status)
       .map(view);
     io.out(values.json ? JSON.stringify(rows) : table(rows, COLUMNS));
@@ -179,7 +175,7 @@ const show = command({
     const id = positionals[0];
     if (!id || positionals.length > 1) throw new UsageError('show takes one session id');
     const { ddb, sfn } = clients(endpoint);
-    const s = await new SessionTable(ddb, values.table).mustGet(id);
+    const s = await new SessionTable(ddb, values.table ?? cliNames(values.env, io).sessionTable).mustGet(id);
     const exec = s.executionArn
       ? await sfn.send(new DescribeExecutionCommand({ executionArn: s.executionArn })).catch(() => undefined)
       : undefined;
@@ -212,7 +208,7 @@ const end = command({
     if (!id || positionals.length > 1) throw new UsageError('end takes one session id');
     const by = values.by ?? io.env.AIDOPS_USER ?? io.env.USER ?? 'operator';
     const { ddb, sfn } = clients(endpoint);
-    const table = new SessionTable(ddb, values.table);
+    const table = new SessionTable(ddb, values.table ?? cliNames(values.env, io).sessionTable);
     let s = await table.mustGet(id);
     // A session still launching reaches its attestation wait within seconds: wait for it rather than refuse.
     const deadline = Date.now() + 15_000;

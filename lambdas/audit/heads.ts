@@ -21,11 +21,12 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { awsCall } from '../shared/aws-errors.ts';
+import { names } from '../shared/names.ts';
 import type { ChainPointer } from './chain.ts';
 
 /** The head table's name in an environment (`aidops:environment`): the construct names it, the CLI finds it. */
 export function headTableName(environment: string): string {
-  return `aidops-${environment}-audit-heads`;
+  return names(environment).auditHeadTable;
 }
 
 export interface ChainHead extends ChainPointer {

@@ -13,9 +13,6 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { awsCall } from '../shared/aws-errors.ts';
 
-/** SSM parameter naming the incident table (the CLI reads it to find pending approvals). */
-export const INCIDENT_TABLE_PARAMETER = '/aidops/remediation/incident-table' as const;
-
 export interface IncidentStore {
   /** 'acquired' (new), 'same' (held by this execution already), or the execution that holds it. */
   lockSession(

@@ -9,6 +9,7 @@ import { SessionId } from '../shared/ids.ts';
 import { CAPABILITIES, TIERS } from './tiers.ts';
 
 export const AUDIT_SOURCE = 'aidops.sessions';
+/** The session workflow as audit events label it (`stateMachine`); its physical name is in lambdas/shared/names.ts. */
 export const SESSION_MACHINE = 'aidops-session';
 
 /** Session table `status`; the first four are "in flight" (a restart may take them over). */

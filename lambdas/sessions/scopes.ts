@@ -39,6 +39,7 @@ import { type AuditSink, decisionEvent } from './audit.ts';
 import { AUDIT_SOURCE, LIVE } from './model.ts';
 import type { ScopeGrant, SessionItem, SessionTable } from './table.ts';
 
+/** The scope-grant workflow as audit events label it; its physical name is in lambdas/shared/names.ts. */
 export const SCOPE_GRANT_MACHINE = 'aidops-scope-grant';
 /** Longest a grant may last; a grant never outlives its session either. */
 export const MAX_SCOPE_TTL_SECONDS = 12 * 3600;

@@ -18,6 +18,7 @@
  */
 import * as z from 'zod';
 import { type AttestationPolicy, AttestationPolicySchema } from '../attestation/policy.ts';
+import { names } from '../shared/names.ts';
 import { parseOrThrow } from '../shared/validation.ts';
 
 export const TIERS = ['low', 'medium', 'high'] as const;
@@ -308,7 +309,7 @@ export const DEFAULT_SESSIONS_CONFIG: z.input<typeof SessionsConfig> = {
   maxRunningPolls: 12,
   sweeper: { dryRun: true, rateMinutes: 15, graceSeconds: 600 },
   dnsFirewall: { enabled: false },
-  flagPrefix: '/aidops/flags',
+  flagPrefix: names().flagPrefix,
   flagCacheSeconds: 30,
   door: { stageRateLimit: 100, stageBurstLimit: 200, callerRequests: 120, callerWindowSeconds: 60 },
 };

@@ -7,6 +7,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { acknowledge, nagResource } from '../nag.ts';
+import { namesOf } from '../names.ts';
 import { AidopsFunction } from './function.ts';
 
 export interface AttestationProps {
@@ -14,7 +15,7 @@ export interface AttestationProps {
   readonly key: kms.IKey;
   /**
    * Secrets Manager name prefix; a session's secret is `${secretPrefix}${sessionId}`.
-   * @default 'aidops/session/'
+   * @default the environment's `aidops/<env>/session/`
    */
   readonly secretPrefix?: string;
   /** @default RemovalPolicy.RETAIN */
@@ -60,7 +61,7 @@ export class Attestation extends Construct {
 
   constructor(scope: Construct, id: string, props: AttestationProps) {
     super(scope, id);
-    this.secretPrefix = props.secretPrefix ?? 'aidops/session/';
+    this.secretPrefix = props.secretPrefix ?? namesOf(this).sessionSecretPrefix;
     this.table = new dynamodb.Table(this, 'Nonces', {
       partitionKey: { name: 'nonce', type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,

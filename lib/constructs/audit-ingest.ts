@@ -16,6 +16,7 @@ import { INTEGRITY_METRIC } from '../../lambdas/audit/integrity.ts';
 import { parsePrivacyConfig } from '../../lambdas/audit/redact.ts';
 import { AUDIT_DETAIL_TYPE, AUDIT_EVENT_SOURCE } from '../../lambdas/audit/schema.ts';
 import { acknowledge, acknowledgeStatement } from '../nag.ts';
+import { namesOf } from '../names.ts';
 import { type AuditNames, nameRole, newSigningKey } from './audit-access.ts';
 import type { AuditBucket } from './audit-bucket.ts';
 import { AidopsFunction } from './function.ts';
@@ -42,7 +43,7 @@ export interface AuditIngestProps {
   readonly maxBatchingWindow?: Duration;
   /** @default events.Schedule.rate(Duration.hours(1)) */
   readonly digestSchedule?: events.Schedule;
-  /** @default a new bus named `aidops-audit` */
+  /** @default a new bus named `aidops-<env>-audit` */
   readonly eventBus?: events.IEventBus;
   /** @default a new ECC_NIST_P384 SIGN_VERIFY key, retained, that only the digester may Sign with */
   readonly signingKey?: kms.IKey;
@@ -93,7 +94,7 @@ export class AuditIngest extends Construct {
     const privacy = parsePrivacyConfig(props.privacy ?? {});
     const audit = props.auditBucket;
 
-    this.bus = props.eventBus ?? new events.EventBus(this, 'Bus', { eventBusName: 'aidops-audit' });
+    this.bus = props.eventBus ?? new events.EventBus(this, 'Bus', { eventBusName: namesOf(this).auditBus });
     // Queued events are audit data: the audit key encrypts them (its policy lets EventBridge deliver).
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetters', {
       encryption: sqs.QueueEncryption.KMS,

@@ -15,12 +15,12 @@ import { Construct } from 'constructs';
 import { TIERS } from '../../lambdas/sessions/tiers.ts';
 import { OPS_SERVICE } from '../../lambdas/shared/middleware.ts';
 import type { SloConfig } from '../config.ts';
+import { namesOf } from '../names.ts';
 import { AidopsStateMachine } from './workflow.ts';
 
 export const OPS_NAMESPACE = 'AiDesktopOps';
 
 export interface OperationsDashboardProps {
-  readonly environment: string;
   readonly alarmTopic: sns.ITopic;
   readonly slo: SloConfig;
   /** Dead-letter queues that already have an alarm: shown with it, not alarmed again. */
@@ -150,7 +150,7 @@ export class OperationsDashboard extends Construct {
     const line = (label: string, value: number) => ({ label, value, color: '#d62728' });
 
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
-      dashboardName: `aidops-${props.environment}`,
+      dashboardName: namesOf(this).dashboard,
       defaultInterval: Duration.hours(6),
     });
     this.dashboard.addWidgets(

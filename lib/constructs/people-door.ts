@@ -29,8 +29,8 @@ import {
   formatTwoPersonRule,
   type TwoPersonRule,
 } from '../../lambdas/doors/people/two-person.ts';
-import { RESTORE_MACHINE, TOMBSTONE_MACHINE } from '../../lambdas/remediation/names.ts';
 import { acknowledge, grantAcknowledged } from '../nag.ts';
+import { namesOf } from '../names.ts';
 import { skipCheck } from '../scanners.ts';
 import { AidopsFunction } from './function.ts';
 import { logsKeyOf } from './logs-key.ts';
@@ -64,8 +64,6 @@ export interface PeopleDoorProps {
   readonly scopes: ScopeGrants;
   readonly scopeKey: kms.IKey;
   readonly flagPrefix: string;
-  /** Environment name: the SSM parameter `/aidops/<env>/people-door-url`. */
-  readonly environment: string;
   /** @default DEFAULT_TWO_PERSON_RULE (restore and scope grants) */
   readonly twoPersonRule?: TwoPersonRule;
   /** @default REGIONAL */
@@ -110,7 +108,7 @@ export class PeopleDoor extends Construct {
     this.#policy = new iam.PolicyDocument();
     this.api = this.restApi(props);
     this.urlParameter = new ssm.StringParameter(this, 'Url', {
-      parameterName: `/aidops/${props.environment}/people-door-url`,
+      parameterName: namesOf(this).peopleDoorUrlParameter,
       description: 'URL of the ai-desktop-ops people door (the CLI signs its requests to it)',
       stringValue: this.api.url,
     });
@@ -161,7 +159,7 @@ export class PeopleDoor extends Construct {
       fn.role!,
       new iam.PolicyStatement({
         actions: ['states:DescribeExecution', 'states:GetExecutionHistory'],
-        resources: [RESTORE_MACHINE, TOMBSTONE_MACHINE].map((m) =>
+        resources: [namesOf(this).restoreMachine, namesOf(this).tombstoneMachine].map((m) =>
           stack.formatArn({
             service: 'states',
             resource: 'execution',

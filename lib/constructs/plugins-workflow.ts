@@ -14,6 +14,7 @@ import { Construct } from 'constructs';
 import { BUNDLE_SUFFIX } from '../../lambdas/plugins/upload.ts';
 import { pluginAdmissionDefinition } from '../../workflows/plugin-admission.ts';
 import { acknowledge } from '../nag.ts';
+import { namesOf } from '../names.ts';
 import { AidopsFunction } from './function.ts';
 import type { PluginAdmission } from './plugins.ts';
 import { AidopsStateMachine, acknowledgeInvokeVersions } from './workflow.ts';
@@ -30,7 +31,7 @@ export interface PluginAdmissionWorkflowProps {
   readonly approvalTimeout?: Duration;
   /** Silence after which a pending approval lapses; an approver extends it with SendTaskHeartbeat. @default Duration.hours(24) */
   readonly approvalHeartbeat?: Duration;
-  /** @default 'aidops-plugin-admission' */
+  /** @default the environment's plugin-admission machine (lambdas/shared/names.ts) */
   readonly stateMachineName?: string;
   /** Start an admission when a bundle lands under plugins/ in the staging bucket. @default true */
   readonly startOnUpload?: boolean;
@@ -96,7 +97,7 @@ export class PluginAdmissionWorkflow extends Construct {
       requestApproval: this.requestApprovalFn.fn,
     };
     this.machine = new AidopsStateMachine(this, 'Machine', {
-      stateMachineName: props.stateMachineName ?? 'aidops-plugin-admission',
+      stateMachineName: props.stateMachineName ?? namesOf(this).pluginAdmissionMachine,
       definition: pluginAdmissionDefinition(this, {
         steps,
         stagingBucketName: plugins.stagingBucket.bucketName,

@@ -14,6 +14,7 @@ import { packBundle } from '../../lambdas/policy/source.ts';
 import { MAX_SESSION_TTL_MS } from '../../lambdas/policy/state.ts';
 import { bundleIsCurrent } from '../../scripts/build-rego.ts';
 import { acknowledgeStatement, grantAcknowledged } from '../nag.ts';
+import { namesOf } from '../names.ts';
 import { AidopsFunction, PROJECT_ROOT } from './function.ts';
 
 /**
@@ -31,7 +32,7 @@ export interface PolicyEngineProps {
   readonly engine?: EngineName;
   /** Policy directory laid out like the project's `policies/`. @default <project>/policies */
   readonly policiesDir?: string;
-  /** Name of the SSM parameter that points at the active bundle. @default '/aidops/policy/active' */
+  /** Name of the SSM parameter that points at the active bundle. @default the environment's `/aidops/<env>/policy/active` */
   readonly activeParameterName?: string;
   /** Bus for decision audit events and PolicyViolation events. @default none: the caller publishes */
   readonly auditBus?: events.IEventBus;
@@ -47,7 +48,7 @@ export interface PolicyEngineProps {
 export interface DecisionStateSources {
   /** The session table (status, tier, cohort, path profile, user, expiry, granted scopes). */
   readonly sessionTable: dynamodb.ITable;
-  /** The fleet flags' SSM prefix, e.g. `/aidops/flags`. */
+  /** The fleet flags' SSM prefix, e.g. `/aidops/dev/flags`. */
   readonly flagPrefix: string;
   /** ≤ 30. @default 30 */
   readonly flagCacheSeconds?: number;
@@ -110,7 +111,7 @@ export class PolicyEngine extends Construct {
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
     this.activeVersion = new ssm.StringParameter(this, 'Active', {
-      parameterName: props.activeParameterName ?? '/aidops/policy/active',
+      parameterName: props.activeParameterName ?? namesOf(this).policyParameter,
       description: 'Active aidops policy bundle: {"bucket","key","versionId"?}; repoint to change policy',
       // The bundle shipped inside the function decides until a publisher uploads one and repoints
       // this parameter (no BucketDeployment: its custom-resource Lambda runs on a runtime we do not control).

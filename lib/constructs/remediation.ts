@@ -13,8 +13,8 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { INCIDENT_TABLE_PARAMETER } from '../../lambdas/remediation/incidents.ts';
 import type { EgressActions } from '../../lambdas/remediation/trigger/egress-actions.ts';
+import { namesOf } from '../names.ts';
 import { EvidenceStore, type EvidenceStoreProps } from './remediation/evidence-store.ts';
 import { KnownGoodSchedule } from './remediation/known-good.ts';
 import { Restore } from './remediation/restore.ts';
@@ -45,13 +45,13 @@ export interface RemediationProps {
   readonly maxTombstonesPerMinute?: number;
   /** Initial value of the automatic-path dry-run switch (an SSM parameter people flip). @default false */
   readonly automaticDryRun?: boolean;
-  /** @default '/aidops/remediation/automatic-dry-run' */
+  /** @default the environment's `/aidops/<env>/remediation/automatic-dry-run` */
   readonly dryRunParameterName?: string;
   /** GuardDuty findings at or above this severity on a session instance trigger a tombstone. @default 7 (high) */
   readonly guardDutyMinSeverity?: number;
   /** Security Hub severity labels that trigger a tombstone. @default ['HIGH', 'CRITICAL'] */
   readonly securityHubSeverities?: readonly string[];
-  /** Roles the tombstone may put the revocation policy on. @default roles named *aidops-session* */
+  /** Roles the tombstone may put the revocation policy on. @default roles named *aidops-<env>-session* */
   readonly sessionRoleArns?: readonly string[];
   /**
    * The session table and state machine: a tombstone marks the session it contains and
@@ -103,12 +103,12 @@ export class Remediation extends Construct {
     });
     // The CLI finds the table (pending approvals) through this parameter.
     this.incidentTableParameter = new ssm.StringParameter(this, 'IncidentTableName', {
-      parameterName: INCIDENT_TABLE_PARAMETER,
+      parameterName: namesOf(this).incidentTableParameter,
       description: 'Name of the ai-desktop-ops incident table (approval tokens, session locks)',
       stringValue: this.incidentTable.tableName,
     });
     this.dryRunParameter = new ssm.StringParameter(this, 'AutomaticDryRun', {
-      parameterName: props.dryRunParameterName ?? '/aidops/remediation/automatic-dry-run',
+      parameterName: props.dryRunParameterName ?? namesOf(this).dryRunParameter,
       description: 'true: automatic tombstones (EventBridge triggers) only report what they would change',
       stringValue: String(props.automaticDryRun ?? false),
     });

@@ -11,9 +11,10 @@ import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { MAX_APPROVAL_SECONDS, SCOPE_GRANT_MACHINE } from '../../lambdas/sessions/scopes.ts';
+import { MAX_APPROVAL_SECONDS } from '../../lambdas/sessions/scopes.ts';
 import { scopeGrantDefinition } from '../../workflows/scope-grant.ts';
 import { acknowledge } from '../nag.ts';
+import { namesOf } from '../names.ts';
 import { AidopsFunction } from './function.ts';
 import { AidopsStateMachine, acknowledgeInvokeVersions } from './workflow.ts';
 
@@ -61,7 +62,7 @@ export class ScopeGrants extends Construct {
     props.auditBus.grantPutEventsTo(this.stepFn.fn);
 
     this.machine = new AidopsStateMachine(this, 'Machine', {
-      stateMachineName: SCOPE_GRANT_MACHINE,
+      stateMachineName: namesOf(this).scopeGrantMachine,
       definition: scopeGrantDefinition(this, { step: this.stepFn.fn }),
       // The longest approval window, and an hour for the steps around it.
       timeout: Duration.seconds(MAX_APPROVAL_SECONDS).plus(Duration.hours(1)),

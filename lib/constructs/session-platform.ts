@@ -12,6 +12,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { SessionsConfig } from '../../lambdas/sessions/tiers.ts';
+import { namesOf } from '../names.ts';
 import { Attestation } from './attestation.ts';
 import type { SessionNetwork } from './network.ts';
 import { addDnsFirewall } from './sessions/dns-firewall.ts';
@@ -30,16 +31,16 @@ export interface SessionPlatformProps {
   readonly config: SessionsConfig;
   /** @default no alarm action */
   readonly alarmTopic?: sns.ITopic;
-  /** Audit bus every step publishes to. @default the bus named `aidops-audit` (AuditIngest's default) */
+  /** Audit bus every step publishes to. @default the bus named `aidops-<env>-audit` (AuditIngest's default) */
   readonly auditBus?: events.IEventBus;
   /**
    * The attestation capability's state: nonce table, secret prefix, AMD certificate cache.
    * @default a new `Attestation` construct inside this one
    */
   readonly attestation?: Attestation;
-  /** SSM parameter of the active policy; its version is tagged on sessions. @default '/aidops/policy/active' */
+  /** SSM parameter of the active policy; its version is tagged on sessions. @default the environment's `/aidops/<env>/policy/active` */
   readonly policyParameterName?: string;
-  /** @default 'aidops-sessions' */
+  /** @default the environment's `aidops-<env>-sessions` */
   readonly tableName?: string;
 }
 
@@ -59,7 +60,7 @@ export class SessionPlatform extends Construct {
     super(scope, id);
     const cfg = props.config;
     const vpc = props.network.vpc;
-    this.auditBus = props.auditBus ?? events.EventBus.fromEventBusName(this, 'AuditBus', 'aidops-audit');
+    this.auditBus = props.auditBus ?? events.EventBus.fromEventBusName(this, 'AuditBus', namesOf(this).auditBus);
     const attestation =
       props.attestation ??
       new Attestation(this, 'Attestation', { key: props.dataKey, removalPolicy: RemovalPolicy.DESTROY });
@@ -67,7 +68,7 @@ export class SessionPlatform extends Construct {
     const { table: nonceTable, secretPrefix } = attestation;
 
     this.table = new dynamodb.Table(this, 'Sessions', {
-      tableName: props.tableName ?? 'aidops-sessions',
+      tableName: props.tableName ?? namesOf(this).sessionTable,
       partitionKey: { name: 'sessionId', type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       timeToLiveAttribute: 'purgeAt',
@@ -85,7 +86,7 @@ export class SessionPlatform extends Construct {
       dataKey: props.dataKey,
       config: cfg,
     });
-    const policyParameterName = props.policyParameterName ?? '/aidops/policy/active';
+    const policyParameterName = props.policyParameterName ?? namesOf(this).policyParameter;
     this.functions = addSessionFunctions(this, {
       ...common,
       config: cfg,

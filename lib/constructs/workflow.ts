@@ -7,6 +7,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { namesOf } from '../names.ts';
 import { logsKeyOf } from './logs-key.ts';
 
 export interface AidopsStateMachineProps {
@@ -37,7 +38,7 @@ export class AidopsStateMachine extends Construct {
   constructor(scope: Construct, id: string, props: AidopsStateMachineProps) {
     super(scope, id);
     this.logGroup = new logs.LogGroup(this, 'Logs', {
-      logGroupName: `/aws/vendedlogs/states/${props.stateMachineName}`,
+      logGroupName: namesOf(this).workflowLogGroup(props.stateMachineName),
       retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
       removalPolicy: RemovalPolicy.DESTROY,
       encryptionKey: logsKeyOf(this),

@@ -29,6 +29,7 @@ import { Remediation } from '../constructs/remediation.ts';
 import { ScopeGrants } from '../constructs/scopes.ts';
 import { SessionPlatform } from '../constructs/session-platform.ts';
 import { sessionMachineArn } from '../constructs/sessions/arns.ts';
+import { ENVIRONMENT_CONTEXT } from '../names.ts';
 
 export interface ControlPlaneStackProps extends StackProps {
   readonly config: AppConfig;
@@ -60,6 +61,7 @@ export class ControlPlaneStack extends Stack {
 
   constructor(scope: Construct, id: string, props: ControlPlaneStackProps) {
     super(scope, id, props);
+    this.node.setContext(ENVIRONMENT_CONTEXT, props.config.environment);
     this.alarmTopic = new sns.Topic(this, 'AlarmTopic', {
       displayName: 'ai-desktop-ops alarms',
       masterKey: props.dataKey,
@@ -172,7 +174,6 @@ export class ControlPlaneStack extends Stack {
       });
     // Operations: the dashboard and SLO alarms. Keep last: it shows every machine and dead-letter queue above.
     this.operations = new OperationsDashboard(this, 'Operations', {
-      environment: props.config.environment,
       alarmTopic: this.alarmTopic,
       slo: props.config.slo,
       alarmedQueues: [{ queue: this.auditIngest.deadLetterQueue, alarm: this.auditIngest.dlqAlarm }],
@@ -193,7 +194,6 @@ export class ControlPlaneStack extends Stack {
       scopes: this.scopes,
       scopeKey: props.dataKey,
       flagPrefix: props.config.sessions.flagPrefix,
-      environment: props.config.environment,
       twoPersonRule: { ...DEFAULT_TWO_PERSON_RULE, ...props.config.twoPersonRule },
       endpointType: door.endpointType,
       vpcEndpoints: door.vpcEndpointIds.map((id, i) =>

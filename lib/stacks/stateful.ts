@@ -6,6 +6,7 @@ import type { AppConfig } from '../config.ts';
 import { type AuditNames, auditNames, newSigningKey, roleArnOf } from '../constructs/audit-access.ts';
 import { AuditBucket } from '../constructs/audit-bucket.ts';
 import { useForLogs } from '../constructs/logs-key.ts';
+import { ENVIRONMENT_CONTEXT, namesOf } from '../names.ts';
 
 export interface StatefulStackProps extends StackProps {
   readonly config: AppConfig;
@@ -32,8 +33,9 @@ export class StatefulStack extends Stack {
 
   constructor(scope: Construct, id: string, props: StatefulStackProps) {
     super(scope, id, { ...props, terminationProtection: true });
+    this.node.setContext(ENVIRONMENT_CONTEXT, props.config.environment);
     this.dataKey = new kms.Key(this, 'DataKey', {
-      alias: `alias/aidops-${props.config.environment}-data`,
+      alias: namesOf(this).dataKeyAlias,
       description: 'ai-desktop-ops: session volumes, secrets, tables, queues, execution history',
       enableKeyRotation: true,
       rotationPeriod: Duration.days(365),
@@ -65,7 +67,7 @@ export class StatefulStack extends Stack {
       { prefix: EVIDENCE_PREFIX, principalArns: [arn(this.auditNames.evidenceRoleName)] },
     ]);
     this.auditSigningKey = newSigningKey(this, 'AuditSigningKey', {
-      alias: `alias/aidops-${props.config.environment}-audit-digest`,
+      alias: namesOf(this).digestKeyAlias,
       description: 'ai-desktop-ops: signs audit chain digests',
       signerRoleArn: arn(this.auditNames.digesterRoleName),
     });

@@ -6,6 +6,7 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SessionTable } from '../../lambdas/sessions/table.ts';
+import { names } from '../../lambdas/shared/names.ts';
 import type { LocalCredentials, LocalRuntime } from '../../local/runtime.ts';
 import { type ApiResponse, callApi } from '../../local/standins/api-gateway/client.ts';
 
@@ -13,7 +14,7 @@ import { type ApiResponse, callApi } from '../../local/standins/api-gateway/clie
 export const DOOR = 'SessionsGuestDoor';
 
 export const sessionTable = (rt: LocalRuntime) =>
-  new SessionTable(new DynamoDBClient(rt.clientConfig()), 'aidops-sessions');
+  new SessionTable(new DynamoDBClient(rt.clientConfig()), names().sessionTable);
 
 /**
  * What EC2 gives an instance: `rt.instanceCredentials` for an instance moto launched; for one
@@ -52,7 +53,7 @@ export async function attestingSession(
   input: Record<string, unknown>,
   executionName = sessionId,
 ) {
-  const exec = rt.sfn.start('aidops-session', { ttl: '1h', ...input }, executionName);
+  const exec = rt.sfn.start(names().sessionMachine, { ttl: '1h', ...input }, executionName);
   const parked = await rt.sfn.waitForPending(
     (p) => p.stateName === 'Wait for attestation' && p.executionArn.endsWith(`:${executionName}`),
     20_000,

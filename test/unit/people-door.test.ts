@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { names } from '../../lambdas/shared/names.ts';
 import { testApp } from '../helpers/synth.ts';
 
 const { stacks } = testApp();
@@ -87,7 +88,9 @@ describe('people’s door (synthesized)', () => {
   it('only the door’s function may SendTaskSuccess/Failure on the restore, plugin and scope machines', () => {
     const machines = ofType('AWS::StepFunctions::StateMachine')
       .filter(([, m]) =>
-        ['aidops-restore', 'aidops-plugin-admission', 'aidops-scope-grant'].includes(m.Properties.StateMachineName),
+        [names().restoreMachine, names().pluginAdmissionMachine, names().scopeGrantMachine].includes(
+          m.Properties.StateMachineName,
+        ),
       )
       .map(([id]) => `{${id}}`);
     assert.equal(machines.length, 3);

@@ -23,6 +23,7 @@ import { packBundle } from '../../lambdas/policy/source.ts';
 import { awsStateLookup, MAX_FLAGS_TTL_MS } from '../../lambdas/policy/state.ts';
 import { activeScopes } from '../../lambdas/sessions/scopes.ts';
 import { SessionTable } from '../../lambdas/sessions/table.ts';
+import { names } from '../../lambdas/shared/names.ts';
 import type { Execution, Json } from '../../local/asl/sfn-local.ts';
 import { runCli } from '../helpers/cli.ts';
 import { putSession } from '../helpers/policy-state.ts';
@@ -30,7 +31,7 @@ import { useRuntime } from '../helpers/runtime.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const POLICIES = path.join(ROOT, 'policies');
-const MACHINE = 'aidops-scope-grant';
+const MACHINE = names().scopeGrantMachine;
 const AGENT = 'arn:aws:sts::123456789012:assumed-role/aidops-session/i-0abc1234def567890';
 const ALICE = 'arn:aws:sts::123456789012:assumed-role/AidopsApprover/alice@example.com';
 const BOB = 'arn:aws:iam::123456789012:user/bob';

@@ -9,7 +9,7 @@ describe('npm run demo', () => {
     const r = spawnSync(process.execPath, [demo], { encoding: 'utf8', timeout: 300_000 });
     assert.equal(r.status, 0, `exit ${r.status}\n${r.stdout}\n${r.stderr}`);
     assert.doesNotMatch(r.stdout, /FAILED:/);
-    assert.match(r.stdout, /aidops-snapshot \/ demo-snapshot-1: SUCCEEDED/);
+    assert.match(r.stdout, /aidops-dev-snapshot \/ demo-snapshot-1: SUCCEEDED/);
     assert.match(r.stdout, /STATE {2}Snapshot every volume/);
     assert.match(r.stdout, /chain ses-demo-audit: INTACT/);
     assert.match(r.stdout, /emulator stopped/);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { names } from '../../lambdas/shared/names.ts';
 import { LocalRuntime } from '../../local/runtime.ts';
 import { launchSessionInstance } from '../helpers/sessions.ts';
 
@@ -20,7 +21,7 @@ describe('when the emulator dies', () => {
     const pid = rt.moto.pid;
     try {
       await launchSessionInstance(rt, 'ses-dying', 1);
-      const exec = rt.sfn.start('aidops-snapshot', { sessionId: 'ses-dying', reason: 'x' }, 'snap-dying');
+      const exec = rt.sfn.start(names().snapshotMachine, { sessionId: 'ses-dying', reason: 'x' }, 'snap-dying');
       // Stop moto as soon as the workflow has made its first AWS call.
       while (!rt.gateway.calls.some((c) => c.action === 'DescribeInstances' && c.start >= exec.startDate))
         await sleep(2);

@@ -17,6 +17,7 @@ import { pathToFileURL } from 'node:url';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { GetObjectCommand, GetObjectLegalHoldCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { newEvent, publishAuditEvents } from '../../lambdas/audit/schema.ts';
+import { names } from '../../lambdas/shared/names.ts';
 import { launchFixtureSession } from '../../local/gameday.ts';
 import { installStandins } from '../../local/standins/index.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -71,7 +72,7 @@ describe('incident report from a real tombstone, rendered in headless Chromium',
     await rt().pumpEventSources();
     const ex = await withAuditPipeline(() =>
       rt().execute(
-        'aidops-tombstone',
+        names().tombstoneMachine,
         { sessionId, reason: HOSTILE_REASON, source: 'evt-report', requestedBy: 'alice@example.com' },
         'tomb-report-1',
       ),

@@ -15,6 +15,7 @@ import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, S
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { activeScopes } from '../../lambdas/sessions/scopes.ts';
 import { SessionTable } from '../../lambdas/sessions/table.ts';
+import { names } from '../../lambdas/shared/names.ts';
 import { launchFixtureSession } from '../../local/gameday.ts';
 import type { LocalCredentials, LocalRuntime } from '../../local/runtime.ts';
 import { callApi } from '../../local/standins/api-gateway/client.ts';
@@ -35,14 +36,14 @@ async function captureAudit(r: LocalRuntime): Promise<() => Promise<any[]>> {
   await eb.send(
     new PutRuleCommand({
       Name: 'people-door-audit',
-      EventBusName: 'aidops-audit',
+      EventBusName: names().auditBus,
       EventPattern: '{"source":["aidops"]}',
     }),
   );
   await eb.send(
     new PutTargetsCommand({
       Rule: 'people-door-audit',
-      EventBusName: 'aidops-audit',
+      EventBusName: names().auditBus,
       Targets: [{ Id: 'q', Arn: arn }],
     }),
   );
@@ -91,11 +92,11 @@ describe('the people’s door (REST API, SigV4 from operator role sessions)', ()
   it('restore: the requester may not approve it (403, audited, still waiting); a second principal does', async () => {
     const sessionId = 'ses-pd-restore';
     await launchFixtureSession(rt(), sessionId);
-    const kg = await rt().execute('aidops-snapshot', { sessionId, reason: 'known-good' }, `kg-${sessionId}`);
+    const kg = await rt().execute(names().snapshotMachine, { sessionId, reason: 'known-good' }, `kg-${sessionId}`);
     assert.equal(kg.status, 'SUCCEEDED', `${kg.error}: ${kg.cause}`);
     await new Promise((r) => setTimeout(r, 1100));
     const t = await rt().execute(
-      'aidops-tombstone',
+      names().tombstoneMachine,
       { sessionId, reason: 'incident', source: 'evt', requestedBy: 'alice' },
       `tomb-${sessionId}`,
     );
@@ -165,7 +166,7 @@ describe('the people’s door (REST API, SigV4 from operator role sessions)', ()
     await putSession(ddb, { sessionId: 'ses-pd-scope' }, sessionTable);
     const aliceSession = await whoAmI(alice);
     const run = rt().sfn.start(
-      'aidops-scope-grant',
+      names().scopeGrantMachine,
       {
         sessionId: 'ses-pd-scope',
         scope: 'write:/finance',

@@ -17,6 +17,7 @@ import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, S
 import type { AuditEvent, AuditEventOf } from '../../lambdas/audit/schema.ts';
 import { PluginRegistry, toPolicyPluginFacts } from '../../lambdas/plugins/registry.ts';
 import { createDecider } from '../../lambdas/policy/decide.ts';
+import { names } from '../../lambdas/shared/names.ts';
 import { DEMO_TRUST_POLICY_FILE, SIGSTORE_VECTORS } from '../../local/fixtures.ts';
 import { callApi } from '../../local/standins/api-gateway/client.ts';
 import { useRuntime } from '../helpers/runtime.ts';
@@ -28,7 +29,7 @@ const ARTIFACT = readFileSync(path.join(SIGSTORE, 'github-attestations/custom-is
 const BUNDLE = readFileSync(path.join(SIGSTORE, 'github-attestations/custom-issuer.sigstore.json'));
 const DIGEST = `sha256:${createHash('sha256').update(ARTIFACT).digest('hex')}`;
 const SAN = 'https://github.com/too-legit/attest/.github/workflows/integration.yml@refs/heads/main';
-const MACHINE = 'aidops-plugin-admission';
+const MACHINE = names().pluginAdmissionMachine;
 const PLUGIN = 'attest-demo';
 
 // The vector's signer (a GHE-style custom issuer) and its SLSA v1 provenance, as a deployment would allow them.

@@ -10,6 +10,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { admissionFromUpload } from '../../lambdas/plugins/upload.ts';
+import { names } from '../../lambdas/shared/names.ts';
 import { deliverEvent } from '../../local/events.ts';
 import { SIGSTORE_VECTORS } from '../../local/fixtures.ts';
 import { useRuntime } from '../helpers/runtime.ts';
@@ -51,7 +52,7 @@ describe('plugin admission starts when a bundle lands in the staging bucket', ()
       (first[0]!.result as { executionName: string }).executionName,
     );
 
-    const runs = [...rt().sfn.executions.values()].filter((e) => e.stateMachineName === 'aidops-plugin-admission');
+    const runs = [...rt().sfn.executions.values()].filter((e) => e.stateMachineName === names().pluginAdmissionMachine);
     assert.equal(runs.length, 1);
     const run = runs[0]!;
     assert.deepEqual(run.input, {

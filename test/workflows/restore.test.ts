@@ -16,6 +16,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { GetRolePolicyCommand, IAMClient } from '@aws-sdk/client-iam';
 import { RemediationTags } from '../../lambdas/remediation/tags.ts';
+import { names } from '../../lambdas/shared/names.ts';
 import { tagValue } from '../../lambdas/shared/tags.ts';
 import { type FixtureSession, groupsOf, launchFixtureSession } from '../../local/gameday.ts';
 import type { LocalCredentials } from '../../local/runtime.ts';
@@ -53,11 +54,11 @@ describe('restore workflow: approve → release, reject → stay quarantined, ap
   /** A session with a known-good snapshot, then tombstoned. */
   async function quarantined(sessionId: string): Promise<{ s: FixtureSession; knownGood: string[] }> {
     const s = await launchFixtureSession(rt(), sessionId);
-    const kg = await rt().execute('aidops-snapshot', { sessionId, reason: 'known-good' }, `kg-${sessionId}`);
+    const kg = await rt().execute(names().snapshotMachine, { sessionId, reason: 'known-good' }, `kg-${sessionId}`);
     assert.equal(kg.status, 'SUCCEEDED', `${kg.error}: ${kg.cause}`);
     await new Promise((r) => setTimeout(r, 1100)); // snapshot StartTime has 1 s resolution
     const t = await rt().execute(
-      'aidops-tombstone',
+      names().tombstoneMachine,
       { sessionId, reason: 'incident', source: 'evt', requestedBy: 'alice' },
       `tomb-${sessionId}`,
     );

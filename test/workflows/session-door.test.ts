@@ -17,6 +17,7 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import { uuidv7 } from '../../lambdas/audit/schema.ts';
 import { attestationClock } from '../../lambdas/doors/guest/handlers/deps.ts';
 import { SsmFlags } from '../../lambdas/sessions/flags.ts';
+import { names } from '../../lambdas/shared/names.ts';
 import type { LocalRuntime } from '../../local/runtime.ts';
 import { SOURCE_VPCE_HEADER } from '../../local/standins/api-gateway/server.ts';
 import { attestingSession, DOOR, guest, guestCredentials } from '../helpers/guest-door.ts';
@@ -36,12 +37,16 @@ async function captureAudit(r: LocalRuntime): Promise<(sessionId: string | null)
   await eb.send(
     new PutRuleCommand({
       Name: 'guest-door-audit',
-      EventBusName: 'aidops-audit',
+      EventBusName: names().auditBus,
       EventPattern: '{"source":["aidops"]}',
     }),
   );
   await eb.send(
-    new PutTargetsCommand({ Rule: 'guest-door-audit', EventBusName: 'aidops-audit', Targets: [{ Id: 'q', Arn: arn }] }),
+    new PutTargetsCommand({
+      Rule: 'guest-door-audit',
+      EventBusName: names().auditBus,
+      Targets: [{ Id: 'q', Arn: arn }],
+    }),
   );
   const seen: any[] = [];
   return async (sessionId) => {
@@ -80,7 +85,12 @@ describe('the guests’ door (private REST API, SigV4 from the instance profile)
 
   it('its own session answers every route; writes are recorded on the session and audited', async () => {
     await auditOf(null);
-    await new SsmFlags(new SSMClient(rt().clientConfig()), '/aidops/flags').set('pilot', 'file-write', false, 'test');
+    await new SsmFlags(new SSMClient(rt().clientConfig()), names().flagPrefix).set(
+      'pilot',
+      'file-write',
+      false,
+      'test',
+    );
     const sid = 'ses-door-own';
     const { exec, sessions, item } = await attestingSession(rt(), sid, {
       user: 'fay@example.com',
@@ -91,7 +101,7 @@ describe('the guests’ door (private REST API, SigV4 from the instance profile)
     const later = new Date(Date.now() + 3600_000).toISOString();
     await new DynamoDBClient(rt().clientConfig()).send(
       new UpdateItemCommand({
-        TableName: 'aidops-sessions',
+        TableName: names().sessionTable,
         Key: { sessionId: { S: sid } },
         UpdateExpression: 'SET scopes = :s',
         ExpressionAttributeValues: {
@@ -135,8 +145,8 @@ describe('the guests’ door (private REST API, SigV4 from the instance profile)
     assert.equal(s.flags['network-egress'], true);
     assert.equal(s.policy.admittedUnder, item.policyVersion);
     assert.deepEqual(s.policy.active, {
-      parameter: '/aidops/policy/active',
-      version: '/aidops/policy/active@1',
+      parameter: names().policyParameter,
+      version: `${names().policyParameter}@1`,
       bundle: { bundled: true },
     });
     assert.equal(state.headers['cache-control'], 'no-store');

@@ -27,6 +27,7 @@ import { attestationClock } from '../../lambdas/doors/guest/handlers/deps.ts';
 import { SsmFlags } from '../../lambdas/sessions/flags.ts';
 import { ec2 as handlerEc2 } from '../../lambdas/sessions/handlers/deps.ts';
 import { SessionTable } from '../../lambdas/sessions/table.ts';
+import { names } from '../../lambdas/shared/names.ts';
 import { Tags, tagValue } from '../../lambdas/shared/tags.ts';
 import type { LocalRuntime } from '../../local/runtime.ts';
 import { installStandins } from '../../local/standins/index.ts';
@@ -35,9 +36,9 @@ import { guest, guestCredentials } from '../helpers/guest-door.ts';
 import { useRuntime } from '../helpers/runtime.ts';
 import { file, load, PINNED, PINNED_PROFILES } from '../unit/attestation/vectors.ts';
 
-const MACHINE = 'aidops-session';
-const PREFIX = 'aidops/session/';
-const BUS = 'aidops-audit';
+const MACHINE = names().sessionMachine;
+const PREFIX = names().sessionSecretPrefix;
+const BUS = names().auditBus;
 
 /** Real documents: each one's nonce and a time inside its certificate window. */
 const NITRO_ENCLAVE = {
@@ -64,7 +65,7 @@ export const TEST_SESSIONS_CONFIG = {
 describe('session workflow (synthesized ASL against moto)', () => {
   const rt = useRuntime({ apiThrottleScope: 'method', config: { sessions: TEST_SESSIONS_CONFIG } as never });
   const cfg = () => rt().clientConfig();
-  const sessions = () => new SessionTable(new DynamoDBClient(cfg()), 'aidops-sessions');
+  const sessions = () => new SessionTable(new DynamoDBClient(cfg()), names().sessionTable);
   const nonceTable = () => rt().ref('AttestationNonces');
 
   // Every RunInstances the launch handler sends, as sent (moto drops CpuOptions/EnclaveOptions).
@@ -353,7 +354,12 @@ describe('session workflow (synthesized ASL against moto)', () => {
   });
 
   it('refuses a bad tier, an over-long TTL, an unknown use case and a switched-off flag, with the reason, launching nothing', async () => {
-    await new SsmFlags(new SSMClient(cfg()), '/aidops/flags').set('pilot', 'tier-low', false, 'test: low tier paused');
+    await new SsmFlags(new SSMClient(cfg()), names().flagPrefix).set(
+      'pilot',
+      'tier-low',
+      false,
+      'test: low tier paused',
+    );
     const cases: [string, Record<string, unknown>, string, RegExp][] = [
       ['ses-ref-tier', { user: 'dan', useCase: 'document-summary', tier: 'ultra' }, 'ValidationError', /tier/],
       [
@@ -408,7 +414,7 @@ describe('session workflow (synthesized ASL against moto)', () => {
     assert.equal(r.code, 1);
     assert.match(r.err, /refused: AdmissionDeniedError: .*flag tier-low/);
     // Flipping the flag back lets the cohort in (flag cache is 0 s in this test config).
-    await new SsmFlags(new SSMClient(cfg()), '/aidops/flags').unset('pilot', 'tier-low');
+    await new SsmFlags(new SSMClient(cfg()), names().flagPrefix).unset('pilot', 'tier-low');
     const ok = rt().sfn.start(
       MACHINE,
       { user: 'dan', useCase: 'document-summary', cohort: 'pilot' },
@@ -464,7 +470,7 @@ describe('session workflow (synthesized ASL against moto)', () => {
     assert.ok(inst?.InstanceId);
     const volumes = (inst.BlockDeviceMappings ?? []).map((b) => b.Ebs!.VolumeId!);
     const tomb = await rt().execute(
-      'aidops-tombstone',
+      names().tombstoneMachine,
       { sessionId: sid, reason: 'contained during the session', source: 'evt-tomb', requestedBy: 'alice' },
       incident,
     );

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DescribeInstancesCommand, DescribeSnapshotsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { names } from '../../lambdas/shared/names.ts';
 import { Tags, tagValue } from '../../lambdas/shared/tags.ts';
 import { useRuntime } from '../helpers/runtime.ts';
 import { launchSessionInstance } from '../helpers/sessions.ts';
 
-const MACHINE = 'aidops-snapshot';
+const MACHINE = names().snapshotMachine;
 
 describe('snapshot workflow (synthesized ASL against moto)', () => {
   const rt = useRuntime();

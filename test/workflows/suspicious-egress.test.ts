@@ -22,13 +22,14 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { AUDIT_DETAIL_TYPE } from '../../lambdas/audit/schema.ts';
+import { names } from '../../lambdas/shared/names.ts';
 import { LOCAL_ACCOUNT } from '../../local/emulator/moto.ts';
 import { deliverEvent } from '../../local/events.ts';
 import { launchFixtureSession } from '../../local/gameday.ts';
 import { installStandins } from '../../local/standins/index.ts';
 import { useRuntime } from '../helpers/runtime.ts';
 
-const BUS = 'aidops-audit';
+const BUS = names().auditBus;
 const SFTP_HOST = '203.0.113.77';
 
 describe('suspicious egress: flow logs → network watch → SuspiciousEgress → by tier (local delivery)', () => {
@@ -85,7 +86,7 @@ describe('suspicious egress: flow logs → network watch → SuspiciousEgress �
       .Reservations![0]!.Instances![0]!;
     await new DynamoDBClient(cfg()).send(
       new PutItemCommand({
-        TableName: 'aidops-sessions',
+        TableName: names().sessionTable,
         Item: {
           sessionId: { S: id },
           status: { S: 'active' },
@@ -108,7 +109,7 @@ describe('suspicious egress: flow logs → network watch → SuspiciousEgress �
 
   const tombstonesOf = (sessionId: string) =>
     [...rt().sfn.executions.values()].filter(
-      (e) => e.stateMachineName === 'aidops-tombstone' && (e.input as any)?.sessionId === sessionId,
+      (e) => e.stateMachineName === names().tombstoneMachine && (e.input as any)?.sessionId === sessionId,
     );
 
   /** Flow records in → what the watch answered, and the events it put on the bus, delivered to the rules. */

@@ -18,6 +18,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { CreateSecretCommand, ListSecretsCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SweepReport } from '../../lambdas/sessions/sweeper.ts';
+import { names } from '../../lambdas/shared/names.ts';
 import { Tags } from '../../lambdas/shared/tags.ts';
 import { useRuntime } from '../helpers/runtime.ts';
 import { launchSessionInstance } from '../helpers/sessions.ts';
@@ -44,7 +45,11 @@ describe('orphan sweeper (moto)', () => {
   it('reports in a dry run, then removes orphans, leaves the live session, incident evidence and unexpired snapshots alone', async () => {
     const sm = new SecretsManagerClient(rt().clientConfig());
     // A live session: parked at attestation (record, running execution, instance, secrets bundle).
-    const live = rt().sfn.start('aidops-session', { user: 'zoe', useCase: 'document-summary', ttl: '1h' }, 'ses-live');
+    const live = rt().sfn.start(
+      names().sessionMachine,
+      { user: 'zoe', useCase: 'document-summary', ttl: '1h' },
+      'ses-live',
+    );
     await rt().sfn.waitForPending(
       (p) => p.stateName === 'Wait for attestation' && p.executionArn.endsWith(':ses-live'),
     );
@@ -92,7 +97,7 @@ describe('orphan sweeper (moto)', () => {
     );
     await sm.send(
       new CreateSecretCommand({
-        Name: 'aidops/session/ses-gone-3',
+        Name: `${names().sessionSecretPrefix}ses-gone-3`,
         SecretString: '{}',
         Tags: [{ Key: Tags.SessionId, Value: 'ses-gone-3' }],
       }),
@@ -101,7 +106,7 @@ describe('orphan sweeper (moto)', () => {
     const dry = (await rt().invoke(sweeperFn(), { dryRun: true })) as unknown as SweepReport;
     assert.equal(dry.dryRun, true);
     const planned = new Set(dry.actions.map((a) => a.id));
-    for (const id of [orphanInstance, vol.VolumeId!, expired.SnapshotId!, 'aidops/session/ses-gone-3'])
+    for (const id of [orphanInstance, vol.VolumeId!, expired.SnapshotId!, `${names().sessionSecretPrefix}ses-gone-3`])
       assert.ok(planned.has(id), `dry run reports ${id}: ${JSON.stringify(dry.actions)}`);
     assert.ok(dry.actions.every((a) => !a.done));
     assert.equal(await state(orphanInstance), 'running', 'a dry run removes nothing');
@@ -119,8 +124,8 @@ describe('orphan sweeper (moto)', () => {
     assert.ok(snapIds.has(keepSnap.SnapshotId), 'unexpired snapshot kept');
     assert.equal(await state(evidence), 'running', 'incident evidence kept');
     const secrets = (await sm.send(new ListSecretsCommand({}))).SecretList?.map((s) => s.Name) ?? [];
-    assert.ok(!secrets.includes('aidops/session/ses-gone-3'));
-    assert.ok(secrets.includes('aidops/session/ses-live'), "the live session's secrets stay");
+    assert.ok(!secrets.includes(`${names().sessionSecretPrefix}ses-gone-3`));
+    assert.ok(secrets.includes(`${names().sessionSecretPrefix}ses-live`), "the live session's secrets stay");
     const liveInstance = (
       await ec2().send(
         new DescribeInstancesCommand({ Filters: [{ Name: `tag:${Tags.SessionId}`, Values: ['ses-live'] }] }),

@@ -45,6 +45,7 @@ import { newEvent, publishAuditEvents } from '../../lambdas/audit/schema.ts';
 import { s3AuditStore, trustFromKms, verifyAudit } from '../../lambdas/audit/verify.ts';
 import { INLINE_POLICY_LIMIT, policyChars } from '../../lambdas/remediation/revocations.ts';
 import { RemediationTags } from '../../lambdas/remediation/tags.ts';
+import { names } from '../../lambdas/shared/names.ts';
 import { Tags, tagValue } from '../../lambdas/shared/tags.ts';
 import type { Execution } from '../../local/asl/sfn-local.ts';
 import { LOCAL_ACCOUNT, LOCAL_REGION } from '../../local/emulator/moto.ts';
@@ -52,7 +53,7 @@ import { FIXTURE_AMI, groupsOf, launchFixtureSession, sessionSubnet } from '../.
 import { installStandins } from '../../local/standins/index.ts';
 import { useRuntime } from '../helpers/runtime.ts';
 
-const MACHINE = 'aidops-tombstone';
+const MACHINE = names().tombstoneMachine;
 
 describe('tombstone workflow (synthesized ASL against moto)', () => {
   const rt = useRuntime();

@@ -16,6 +16,7 @@ import { SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { minuteOf } from '../../lambdas/remediation/incidents.ts';
+import { names } from '../../lambdas/shared/names.ts';
 import { Tags } from '../../lambdas/shared/tags.ts';
 import { LOCAL_ACCOUNT, LOCAL_REGION } from '../../local/emulator/moto.ts';
 import { deliverEvent, envelope, matchesPattern } from '../../local/events.ts';
@@ -23,7 +24,7 @@ import { FIXTURE_AMI, groupsOf, launchFixtureSession } from '../../local/gameday
 import { installStandins } from '../../local/standins/index.ts';
 import { useRuntime } from '../helpers/runtime.ts';
 
-const BUS = 'aidops-audit';
+const BUS = names().auditBus;
 /** GuardDuty's product in Security Hub, in the local region (a trusted product by default). */
 const GUARDDUTY_PRODUCT = `arn:aws:securityhub:${LOCAL_REGION}::product/aws/guardduty`;
 
@@ -47,7 +48,7 @@ describe('triggers: EventBridge rules → trigger → tombstone (local delivery)
   });
   const executionsFor = (sessionId: string) =>
     [...rt().sfn.executions.values()].filter(
-      (e) => e.stateMachineName === 'aidops-tombstone' && (e.input as any)?.sessionId === sessionId,
+      (e) => e.stateMachineName === names().tombstoneMachine && (e.input as any)?.sessionId === sessionId,
     );
   const violation = (sessionId: string, id?: string) =>
     envelope({
@@ -210,7 +211,7 @@ describe('triggers: EventBridge rules → trigger → tombstone (local delivery)
   it('the dry-run switch puts the automatic path in dry run: a dry-run execution, nothing changed', async () => {
     const s = await launchFixtureSession(rt(), 'ses-trig-dry');
     const ssm = new SSMClient(cfg());
-    const name = '/aidops/remediation/automatic-dry-run';
+    const name = names().dryRunParameter;
     await ssm.send(new PutParameterCommand({ Name: name, Value: 'true', Overwrite: true, Type: 'String' }));
     try {
       const ec2 = new EC2Client(cfg());

@@ -10,9 +10,9 @@ import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { RESTORE_MACHINE } from '../../../lambdas/remediation/names.ts';
 import { type RestoreFunctions, restoreDefinition } from '../../../workflows/restore.ts';
 import { acknowledge, grantAcknowledged } from '../../nag.ts';
+import { namesOf } from '../../names.ts';
 import { AidopsFunction } from '../function.ts';
 import { AidopsStateMachine, acknowledgeInvokeVersions } from '../workflow.ts';
 import { ec2Arn, SESSION_RESOURCE_CONDITION } from './arns.ts';
@@ -29,7 +29,7 @@ export interface RestoreProps {
   readonly approvalTimeout?: Duration;
   /** @default no alarm action */
   readonly alarmTopic?: sns.ITopic;
-  /** Roles whose revocation set the release narrows. @default roles named *aidops-session* */
+  /** Roles whose revocation set the release narrows. @default roles named *aidops-<env>-session* */
   readonly sessionRoleArns?: readonly string[];
   /** How long a revocation entry is kept. @default 12 h */
   readonly revocationWindow?: Duration;
@@ -71,7 +71,7 @@ export class Restore extends Construct {
     this.grant(props);
 
     this.machine = new AidopsStateMachine(this, 'Machine', {
-      stateMachineName: RESTORE_MACHINE,
+      stateMachineName: namesOf(this).restoreMachine,
       definition: restoreDefinition(this, {
         functions: {
           plan: this.functions.plan.fn,
@@ -189,7 +189,12 @@ export class Restore extends Construct {
         actions: ['iam:PutRolePolicy', 'iam:DeleteRolePolicy', 'iam:GetRolePolicy', 'iam:ListRolePolicies'],
         resources: [
           ...(props.sessionRoleArns ?? [
-            stack.formatArn({ service: 'iam', region: '', resource: 'role', resourceName: '*aidops-session*' }),
+            stack.formatArn({
+              service: 'iam',
+              region: '',
+              resource: 'role',
+              resourceName: namesOf(this).sessionRolePattern,
+            }),
           ]),
         ],
       }),
@@ -206,7 +211,7 @@ export class Restore extends Construct {
               service: 'iam',
               region: '',
               resource: 'role',
-              resourceName: '*aidops-session*',
+              resourceName: namesOf(this).sessionRolePattern,
             }),
           ]),
         ],

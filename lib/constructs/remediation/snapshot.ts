@@ -7,9 +7,9 @@ import { Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { SNAPSHOT_MACHINE } from '../../../lambdas/remediation/names.ts';
 import { snapshotDefinition } from '../../../workflows/snapshot.ts';
 import { acknowledge, grantAcknowledged } from '../../nag.ts';
+import { namesOf } from '../../names.ts';
 import { AidopsFunction } from '../function.ts';
 import { AidopsStateMachine, acknowledgeInvokeVersions } from '../workflow.ts';
 import { ec2Arn, SESSION_RESOURCE_CONDITION } from './arns.ts';
@@ -76,7 +76,7 @@ export class Snapshot extends Construct {
     );
 
     this.machine = new AidopsStateMachine(this, 'Machine', {
-      stateMachineName: SNAPSHOT_MACHINE,
+      stateMachineName: namesOf(this).snapshotMachine,
       definition: snapshotDefinition(this, {
         functions: { prepare: this.prepareFn.fn, create: this.createFn.fn },
         maxPolls: props.maxPolls,

@@ -13,9 +13,9 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { TOMBSTONE_MACHINE } from '../../../lambdas/remediation/names.ts';
 import { type TombstoneFunctions, tombstoneDefinition } from '../../../workflows/tombstone.ts';
 import { acknowledge, grantAcknowledged, nagResource } from '../../nag.ts';
+import { namesOf } from '../../names.ts';
 import { skipCheck } from '../../scanners.ts';
 import { AidopsFunction } from '../function.ts';
 import { AidopsStateMachine, acknowledgeInvokeVersions } from '../workflow.ts';
@@ -37,7 +37,7 @@ export interface TombstoneProps {
   readonly incidentTable: dynamodb.ITable;
   /** Tombstones a minute fleet-wide before requests are held. @default 5 */
   readonly maxTombstonesPerMinute?: number;
-  /** Roles the workflow may put the deny-before-now policy on. @default roles named *aidops-session* */
+  /** Roles the workflow may put the deny-before-now policy on. @default roles named *aidops-<env>-session* */
   readonly sessionRoleArns?: readonly string[];
   /** @default no alarm action */
   readonly alarmTopic?: sns.ITopic;
@@ -150,7 +150,7 @@ export class Tombstone extends Construct {
     for (const f of Object.values(this.functions)) props.eventBus.grantPutEventsTo(f.fn);
 
     this.machine = new AidopsStateMachine(this, 'Machine', {
-      stateMachineName: TOMBSTONE_MACHINE,
+      stateMachineName: namesOf(this).tombstoneMachine,
       definition: tombstoneDefinition(this, {
         functions: {
           validate: this.functions.validate.fn,
@@ -280,7 +280,12 @@ export class Tombstone extends Construct {
         actions: ['iam:PutRolePolicy', 'iam:DeleteRolePolicy', 'iam:GetRolePolicy', 'iam:ListRolePolicies'],
         resources: [
           ...(props.sessionRoleArns ?? [
-            stack.formatArn({ service: 'iam', region: '', resource: 'role', resourceName: '*aidops-session*' }),
+            stack.formatArn({
+              service: 'iam',
+              region: '',
+              resource: 'role',
+              resourceName: namesOf(this).sessionRolePattern,
+            }),
           ]),
         ],
       }),
@@ -358,7 +363,7 @@ export class Tombstone extends Construct {
       role,
       new iam.PolicyStatement({
         actions: ['states:GetExecutionHistory'],
-        resources: [executionsArn(this, TOMBSTONE_MACHINE)],
+        resources: [executionsArn(this, namesOf(this).tombstoneMachine)],
       }),
       'The packet records this workflow’s own executions, named at run time.',
     );

@@ -18,12 +18,12 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as ssm from 'aws-cdk-lib/aws-ssm';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { TOMBSTONE_MACHINE } from '../../../lambdas/remediation/names.ts';
 import { type EgressActions, parseEgressActions } from '../../../lambdas/remediation/trigger/egress-actions.ts';
 import { OWN_DETAIL_TYPES, OWN_SOURCE_PREFIX } from '../../../lambdas/remediation/trigger/event.ts';
 import { UNSUCCESSFUL } from '../../../lambdas/remediation/trigger/release.ts';
 import { Tags } from '../../../lambdas/shared/tags.ts';
 import { acknowledge, grantAcknowledged } from '../../nag.ts';
+import { namesOf } from '../../names.ts';
 import { AidopsFunction } from '../function.ts';
 import { executionsArn } from './arns.ts';
 
@@ -101,7 +101,7 @@ export class TombstoneTriggers extends Construct {
       fn.role!,
       new iam.PolicyStatement({
         actions: ['states:DescribeExecution'],
-        resources: [executionsArn(this, TOMBSTONE_MACHINE)],
+        resources: [executionsArn(this, namesOf(this).tombstoneMachine)],
       }),
       'DescribeExecution on the tombstone machine’s executions (the trigger checks for a redelivery).',
     );
@@ -184,7 +184,7 @@ export class TombstoneTriggers extends Construct {
       this.releaseFn.fn.role!,
       new iam.PolicyStatement({
         actions: ['states:DescribeExecution'],
-        resources: [executionsArn(this, TOMBSTONE_MACHINE)],
+        resources: [executionsArn(this, namesOf(this).tombstoneMachine)],
       }),
       'DescribeExecution on the executions of the tombstone machine (their input names the session when the event does not).',
     );

@@ -4,7 +4,7 @@
  */
 import { ArnFormat, Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
-import { SESSION_MACHINE } from '../../../lambdas/sessions/model.ts';
+import { namesOf } from '../../names.ts';
 
 /** Secrets whose names match `namePattern` (e.g. `aidops/session/*`). */
 export function secretArn(scope: IConstruct, namePattern: string): string {
@@ -48,12 +48,12 @@ export function ec2Arn(scope: IConstruct, type: 'subnet' | 'security-group' | 'l
   return Stack.of(scope).formatArn({ service: 'ec2', resource: type, resourceName: id });
 }
 
-/** The session state machine (`aidops-session`), by name: task tokens are answered against it. */
+/** The session state machine (the environment's `sessionMachine`), by name: task tokens are answered against it. */
 export function sessionMachineArn(scope: IConstruct): string {
   return Stack.of(scope).formatArn({
     service: 'states',
     resource: 'stateMachine',
-    resourceName: SESSION_MACHINE,
+    resourceName: namesOf(scope).sessionMachine,
     arnFormat: ArnFormat.COLON_RESOURCE_NAME,
   });
 }
@@ -63,7 +63,7 @@ export function sessionExecutionsArn(scope: IConstruct): string {
   return Stack.of(scope).formatArn({
     service: 'states',
     resource: 'execution',
-    resourceName: `${SESSION_MACHINE}:*`,
+    resourceName: `${namesOf(scope).sessionMachine}:*`,
     arnFormat: ArnFormat.COLON_RESOURCE_NAME,
   });
 }

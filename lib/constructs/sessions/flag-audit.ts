@@ -13,7 +13,7 @@ import { parameterArn } from './arns.ts';
 
 export interface FlagAuditProps {
   readonly auditBus: events.IEventBus;
-  /** SSM path prefix of the flags, e.g. `/aidops/flags`. */
+  /** SSM path prefix of the flags, e.g. `/aidops/dev/flags`. */
   readonly flagPrefix: string;
 }
 

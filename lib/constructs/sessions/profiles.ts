@@ -13,6 +13,7 @@ import type { Construct } from 'constructs';
 import type { SessionsConfig } from '../../../lambdas/sessions/tiers.ts';
 import { Tags } from '../../../lambdas/shared/tags.ts';
 import { grantAcknowledged } from '../../nag.ts';
+import { namesOf } from '../../names.ts';
 import { skipCheck } from '../../scanners.ts';
 
 export interface SessionProfilesProps {
@@ -84,7 +85,7 @@ export function addSessionProfiles(scope: Construct, props: SessionProfilesProps
         e.description,
       );
     const launchTemplate = new ec2.LaunchTemplate(scope, `Template-${name}`, {
-      launchTemplateName: `aidops-${name}`,
+      launchTemplateName: namesOf(scope).launchTemplate(name),
       role: instanceRole,
       securityGroup,
       requireImdsv2: true,

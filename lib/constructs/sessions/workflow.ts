@@ -8,10 +8,10 @@ import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { SESSION_MACHINE } from '../../../lambdas/sessions/model.ts';
 import type { SessionsConfig } from '../../../lambdas/sessions/tiers.ts';
 import { type SessionWorkflowFunctions, sessionDefinition } from '../../../workflows/session.ts';
 import { acknowledge, nagResource } from '../../nag.ts';
+import { namesOf } from '../../names.ts';
 import { AidopsStateMachine, acknowledgeInvokeVersions } from '../workflow.ts';
 
 export interface SessionWorkflowProps {
@@ -19,7 +19,7 @@ export interface SessionWorkflowProps {
   readonly table: dynamodb.ITable;
   readonly config: SessionsConfig;
   readonly alarmTopic?: sns.ITopic;
-  /** Started (`.sync`) on an attestation failure when `config.onAttestationFailure` is `tombstone`. @default 'aidops-tombstone' */
+  /** Started (`.sync`) on an attestation failure when `config.onAttestationFailure` is `tombstone`. @default the environment's tombstone machine */
   readonly tombstoneMachineName?: string;
 }
 
@@ -30,7 +30,7 @@ export class SessionWorkflow extends Construct {
     super(scope, id);
     const cfg = props.config;
     const attestationTimeout = Duration.seconds(cfg.attestation.timeoutSeconds);
-    const tombstoneMachineName = props.tombstoneMachineName ?? 'aidops-tombstone';
+    const tombstoneMachineName = props.tombstoneMachineName ?? namesOf(this).tombstoneMachine;
     const definition = sessionDefinition(this, {
       functions: props.functions,
       table: props.table,
@@ -42,7 +42,7 @@ export class SessionWorkflow extends Construct {
     });
     const maxTtl = Duration.seconds(Math.max(...Object.values(cfg.profiles).map((p) => p.maxTtlSeconds)));
     this.machine = new AidopsStateMachine(this, 'Machine', {
-      stateMachineName: SESSION_MACHINE,
+      stateMachineName: namesOf(this).sessionMachine,
       definition,
       // The longest TTL after the longest attestation, with an hour's margin for teardown.
       timeout: maxTtl.plus(attestationTimeout).plus(Duration.hours(1)),

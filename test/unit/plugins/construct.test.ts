@@ -5,6 +5,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { IConstruct } from 'constructs';
+import { names } from '../../../lambdas/shared/names.ts';
 import { PluginAdmission } from '../../../lib/constructs/plugins.ts';
 import { PluginAdmissionWorkflow } from '../../../lib/constructs/plugins-workflow.ts';
 import { allStates, definitionOf } from '../../helpers/template.ts';
@@ -120,7 +121,7 @@ describe('PluginAdmissionWorkflow construct', () => {
   const t = Template.fromStack(stack);
 
   it('builds the admission machine from the functions it creates and is given', () => {
-    const d = definitionOf(t, 'aidops-plugin-admission');
+    const d = definitionOf(t, names().pluginAdmissionMachine);
     assert.equal(d.StartAt, 'Apply defaults');
     assert.deepEqual([...allStates(d).keys()].sort(), [
       'Admitted',

@@ -6,6 +6,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import { names } from '../../../lambdas/shared/names.ts';
 import { PolicyEngine } from '../../../lib/constructs/policy.ts';
 
 /** Every action the policies attached to the role `roleLogicalIdPrefix…` allow. */
@@ -60,7 +61,7 @@ describe('PolicyEngine construct', () => {
 
   it('the active-version parameter starts on the bundle shipped in the function, with no deployment custom resource', () => {
     t.hasResourceProperties('AWS::SSM::Parameter', {
-      Name: '/aidops/policy/active',
+      Name: names().policyParameter,
       Value: JSON.stringify({ bundled: true }),
     });
     t.resourceCountIs('Custom::CDKBucketDeployment', 0);

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { ValidationError } from '../../../lambdas/shared/errors.ts';
+import { names } from '../../../lambdas/shared/names.ts';
 import { parseConfig } from '../../../lib/config.ts';
 import { testApp } from '../../helpers/synth.ts';
 import { allStates, definitionOf, type Json } from '../../helpers/template.ts';
@@ -13,7 +14,7 @@ const triggerFn = { 'Fn::GetAtt': [Match.stringLikeRegexp('^RemediationTriggersT
 
 describe('remediation state machines', () => {
   it('tombstone: the first task after validation is isolation', () => {
-    const d = definitionOf(t, 'aidops-tombstone');
+    const d = definitionOf(t, names().tombstoneMachine);
     const states = allStates(d);
     const tasksAfterValidate = (start: string): string[] => {
       const seen: string[] = [];
@@ -37,7 +38,7 @@ describe('remediation state machines', () => {
   });
 
   it('tombstone: an isolation that did not hold (IsolationIncompleteError) is tried again, like a transient error', () => {
-    const states = allStates(definitionOf(t, 'aidops-tombstone'));
+    const states = allStates(definitionOf(t, names().tombstoneMachine));
     const first = states.get('Isolate the instance').Catch[0].ErrorEquals as string[];
     const again = (states.get('Isolate again, re-reading the interfaces').Retry as Json[]).find((r) =>
       r.ErrorEquals.includes('TransientError'),
@@ -49,7 +50,7 @@ describe('remediation state machines', () => {
   });
 
   it('restore: waits for a task token; a rejection is caught into "keep quarantined"', () => {
-    const wait = allStates(definitionOf(t, 'aidops-restore')).get('Wait for approval');
+    const wait = allStates(definitionOf(t, names().restoreMachine)).get('Wait for approval');
     assert.match(wait.Resource, /waitForTaskToken/);
     assert.deepEqual(wait.Catch[0].ErrorEquals, ['ApprovalRejected', 'States.Timeout']);
     assert.equal(wait.Catch[0].Next, 'Keep the session quarantined');
@@ -102,7 +103,7 @@ describe('remediation state machines', () => {
   });
 
   it('tombstone: a failed revocation is paged and the workflow goes on to end the session and freeze', () => {
-    const states = allStates(definitionOf(t, 'aidops-tombstone'));
+    const states = allStates(definitionOf(t, names().tombstoneMachine));
     const revoke = states.get('Revoke credentials');
     assert.equal(revoke.Next, 'End the session');
     assert.deepEqual(
@@ -120,7 +121,7 @@ describe('remediation state machines', () => {
   });
 
   it('tombstone: the packet waits for the audit trail, bounded (about a minute), then is written either way', () => {
-    const states = allStates(definitionOf(t, 'aidops-tombstone'));
+    const states = allStates(definitionOf(t, names().tombstoneMachine));
     const wait = states.get('Wait for the audit trail');
     const behind = (wait.Retry as Json[]).find((r) => r.ErrorEquals.includes('AuditTrailBehindError'));
     let total = 0;
@@ -138,7 +139,7 @@ describe('remediation state machines', () => {
   });
 
   it('session: a tombstone’s answer ends the session in "Session tombstoned" (a success), keeping the instance', () => {
-    const states = allStates(definitionOf(t, 'aidops-session'));
+    const states = allStates(definitionOf(t, names().sessionMachine));
     for (const wait of ['Wait for attestation', 'Active: wait for end or TTL']) {
       const c = (states.get(wait).Catch as Json[]).find((x) => x.ErrorEquals.includes('SessionTombstonedError'));
       assert.equal(c?.Next, 'Tombstoned by remediation', wait);

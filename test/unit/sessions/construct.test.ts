@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { names } from '../../../lambdas/shared/names.ts';
 import { nagFindings, testApp } from '../../helpers/synth.ts';
 import { allStates, definitionOf } from '../../helpers/template.ts';
 import { PINNED_PROFILES } from '../attestation/vectors.ts';
@@ -31,7 +32,7 @@ describe('session platform (synthesized)', () => {
         { Key: 'aidops:tier', Value: tier },
       ]);
       t.hasResourceProperties('AWS::EC2::LaunchTemplate', {
-        LaunchTemplateName: `aidops-${name}`,
+        LaunchTemplateName: names().launchTemplate(name!),
         LaunchTemplateData: Match.objectLike({
           MetadataOptions: Match.objectLike({ HttpTokens: 'required', HttpPutResponseHopLimit: 1 }),
           NetworkInterfaces: [Match.objectLike({ AssociatePublicIpAddress: false })],
@@ -54,15 +55,15 @@ describe('session platform (synthesized)', () => {
       });
     }
     t.hasResourceProperties('AWS::EC2::LaunchTemplate', {
-      LaunchTemplateName: 'aidops-confidential-vm',
+      LaunchTemplateName: names().launchTemplate('confidential-vm'),
       LaunchTemplateData: Match.objectLike({ CpuOptions: { AmdSevSnp: 'enabled' } }),
     });
     t.hasResourceProperties('AWS::EC2::LaunchTemplate', {
-      LaunchTemplateName: 'aidops-enclave-parent',
+      LaunchTemplateName: names().launchTemplate('enclave-parent'),
       LaunchTemplateData: Match.objectLike({ EnclaveOptions: { Enabled: true } }),
     });
     t.hasResourceProperties('AWS::EC2::LaunchTemplate', {
-      LaunchTemplateName: 'aidops-hardened',
+      LaunchTemplateName: names().launchTemplate('hardened'),
       LaunchTemplateData: Match.objectLike({ CpuOptions: Match.absent() }),
     });
   });
@@ -70,7 +71,7 @@ describe('session platform (synthesized)', () => {
   // The profile groups' rules (443 to the door's and the SSM agent's endpoints only): guest-door.test.ts.
 
   it('the session machine waits for attestation with a timeout and heartbeat; the sweeper is scheduled; DNS Firewall is off', () => {
-    const states = allStates(definitionOf(t, 'aidops-session'));
+    const states = allStates(definitionOf(t, names().sessionMachine));
     const attest = states.get('Wait for attestation');
     assert.match(attest.Resource, /:states:::aws-sdk:dynamodb:updateItem\.waitForTaskToken$/);
     assert.equal(attest.HeartbeatSeconds, 300);
@@ -134,7 +135,7 @@ describe('session platform (synthesized)', () => {
     });
 
     it('an attestation failure starts the tombstone machine (.sync) before teardown', () => {
-      const tomb = allStates(definitionOf(tt(), 'aidops-session')).get('Tombstone the session');
+      const tomb = allStates(definitionOf(tt(), names().sessionMachine)).get('Tombstone the session');
       assert.match(tomb.Resource, /:states:::states:startExecution\.sync:2$/);
       assert.equal(tomb.Next, 'Tombstoned');
     });

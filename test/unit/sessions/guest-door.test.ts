@@ -238,7 +238,7 @@ describe('guests’ door (synthesized)', () => {
       'states:SendTaskHeartbeat',
       'states:SendTaskSuccess',
     ]);
-    assert.match(JSON.stringify(sendTask[0].Resource), /:stateMachine:aidops-session"/);
+    assert.match(JSON.stringify(sendTask[0].Resource), /:stateMachine:aidops-dev-session"/);
     const s3Actions = statements.flatMap(actions).filter((a) => a.startsWith('s3:'));
     assert.ok(s3Actions.includes('s3:GetObject*'), s3Actions.join(','));
     assert.ok(!s3Actions.some((a) => /Put|Delete/.test(a)), s3Actions.join(','));

@@ -9,6 +9,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import { names } from '../../../lambdas/shared/names.ts';
 import { ScopeGrants } from '../../../lib/constructs/scopes.ts';
 import { allStates, definitionOf, type Json } from '../../helpers/template.ts';
 
@@ -27,7 +28,7 @@ function synth() {
 
 describe('ScopeGrants construct', () => {
   const t = synth();
-  const def = definitionOf(t, 'aidops-scope-grant');
+  const def = definitionOf(t, names().scopeGrantMachine);
   const states = allStates(def);
 
   it('a retained, encrypted request table keyed by request id, purged by TTL', () => {
