@@ -7,11 +7,10 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { ListStateMachinesCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { type DrillResult, runDrill } from '../../lambdas/remediation/drill/run.ts';
-import { TOMBSTONE_MACHINE } from '../../lambdas/remediation/names.ts';
-import { SESSION_MACHINE } from '../../lambdas/sessions/model.ts';
 import { awsClientConfig } from '../../lambdas/shared/clients.ts';
 import { NotFoundError } from '../../lambdas/shared/errors.ts';
 import { type CommandGroup, command, Exit, UsageError } from '../args.ts';
+import { cliNames, envOption } from '../env.ts';
 
 async function machineArn(sfn: SFNClient, name: string): Promise<string> {
   let next: string | undefined;
@@ -58,18 +57,9 @@ const run = command({
       help: "the canary session's use case (default document-summary)",
     },
     timeout: { type: 'string', value: 'SECONDS', help: 'give up after this long (default 300)' },
-    table: {
-      type: 'string',
-      value: 'NAME',
-      default: 'aidops-sessions',
-      help: 'session table (default aidops-sessions)',
-    },
-    'audit-bus': {
-      type: 'string',
-      value: 'NAME',
-      default: 'aidops-audit',
-      help: 'audit event bus (default aidops-audit)',
-    },
+    table: { type: 'string', value: 'NAME', help: "session table (default: the environment's)" },
+    'audit-bus': { type: 'string', value: 'NAME', help: "audit event bus (default: the environment's)" },
+    ...envOption,
     endpoint: { type: 'string', value: 'URL', help: 'AWS endpoint (e.g. the local emulator); default AWS' },
     json: { type: 'boolean', default: false, help: 'machine-readable output' },
   },
@@ -82,6 +72,7 @@ const run = command({
   run: async ({ values, endpoint }, io) => {
     const objectiveSeconds = seconds(values.objective, '--objective', 60);
     const timeoutSeconds = seconds(values.timeout, '--timeout', 300);
+    const n = cliNames(values.env, io);
     const cfg = awsClientConfig({ endpoint });
     const sfn = new SFNClient(cfg);
     const result = await runDrill(
@@ -89,10 +80,10 @@ const run = command({
         sfn,
         ddb: new DynamoDBClient(cfg),
         eventBridge: new EventBridgeClient(cfg),
-        sessionMachineArn: await machineArn(sfn, SESSION_MACHINE),
-        tombstoneMachineArn: await machineArn(sfn, TOMBSTONE_MACHINE),
-        sessionTable: values.table,
-        busName: values['audit-bus'],
+        sessionMachineArn: await machineArn(sfn, n.sessionMachine),
+        tombstoneMachineArn: await machineArn(sfn, n.tombstoneMachine),
+        sessionTable: values.table ?? n.sessionTable,
+        busName: values['audit-bus'] ?? n.auditBus,
       },
       { useCase: values['use-case'], objectiveSeconds, timeoutSeconds },
     );
