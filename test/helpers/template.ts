@@ -7,14 +7,16 @@ import type { Template } from 'aws-cdk-lib/assertions';
 
 export type Json = any;
 
-/** Renders an intrinsic as a placeholder that can sit inside a JSON string. */
-function placeholder(node: Json): string {
+/** Renders an intrinsic as a placeholder that can sit inside a JSON string (`<Ref>`, `<Id.Attr>`, joins joined). */
+export function placeholder(node: Json): string {
   if (node?.Ref) return `<${node.Ref}>`;
   if (node?.['Fn::GetAtt']) return `<${(node['Fn::GetAtt'] as string[]).join('.')}>`;
   if (node?.['Fn::Join'])
     return (node['Fn::Join'][1] as Json[])
       .map((p) => (typeof p === 'string' ? p : placeholder(p)))
       .join(node['Fn::Join'][0]);
+  if (node?.['Fn::Select']) return `<${placeholder(node['Fn::Select'][1])}[${node['Fn::Select'][0]}]>`;
+  if (node?.['Fn::Split']) return placeholder(node['Fn::Split'][1]);
   return '<intrinsic>';
 }
 

@@ -11,11 +11,13 @@ import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Template } from 'aws-cdk-lib/assertions';
 import { ValidationError } from '../../lambdas/shared/errors.ts';
+import { DEFAULT_ENVIRONMENT, names } from '../../lambdas/shared/names.ts';
 import { parseConfig } from '../../lib/config.ts';
 import { PROJECT_ROOT } from '../../lib/constructs/function.ts';
 import { synthesize } from '../../local/asl/template.ts';
 import { ensureScanners } from '../../scripts/iac/setup.ts';
 import { nagFindings, testApp } from '../helpers/synth.ts';
+import { placeholder } from '../helpers/template.ts';
 
 type Json = any;
 const DRILL = { schedule: 'rate(7 days)' };
@@ -67,10 +69,26 @@ describe('game day (aidops:drill) as synthesized', () => {
       'states:StartExecution',
       'states:StartExecution',
     ]);
-    const text = JSON.stringify(states);
-    for (const s of states) assert.notEqual(s.Resource, '*', `no wildcard resource: ${JSON.stringify(s)}`);
-    assert.match(text, /aidops-session/);
-    assert.ok(/Tombstone/.test(text), text);
+    // Every resource is the session machine (by its name) or the tombstone machine (by reference), or their executions.
+    const session = names(DEFAULT_ENVIRONMENT).sessionMachine;
+    const resources = states
+      .flatMap((s) => [s.Resource].flat())
+      .map((r) => (typeof r === 'string' ? r : placeholder(r)));
+    assert.ok(resources.length > 0);
+    for (const r of resources) {
+      assert.notEqual(r, '*', 'no wildcard resource');
+      const isSession = r.endsWith(`:stateMachine:${session}`) || r.endsWith(`:execution:${session}:*`);
+      const isTombstone = r.includes('<RemediationTombstoneMachine');
+      assert.ok(isSession || isTombstone, `only the two machines: ${r}`);
+    }
+    assert.ok(
+      resources.some((r) => r.includes('<RemediationTombstoneMachine')),
+      'the tombstone machine is granted',
+    );
+    assert.ok(
+      resources.some((r) => r.endsWith(`:stateMachine:${session}`)),
+      'the session machine is granted',
+    );
     // Nothing that changes EC2, IAM or the table: the drill's tombstone is a dry run.
     const all = statements.flatMap((s) => [s.Action].flat()).join(' ');
     assert.doesNotMatch(all, /ec2:|iam:|dynamodb:(PutItem|UpdateItem|DeleteItem)/);

@@ -12,9 +12,8 @@ import { EventBridgeClient, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/c
 import { ListStateMachinesCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DRILL_SOURCE, runDrill } from '../../lambdas/remediation/drill/run.ts';
-import { TOMBSTONE_MACHINE } from '../../lambdas/remediation/names.ts';
-import { SESSION_MACHINE } from '../../lambdas/sessions/model.ts';
 import { SessionTable } from '../../lambdas/sessions/table.ts';
+import { DEFAULT_ENVIRONMENT, names } from '../../lambdas/shared/names.ts';
 import { Tags } from '../../lambdas/shared/tags.ts';
 import { installStandins } from '../../local/standins/index.ts';
 import { runCliProcess } from '../helpers/cli.ts';
@@ -123,8 +122,8 @@ describe('drill (aidops drill run against the local runtime)', () => {
         sfn: new SFNClient(c),
         ddb: new DynamoDBClient(c),
         eventBridge: new EventBridgeClient(c),
-        sessionMachineArn: machine(SESSION_MACHINE),
-        tombstoneMachineArn: machine(TOMBSTONE_MACHINE),
+        sessionMachineArn: machine(names(DEFAULT_ENVIRONMENT).sessionMachine),
+        tombstoneMachineArn: machine(names(DEFAULT_ENVIRONMENT).tombstoneMachine),
         sessionTable: env.SESSION_TABLE!,
         busName: rt().ref('AuditIngestBus'),
         metric: (name, unit, value, dims = {}) => {
