@@ -32,6 +32,7 @@ import {
 import { acknowledge, grantAcknowledged } from '../nag.ts';
 import { namesOf } from '../names.ts';
 import { skipCheck } from '../scanners.ts';
+import { doorAccessLogFormat } from './door-access-log.ts';
 import { AidopsFunction } from './function.ts';
 import { logsKeyOf } from './logs-key.ts';
 import type { PluginAdmissionWorkflow } from './plugins-workflow.ts';
@@ -233,25 +234,7 @@ export class PeopleDoor extends Construct {
         loggingLevel: apigw.MethodLoggingLevel.ERROR,
         dataTraceEnabled: false,
         accessLogDestination: new apigw.LogGroupLogDestination(this.accessLogs),
-        accessLogFormat: apigw.AccessLogFormat.custom(
-          JSON.stringify({
-            requestId: apigw.AccessLogField.contextRequestId(),
-            extendedRequestId: apigw.AccessLogField.contextExtendedRequestId(),
-            time: apigw.AccessLogField.contextRequestTime(),
-            method: apigw.AccessLogField.contextHttpMethod(),
-            resource: apigw.AccessLogField.contextResourcePath(),
-            status: apigw.AccessLogField.contextStatus(),
-            responseLength: apigw.AccessLogField.contextResponseLength(),
-            callerArn: apigw.AccessLogField.contextIdentityUserArn(),
-            caller: apigw.AccessLogField.contextIdentityCaller(),
-            sourceIp: apigw.AccessLogField.contextIdentitySourceIp(),
-            userAgent: apigw.AccessLogField.contextIdentityUserAgent(),
-            integrationLatency: apigw.AccessLogField.contextIntegrationLatency(),
-            error: apigw.AccessLogField.contextErrorMessage(),
-            errorType: apigw.AccessLogField.contextErrorResponseType(),
-            xrayTraceId: apigw.AccessLogField.contextXrayTraceId(),
-          }),
-        ),
+        accessLogFormat: doorAccessLogFormat(),
       },
     });
     if (props.cloudWatchAccount) api.deploymentStage.node.addDependency(props.cloudWatchAccount);

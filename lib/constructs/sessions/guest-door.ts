@@ -26,6 +26,7 @@ import type { SessionsConfig } from '../../../lambdas/sessions/tiers.ts';
 import { acknowledge, grantAcknowledged, nagResource } from '../../nag.ts';
 import { skipCheck } from '../../scanners.ts';
 import type { Attestation } from '../attestation.ts';
+import { doorAccessLogFormat } from '../door-access-log.ts';
 import { AidopsFunction } from '../function.ts';
 import { logsKeyOf } from '../logs-key.ts';
 import { parameterArn, secretArn, sessionMachineArn } from './arns.ts';
@@ -242,26 +243,7 @@ export class GuestDoor extends Construct {
         // Bodies carry evidence and sealed secrets: never in the execution logs.
         dataTraceEnabled: false,
         accessLogDestination: new apigw.LogGroupLogDestination(this.accessLogs),
-        accessLogFormat: apigw.AccessLogFormat.custom(
-          JSON.stringify({
-            requestId: apigw.AccessLogField.contextRequestId(),
-            extendedRequestId: apigw.AccessLogField.contextExtendedRequestId(),
-            time: apigw.AccessLogField.contextRequestTime(),
-            method: apigw.AccessLogField.contextHttpMethod(),
-            resource: apigw.AccessLogField.contextResourcePath(),
-            status: apigw.AccessLogField.contextStatus(),
-            responseLength: apigw.AccessLogField.contextResponseLength(),
-            callerArn: apigw.AccessLogField.contextIdentityUserArn(),
-            caller: apigw.AccessLogField.contextIdentityCaller(),
-            vpceId: '$context.identity.vpceId',
-            sourceIp: apigw.AccessLogField.contextIdentitySourceIp(),
-            userAgent: apigw.AccessLogField.contextIdentityUserAgent(),
-            integrationLatency: apigw.AccessLogField.contextIntegrationLatency(),
-            error: apigw.AccessLogField.contextErrorMessage(),
-            errorType: apigw.AccessLogField.contextErrorResponseType(),
-            xrayTraceId: apigw.AccessLogField.contextXrayTraceId(),
-          }),
-        ),
+        accessLogFormat: doorAccessLogFormat({ vpceId: '$context.identity.vpceId' }),
       },
     });
     const integration = new apigw.LambdaIntegration(this.fn.fn, {
