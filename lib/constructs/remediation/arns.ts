@@ -2,6 +2,7 @@
 import { ArnFormat, Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { Tags } from '../../../lambdas/shared/tags.ts';
+import { namesOf } from '../../names.ts';
 
 /** An EC2 resource of `type` (`instance`, `volume`, …), any id unless named. Snapshots have no account. */
 export function ec2Arn(scope: IConstruct, type: string, id = '*'): string {
@@ -11,6 +12,20 @@ export function ec2Arn(scope: IConstruct, type: string, id = '*'): string {
     resourceName: id,
     ...(type === 'snapshot' ? { account: '' } : {}),
   });
+}
+
+/** The session roles the revocation and restore grants name: the given ARNs, else every role of the session name pattern. */
+export function sessionRoleArns(scope: IConstruct, given?: readonly string[]): string[] {
+  return [
+    ...(given ?? [
+      Stack.of(scope).formatArn({
+        service: 'iam',
+        region: '',
+        resource: 'role',
+        resourceName: namesOf(scope).sessionRolePattern,
+      }),
+    ]),
+  ];
 }
 
 /** Executions of the state machine named `machineName` (names made at run time). */

@@ -15,7 +15,7 @@ import { acknowledge, grantAcknowledged } from '../../nag.ts';
 import { namesOf } from '../../names.ts';
 import { AidopsFunction } from '../function.ts';
 import { AidopsStateMachine, acknowledgeInvokeVersions } from '../workflow.ts';
-import { ec2Arn, SESSION_RESOURCE_CONDITION } from './arns.ts';
+import { ec2Arn, SESSION_RESOURCE_CONDITION, sessionRoleArns } from './arns.ts';
 import type { EvidenceStore } from './evidence-store.ts';
 
 export interface RestoreProps {
@@ -187,16 +187,7 @@ export class Restore extends Construct {
       f.release.fn.role!,
       new iam.PolicyStatement({
         actions: ['iam:PutRolePolicy', 'iam:DeleteRolePolicy', 'iam:GetRolePolicy', 'iam:ListRolePolicies'],
-        resources: [
-          ...(props.sessionRoleArns ?? [
-            stack.formatArn({
-              service: 'iam',
-              region: '',
-              resource: 'role',
-              resourceName: namesOf(this).sessionRolePattern,
-            }),
-          ]),
-        ],
+        resources: sessionRoleArns(this, props.sessionRoleArns),
       }),
       'Only session roles (by name pattern) get the revocation policy.',
     );
@@ -205,16 +196,7 @@ export class Restore extends Construct {
       f.release.fn.role!,
       new iam.PolicyStatement({
         actions: ['iam:PassRole'],
-        resources: [
-          ...(props.sessionRoleArns ?? [
-            Stack.of(this).formatArn({
-              service: 'iam',
-              region: '',
-              resource: 'role',
-              resourceName: namesOf(this).sessionRolePattern,
-            }),
-          ]),
-        ],
+        resources: sessionRoleArns(this, props.sessionRoleArns),
         conditions: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
       }),
       'Session roles are per session; PassRole only to EC2.',

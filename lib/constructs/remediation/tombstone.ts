@@ -19,7 +19,7 @@ import { namesOf } from '../../names.ts';
 import { skipCheck } from '../../scanners.ts';
 import { AidopsFunction } from '../function.ts';
 import { AidopsStateMachine, acknowledgeInvokeVersions } from '../workflow.ts';
-import { ec2Arn, executionsArn, SESSION_RESOURCE_CONDITION } from './arns.ts';
+import { ec2Arn, executionsArn, SESSION_RESOURCE_CONDITION, sessionRoleArns } from './arns.ts';
 import type { EvidenceStore } from './evidence-store.ts';
 
 export interface TombstoneProps {
@@ -278,16 +278,7 @@ export class Tombstone extends Construct {
       role,
       new iam.PolicyStatement({
         actions: ['iam:PutRolePolicy', 'iam:DeleteRolePolicy', 'iam:GetRolePolicy', 'iam:ListRolePolicies'],
-        resources: [
-          ...(props.sessionRoleArns ?? [
-            stack.formatArn({
-              service: 'iam',
-              region: '',
-              resource: 'role',
-              resourceName: namesOf(this).sessionRolePattern,
-            }),
-          ]),
-        ],
+        resources: sessionRoleArns(this, props.sessionRoleArns),
       }),
       'Only session roles (by name pattern) get the revocation policy.',
     );
